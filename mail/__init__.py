@@ -1,0 +1,1 @@
+"""Mail: templates with custom values, transports (SMTP through yagmail, a local Maildir), the outbox sender."""

@@ -1,0 +1,238 @@
+"""Contacts: adding, finding, paging (what the dashboard's table shows) and the dataclass widgets receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import peewee
+from email_validator import EmailNotValidError, validate_email
+
+from models import audit, clock
+from models.db import write_transaction
+from models.entities import STATUS_LABELS, STATUSES, Contact
+from models.errors import InvalidInput, NotFound
+
+MAX_FIELD = 200
+"""Longest name, company or phone we keep; longer values are refused rather than cut silently."""
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    """A contact as every screen and command sees it: plain values, no database behind it."""
+
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    company: str
+    phone: str
+    status: str
+    invited_at: datetime | None
+    last_login_at: datetime | None
+    joined_at: datetime | None = None
+    revoked_at: datetime | None = None
+    invite_count: int = 0
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+
+def to_row(c: Contact) -> ContactRow:
+    return ContactRow(
+        id=c.id,
+        email=c.email,
+        first_name=c.first_name,
+        last_name=c.last_name,
+        company=c.company,
+        phone=c.phone,
+        status=c.status,
+        invited_at=c.invited_at,
+        last_login_at=c.last_login_at,
+        joined_at=c.joined_at,
+        revoked_at=c.revoked_at,
+        invite_count=c.invite_count,
+    )
+
+
+def normalize_email(value: str) -> str:
+    """Check an address's syntax and return the form contacts are keyed by (lower case, IDNA domain).
+
+    Raises:
+        InvalidInput: naming what is wrong with the address.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput("an email address is required")
+    text = value.strip()
+    if not text:
+        raise InvalidInput("an email address is required")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidInput(f"{text!r} is not a valid email address: it contains control characters")
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"{text!r} is not a valid email address: {exc}") from None
+    return result.ascii_email.lower() if result.ascii_email else result.normalized.lower()
+
+
+def clean_field(value: str | None, name: str) -> str:
+    """Trim a free-text field and refuse NUL bytes and values too long to be real."""
+    text = (value or "").strip()
+    if "\x00" in text:
+        raise InvalidInput(f"{name} contains a NUL byte")
+    if len(text) > MAX_FIELD:
+        raise InvalidInput(f"{name} is {len(text)} characters long; at most {MAX_FIELD} are kept")
+    return text
+
+
+@write_transaction
+def add_contact(
+    email: str, first_name: str = "", last_name: str = "", company: str = "", phone: str = ""
+) -> ContactRow:
+    """Create a contact. Refuses an address that is malformed or already a contact."""
+    address = normalize_email(email)
+    fields = {
+        "first_name": clean_field(first_name, "first name"),
+        "last_name": clean_field(last_name, "last name"),
+        "company": clean_field(company, "company"),
+        "phone": clean_field(phone, "phone"),
+    }
+    if Contact.select().where(Contact.email == address).exists():
+        raise InvalidInput(f"{address} is already a contact")
+    now = clock.now()
+    contact = Contact.create(email=address, created_at=now, updated_at=now, **fields)
+    audit.record("contact.add", contact)
+    return to_row(contact)
+
+
+@write_transaction
+def update_contact(contact_id: int, **fields: str) -> ContactRow:
+    """Change a contact's names, company or phone."""
+    contact = Contact.get_or_none(Contact.id == contact_id)
+    if contact is None:
+        raise NotFound("that contact no longer exists")
+    allowed = {"first_name", "last_name", "company", "phone"}
+    for key, value in fields.items():
+        if key not in allowed:
+            raise InvalidInput(f"cannot change {key}")
+        setattr(contact, key, clean_field(value, key.replace("_", " ")))
+    contact.updated_at = clock.now()
+    contact.save()
+    audit.record("contact.update", contact, detail=", ".join(sorted(fields)))
+    return to_row(contact)
+
+
+@write_transaction
+def delete_contact(contact_id: int) -> None:
+    """Delete a contact with their links and queued mail (the audit log keeps their address)."""
+    contact = Contact.get_or_none(Contact.id == contact_id)
+    if contact is None:
+        raise NotFound("that contact no longer exists")
+    audit.record("contact.delete", contact)
+    contact.delete_instance()
+
+
+def find_contact(email: str) -> ContactRow:
+    """The contact with this address (compared after normalisation)."""
+    return to_row(_get_model(email))
+
+
+def _get_model(email: str) -> Contact:
+    address = normalize_email(email)
+    contact = Contact.get_or_none(Contact.email == address)
+    if contact is None:
+        raise NotFound(f"{address} is not a contact")
+    return contact
+
+
+def get_contact(contact_id: int) -> ContactRow:
+    contact = Contact.get_or_none(Contact.id == contact_id)
+    if contact is None:
+        raise NotFound("that contact no longer exists")
+    return to_row(contact)
+
+
+def contacts_by_id(ids: list[int]) -> list[ContactRow]:
+    """The contacts with these ids (missing ones are left out), in id order."""
+    rows: list[ContactRow] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows.extend(to_row(c) for c in Contact.select().where(Contact.id.in_(chunk)).order_by(Contact.id))
+    return rows
+
+
+SORT_KEYS = {
+    "name": (Contact.last_name, Contact.first_name, Contact.id),
+    "email": (Contact.email,),
+    "company": (Contact.company, Contact.id),
+    "status": (Contact.status, Contact.id),
+    "invited_at": (Contact.invited_at, Contact.id),
+    "last_login": (Contact.last_login_at, Contact.id),
+    "created": (Contact.id,),
+}
+"""The columns a listing can be sorted by, and the tie-breakers that make paging stable."""
+
+
+@dataclass(frozen=True)
+class ContactQuery:
+    """What the table (or `contacts list`) asks for: search text, status filter and sort order."""
+
+    search: str = ""
+    status: str | None = None
+    sort: str = "name"
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    rows: list[ContactRow]
+    total: int
+    """How many contacts match the query in all (not just this page)."""
+    offset: int
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _like(field, pattern: str) -> peewee.Node:
+    """`field LIKE pattern ESCAPE '\\'` (SQLite's LIKE is case-insensitive for ASCII and has no default escape)."""
+    return peewee.NodeList((field, peewee.SQL("LIKE"), pattern, peewee.SQL("ESCAPE '\\'")))
+
+
+def _filtered(query: ContactQuery) -> peewee.ModelSelect:
+    select = Contact.select()
+    if query.status:
+        if query.status not in STATUSES:
+            raise InvalidInput(f"unknown status {query.status!r}; use one of {', '.join(STATUSES)}")
+        select = select.where(Contact.status == query.status)
+    for word in query.search.split()[:8]:
+        pattern = f"%{_escape_like(word[:200])}%"
+        name = Contact.first_name.concat(" ").concat(Contact.last_name)
+        select = select.where(_like(Contact.email, pattern) | _like(name, pattern) | _like(Contact.company, pattern))
+    return select
+
+
+def count_contacts(query: ContactQuery = ContactQuery()) -> int:
+    """How many contacts match."""
+    return _filtered(query).count()
+
+
+def contact_page(query: ContactQuery = ContactQuery(), offset: int = 0, limit: int = 100) -> ContactPage:
+    """One window of the contacts that match `query`, filtered, sorted and paged in SQL."""
+    if query.sort not in SORT_KEYS:
+        raise InvalidInput(f"cannot sort by {query.sort!r}; use one of {', '.join(SORT_KEYS)}")
+    select = _filtered(query)
+    order = [field.desc() if query.descending else field.asc() for field in SORT_KEYS[query.sort]]
+    rows = [to_row(c) for c in select.order_by(*order).offset(max(0, offset)).limit(max(0, limit))]
+    return ContactPage(rows=rows, total=_filtered(query).count(), offset=offset)
+
+
+def contact_ids(query: ContactQuery = ContactQuery()) -> list[int]:
+    """The ids of every contact that matches (for "select all that the filter shows")."""
+    return [row[0] for row in _filtered(query).select(Contact.id).tuples()]

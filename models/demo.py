@@ -1,0 +1,97 @@
+"""Sample data for `client-portal --demo`, the tests and the benchmarks: contacts in every portal status."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from models import clock
+from models.db import database
+from models.entities import (
+    PURPOSE_INVITE,
+    STATUS_INVITED,
+    STATUS_JOINED,
+    STATUS_NOT_INVITED,
+    STATUS_REVOKED,
+    Contact,
+    Domain,
+    MagicLink,
+)
+from models.links import hash_token
+
+FIRST = ["Ada", "Grace", "Alan", "Marie", "Niels", "Lise", "Katherine", "Tim", "Barbara", "Edsger", "Hedy",
+         "Claude", "Radia", "Linus", "Margaret", "Dennis", "Frances", "John", "Sophie", "Yukihiro", "Anita", "Ken"]
+LAST = ["Lovelace", "Hopper", "Turing", "Curie", "Bohr", "Meitner", "Johnson", "Berners-Lee", "Liskov",
+        "Dijkstra", "Lamarr", "Shannon", "Perlman", "Torvalds", "Hamilton", "Ritchie", "Allen", "McCarthy",
+        "Wilson", "Matsumoto", "Borg", "Thompson"]
+COMPANIES = ["Acme Ltd", "Globex", "Initech", "Umbrella", "Hooli", "Stark Industries", "Wayne Enterprises",
+             "Soylent", "Tyrell", "Cyberdyne", ""]
+
+
+def seed(count: int = 300, rng_seed: int = 7, domain: str = "portal.example.com", batch_size: int = 5_000) -> None:
+    """Insert `count` sample contacts spread over every status (fast: bulk inserts in one transaction)."""
+    rng = random.Random(rng_seed)
+    now = clock.now()
+    with database.atomic("IMMEDIATE"):
+        if not Domain.select().exists():
+            Domain.create(name=domain, is_default=True, created_at=now)
+        start = Contact.select().count()
+        rows = []
+        links = []
+        for n in range(start, start + count):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            status = rng.choices(
+                [STATUS_NOT_INVITED, STATUS_INVITED, STATUS_JOINED, STATUS_REVOKED], weights=[30, 30, 35, 5]
+            )[0]
+            invited = now - timedelta(days=rng.randint(0, 60), minutes=rng.randint(0, 1440)) if status != STATUS_NOT_INVITED else None
+            joined = invited + timedelta(hours=rng.randint(1, 72)) if status == STATUS_JOINED else None
+            rows.append(
+                {
+                    "email": f"{first}.{last}.{n}@example.com".lower(),
+                    "first_name": first,
+                    "last_name": last,
+                    "company": rng.choice(COMPANIES),
+                    "phone": f"+44 20 7946 {n % 10000:04d}",
+                    "created_at": now - timedelta(days=90),
+                    "updated_at": now,
+                    "status": status,
+                    "invited_at": invited,
+                    "invited_by": "demo" if invited else None,
+                    "invite_count": 1 if invited else 0,
+                    "joined_at": joined,
+                    "last_login_at": joined + timedelta(days=rng.randint(0, 20)) if joined else None,
+                    "revoked_at": now - timedelta(days=1) if status == STATUS_REVOKED else None,
+                    "revoked_by": "demo" if status == STATUS_REVOKED else None,
+                }
+            )
+            if len(rows) >= batch_size:
+                Contact.insert_many(rows).execute()
+                rows.clear()
+        if rows:
+            Contact.insert_many(rows).execute()
+        # Invitations: some still open, some lapsed (the "expired" number in the header).
+        invited = Contact.select(Contact.id, Contact.invited_at).where(
+            (Contact.status == STATUS_INVITED) & (Contact.id > start)
+        ).tuples()
+        for contact_id, invited_at in invited:
+            links.append(
+                {
+                    "contact": contact_id,
+                    "purpose": PURPOSE_INVITE,
+                    "token_hash": hash_token(f"demo-{contact_id}-{rng.random()}"),
+                    "created_at": invited_at,
+                    "created_by": "demo",
+                    "expires_at": invited_at + timedelta(days=7),
+                }
+            )
+            if len(links) >= batch_size:
+                MagicLink.insert_many(links).execute()
+                links.clear()
+        if links:
+            MagicLink.insert_many(links).execute()
+
+
+def ensure_demo(count: int = 300) -> None:
+    """Fill an empty database with sample data; leave one that has contacts alone."""
+    if not Contact.select().exists():
+        seed(count)

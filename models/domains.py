@@ -1,0 +1,135 @@
+"""The portal's host names: the default domain (mail is sent from it) and custom domains, one of them selected.
+
+The portal URL and every magic link are built from the selected domain (the default when none is selected),
+never from anything a request supplies.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from models import audit, clock
+from models.db import write_transaction
+from models.entities import Domain
+from models.errors import InvalidInput, NotFound, PortalError
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+@dataclass(frozen=True)
+class DomainRow:
+    name: str
+    is_default: bool
+    is_selected: bool
+
+
+def normalize_domain(value: str) -> str:
+    """Validate a host name and return it lower-case in IDNA ASCII form.
+
+    A pasted `https://portal.example.com/` is accepted and reduced to its host; ports, paths, credentials and
+    anything that is not a host name are refused.
+    """
+    raw = value.strip()
+    text = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", raw).rstrip("/")
+    if not text:
+        raise InvalidInput("a domain cannot be empty")
+    if any(ch in text for ch in "/@:?#\\ ") or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidInput(f"{raw!r} is not a domain name (give a host such as portal.example.com)")
+    try:
+        ascii_name = text.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise InvalidInput(f"{raw!r} is not a valid domain name") from None
+    labels = ascii_name.rstrip(".").split(".")
+    if len(labels) < 2 or len(ascii_name) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise InvalidInput(f"{raw!r} is not a valid domain name (give a host such as portal.example.com)")
+    if labels[-1].isdigit():
+        raise InvalidInput(f"{raw!r} is an IP address; the portal needs a domain name")
+    return ".".join(labels)
+
+
+def list_domains() -> list[DomainRow]:
+    """Every domain, the default first."""
+    query = Domain.select().order_by(Domain.is_default.desc(), Domain.name)
+    return [DomainRow(d.name, d.is_default, d.is_selected) for d in query]
+
+
+@write_transaction
+def add_domain(name: str, default: bool = False, select: bool = False) -> DomainRow:
+    """Add a domain. The first one added becomes the default."""
+    name = normalize_domain(name)
+    if Domain.get_or_none(Domain.name == name) is not None:
+        raise InvalidInput(f"{name} is already a domain")
+    first = not Domain.select().exists()
+    domain = Domain.create(name=name, created_at=clock.now())
+    audit.record("domain.add", subject=name)
+    if default or first:
+        set_default(name)
+    if select:
+        select_domain(name)
+    return _row(name)
+
+
+def _get(name: str) -> Domain:
+    name = normalize_domain(name)
+    domain = Domain.get_or_none(Domain.name == name)
+    if domain is None:
+        raise NotFound(f"no domain {name}; add it first")
+    return domain
+
+
+def _row(name: str) -> DomainRow:
+    d = Domain.get(Domain.name == name)
+    return DomainRow(d.name, d.is_default, d.is_selected)
+
+
+@write_transaction
+def set_default(name: str) -> DomainRow:
+    """Make `name` the default domain (invitations are sent from it)."""
+    domain = _get(name)
+    Domain.update(is_default=False).where(Domain.id != domain.id).execute()
+    Domain.update(is_default=True).where(Domain.id == domain.id).execute()
+    audit.record("domain.default", subject=domain.name)
+    return _row(domain.name)
+
+
+@write_transaction
+def select_domain(name: str | None) -> DomainRow | None:
+    """Select the domain links and the portal URL are built from; `None` goes back to the default."""
+    Domain.update(is_selected=False).execute()
+    if name is None:
+        audit.record("domain.select", subject="(default)")
+        return None
+    domain = _get(name)
+    Domain.update(is_selected=True).where(Domain.id == domain.id).execute()
+    audit.record("domain.select", subject=domain.name)
+    return _row(domain.name)
+
+
+@write_transaction
+def remove_domain(name: str) -> None:
+    """Remove a custom domain. The default cannot be removed while others exist."""
+    domain = _get(name)
+    if domain.is_default and Domain.select().where(Domain.id != domain.id).exists():
+        raise InvalidInput(f"{domain.name} is the default domain; make another one the default first")
+    domain.delete_instance()
+    audit.record("domain.remove", subject=domain.name)
+
+
+def default_domain() -> str:
+    """The default domain's name (the one invitations are sent from)."""
+    domain = Domain.get_or_none(Domain.is_default == True)  # noqa: E712
+    if domain is None:
+        raise PortalError("no portal domain is set up; add one with: client-portal domains add portal.example.com")
+    return domain.name
+
+
+def link_domain() -> str:
+    """The domain links are built from: the selected one, else the default."""
+    domain = Domain.get_or_none(Domain.is_selected == True)  # noqa: E712
+    return domain.name if domain is not None else default_domain()
+
+
+def portal_url(path: str = "") -> str:
+    """`https://<selected or default domain>/` plus `path`."""
+    return f"https://{link_domain()}/{path.lstrip('/')}"

@@ -1,0 +1,147 @@
+"""The tables: one Peewee model each. Domain logic lives in the modules named after what it does.
+
+Portal access (status and its timestamps) is kept on the contact row rather than in a 1:1 table: the dashboard
+filters and sorts 100k+ contacts by status, invited at and last login, and single-table indexes serve that
+without a join.
+"""
+
+from __future__ import annotations
+
+import peewee
+
+from models.base import BaseModel, UTCDateTimeField
+
+STATUS_NOT_INVITED = "not_invited"
+STATUS_INVITED = "invited"
+STATUS_JOINED = "joined"
+STATUS_REVOKED = "revoked"
+STATUSES = (STATUS_NOT_INVITED, STATUS_INVITED, STATUS_JOINED, STATUS_REVOKED)
+"""Every portal status a contact can be in, in the order a person reads them."""
+
+STATUS_LABELS = {
+    STATUS_NOT_INVITED: "not invited",
+    STATUS_INVITED: "invited",
+    STATUS_JOINED: "joined",
+    STATUS_REVOKED: "revoked",
+}
+
+PURPOSE_INVITE = "invite"
+PURPOSE_LOGIN = "login"
+PURPOSES = (PURPOSE_INVITE, PURPOSE_LOGIN)
+
+
+class Contact(BaseModel):
+    """A person the agency works with, and their access to the portal."""
+
+    email = peewee.CharField(unique=True)
+    """Normalised address (trimmed, lower case, domain in IDNA ASCII); the identity of the contact."""
+    first_name = peewee.CharField(default="")
+    last_name = peewee.CharField(default="")
+    phone = peewee.CharField(default="")
+    company = peewee.CharField(default="")
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField()
+
+    status = peewee.CharField(default=STATUS_NOT_INVITED, index=True)
+    """One of `STATUSES`."""
+    invited_at = UTCDateTimeField(null=True, index=True)
+    invited_by = peewee.CharField(null=True)
+    invite_count = peewee.IntegerField(default=0)
+    joined_at = UTCDateTimeField(null=True)
+    last_login_at = UTCDateTimeField(null=True, index=True)
+    revoked_at = UTCDateTimeField(null=True)
+    revoked_by = peewee.CharField(null=True)
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class Domain(BaseModel):
+    """A host name the portal answers on. One is the default (mail is sent from it); one may be selected."""
+
+    name = peewee.CharField(unique=True)
+    """Lower-case host name in IDNA ASCII form, no scheme, no path."""
+    is_default = peewee.BooleanField(default=False)
+    is_selected = peewee.BooleanField(default=False)
+    created_at = UTCDateTimeField()
+
+
+class MagicLink(BaseModel):
+    """A password-less login link. Only the SHA-256 of its token is kept; the token itself is shown once."""
+
+    contact = peewee.ForeignKeyField(Contact, backref="links", on_delete="CASCADE")
+    purpose = peewee.CharField()
+    """`invite` or `login`; a new link supersedes the contact's older open link of the same purpose."""
+    token_hash = peewee.CharField(unique=True)
+    created_at = UTCDateTimeField()
+    created_by = peewee.CharField()
+    expires_at = UTCDateTimeField(index=True)
+    used_at = UTCDateTimeField(null=True)
+    revoked_at = UTCDateTimeField(null=True)
+    superseded_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("contact", "purpose"), False),)
+
+
+class AuditEntry(BaseModel):
+    """One thing someone did: who (OS user, SSH host), what, to whom, when."""
+
+    at = UTCDateTimeField(index=True)
+    actor = peewee.CharField()
+    host = peewee.CharField(null=True)
+    action = peewee.CharField()
+    contact = peewee.ForeignKeyField(Contact, null=True, backref="audit", on_delete="SET NULL")
+    subject = peewee.CharField(default="")
+    """What the action was about, as text that survives the contact being deleted (usually the email)."""
+    detail = peewee.TextField(default="")
+
+
+OUTBOX_QUEUED = "queued"
+OUTBOX_SENDING = "sending"
+OUTBOX_SENT = "sent"
+OUTBOX_FAILED = "failed"
+OUTBOX_SKIPPED = "skipped"
+OUTBOX_STATUSES = (OUTBOX_QUEUED, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_FAILED, OUTBOX_SKIPPED)
+
+
+class OutboxMessage(BaseModel):
+    """One email to send. It holds no rendered text: the message (and its magic link) is made at send time."""
+
+    contact = peewee.ForeignKeyField(Contact, backref="outbox", on_delete="CASCADE")
+    kind = peewee.CharField()
+    """`invite` or `login`: which template, and which purpose the magic link has."""
+    batch = peewee.CharField(index=True)
+    status = peewee.CharField(default=OUTBOX_QUEUED, index=True)
+    attempts = peewee.IntegerField(default=0)
+    last_error = peewee.TextField(default="")
+    next_attempt_at = UTCDateTimeField(index=True)
+    message_id = peewee.CharField(unique=True)
+    """The RFC 5322 Message-ID, fixed when queued so a re-send after a crash is recognisably the same mail."""
+    claimed_by = peewee.CharField(null=True)
+    claimed_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField()
+    created_by = peewee.CharField()
+    sent_at = UTCDateTimeField(null=True)
+
+
+class Template(BaseModel):
+    """A stored email template (an edit of a built-in default)."""
+
+    name = peewee.CharField(unique=True)
+    subject = peewee.TextField()
+    text_body = peewee.TextField()
+    html_body = peewee.TextField()
+    updated_at = UTCDateTimeField()
+    updated_by = peewee.CharField()
+
+
+class Setting(BaseModel):
+    """A key/value setting kept in the database so every admin shares it (expiry durations, agency name)."""
+
+    key = peewee.CharField(primary_key=True)
+    value = peewee.TextField()
+
+
+ALL_MODELS = (Contact, Domain, MagicLink, AuditEntry, OutboxMessage, Template, Setting)

@@ -1,0 +1,293 @@
+"""Magic links: password-less login links, treated as the secrets they are.
+
+Following OWASP's forgot-password cheat sheet, NIST SP 800-63B and Phoenix's `phx.gen.auth`:
+- the token is 32 bytes from `secrets` (256 bits; at a billion guesses a second, finding one live token among
+  a million takes about 10^53 years), URL-safe base64, shown once and never stored: only its SHA-256 is kept;
+- a link is single use, expires (7 days for an invitation, 24 hours for a login link, both settings),
+  and only the newest link of a contact for a purpose is valid;
+- the link is built from the portal domain in the settings, never from anything a request supplies.
+Looking a token up by its hash leaks nothing about the token through timing; the final comparison is done
+with `hmac.compare_digest` all the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+from models import audit, clock, settings
+from models.contacts import ContactRow, _get_model, to_row
+from models.db import write_transaction
+from models.domains import portal_url
+from models.entities import (
+    PURPOSE_INVITE,
+    PURPOSE_LOGIN,
+    PURPOSES,
+    STATUS_INVITED,
+    STATUS_JOINED,
+    STATUS_NOT_INVITED,
+    STATUS_REVOKED,
+    Contact,
+    MagicLink,
+)
+from models.errors import InvalidInput, NotFound, PortalError, RedeemFailed
+
+TOKEN_BYTES = 32
+"""Entropy of a token: 256 bits."""
+
+LINK_PATH = "login/"
+"""Where on the portal a magic link points: `https://<domain>/login/<token>`."""
+
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    """A freshly made link. `url` holds the only copy of the token there will ever be."""
+
+    url: str
+    token: str
+    contact: ContactRow
+    purpose: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """What is known about a contact's current link of a purpose (no token: it is not stored)."""
+
+    purpose: str
+    created_at: datetime
+    expires_at: datetime
+    state: str
+    """`open`, `expired`, `used`, `revoked` or `superseded`."""
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    """The result of a good redeem: who logged in, and whether this was their first time."""
+
+    contact: ContactRow
+    first_login: bool
+    purpose: str
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest stored in place of the token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def ttl(purpose: str) -> timedelta:
+    """How long a link of this purpose stays valid (from the settings)."""
+    key = "invite_ttl_hours" if purpose == PURPOSE_INVITE else "login_ttl_hours"
+    return timedelta(hours=settings.get(key))
+
+
+def _issue(contact: Contact, purpose: str) -> IssuedLink:
+    if purpose not in PURPOSES:
+        raise InvalidInput(f"unknown link purpose {purpose!r}")
+    if contact.status == STATUS_REVOKED:
+        raise PortalError(f"{contact.email}'s portal access is revoked; invite them again to give it back")
+    now = clock.now()
+    url_base = portal_url(LINK_PATH)  # raises before anything is written if no domain is set up
+    MagicLink.update(superseded_at=now).where(
+        (MagicLink.contact == contact)
+        & (MagicLink.purpose == purpose)
+        & MagicLink.used_at.is_null()
+        & MagicLink.revoked_at.is_null()
+        & MagicLink.superseded_at.is_null()
+    ).execute()
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    expires = now + ttl(purpose)
+    MagicLink.create(
+        contact=contact,
+        purpose=purpose,
+        token_hash=hash_token(token),
+        created_at=now,
+        created_by=audit.current_actor(),
+        expires_at=expires,
+    )
+    audit.record(f"link.{purpose}", contact, detail=f"expires {expires:%Y-%m-%d %H:%M} UTC")
+    return IssuedLink(url=url_base + token, token=token, contact=to_row(contact), purpose=purpose, expires_at=expires)
+
+
+@write_transaction
+def issue_link(email_or_id: str | int, purpose: str = PURPOSE_LOGIN) -> IssuedLink:
+    """Make a new link for a contact, superseding their older open link of the same purpose.
+
+    A login link for a contact who was never invited marks them invited: they now hold a way in.
+    """
+    contact = _contact(email_or_id)
+    if purpose == PURPOSE_LOGIN and contact.status == STATUS_NOT_INVITED:
+        _mark_invited(contact)
+    return _issue(contact, purpose)
+
+
+def _contact(email_or_id: str | int) -> Contact:
+    if isinstance(email_or_id, int):
+        contact = Contact.get_or_none(Contact.id == email_or_id)
+        if contact is None:
+            raise NotFound("that contact no longer exists")
+        return contact
+    return _get_model(email_or_id)
+
+
+def _mark_invited(contact: Contact) -> None:
+    now = clock.now()
+    contact.status = STATUS_INVITED
+    contact.invited_at = now
+    contact.invited_by = audit.current_actor()
+    contact.invite_count = contact.invite_count + 1
+    contact.revoked_at = None
+    contact.revoked_by = None
+    contact.updated_at = now
+    contact.save()
+
+
+def extract_token(token_or_url: str) -> str:
+    """The token from a bare token or a full link (`.../login/<token>` or `...?token=<token>`)."""
+    text = (token_or_url or "").strip()
+    if "/" in text or "?" in text:
+        parts = urlsplit(text)
+        query = parse_qs(parts.query).get("token")
+        text = query[0] if query else parts.path.rstrip("/").rsplit("/", 1)[-1]
+    if not _TOKEN_SHAPE.match(text):
+        raise RedeemFailed("malformed", "that is not a magic link: the token is malformed")
+    return text
+
+
+@write_transaction
+def redeem(token_or_url: str) -> Redeemed:
+    """Use a link: log the contact in, marking them joined the first time.
+
+    Raises:
+        RedeemFailed: the link is unknown, expired, revoked, used or superseded (nothing is changed).
+    """
+    token = extract_token(token_or_url)
+    digest = hash_token(token)
+    link = MagicLink.get_or_none(MagicLink.token_hash == digest)
+    if link is None or not hmac.compare_digest(link.token_hash, digest):
+        raise RedeemFailed("unknown", "this link is not valid: it was never issued")
+    now = clock.now()
+    contact = link.contact
+    if link.used_at is not None:
+        raise RedeemFailed("used", f"this link was already used on {link.used_at:%Y-%m-%d %H:%M} UTC")
+    if link.revoked_at is not None or contact.status == STATUS_REVOKED:
+        raise RedeemFailed("revoked", "this link was revoked")
+    if link.superseded_at is not None:
+        raise RedeemFailed("superseded", "a newer link was sent since this one; use the newest link")
+    if link.expires_at <= now:
+        raise RedeemFailed("expired", f"this link expired on {link.expires_at:%Y-%m-%d %H:%M} UTC")
+    # Single use even under two redeems at once: only the first UPDATE finds used_at still empty.
+    claimed = (
+        MagicLink.update(used_at=now)
+        .where((MagicLink.id == link.id) & MagicLink.used_at.is_null())
+        .execute()
+    )
+    if claimed != 1:
+        raise RedeemFailed("used", "this link was already used")
+    first = contact.status != STATUS_JOINED
+    if first:
+        contact.status = STATUS_JOINED
+        contact.joined_at = now
+    contact.last_login_at = now
+    contact.updated_at = now
+    contact.save()
+    audit.record("redeem", contact, detail=f"{link.purpose} link" + (", joined" if first else ""))
+    return Redeemed(contact=to_row(contact), first_login=first, purpose=link.purpose)
+
+
+def _open_links(contact: Contact | None = None):
+    query = MagicLink.update(revoked_at=clock.now()).where(
+        MagicLink.used_at.is_null() & MagicLink.revoked_at.is_null() & MagicLink.superseded_at.is_null()
+    )
+    if contact is not None:
+        query = query.where(MagicLink.contact == contact)
+    return query
+
+
+@write_transaction
+def revoke_access(email_or_id: str | int) -> ContactRow:
+    """End a contact's access at once: status revoked, every outstanding link dead, queued mail skipped."""
+    from models.entities import OUTBOX_QUEUED, OUTBOX_SKIPPED, OutboxMessage
+
+    contact = _contact(email_or_id)
+    now = clock.now()
+    links = _open_links(contact).execute()
+    contact.status = STATUS_REVOKED
+    contact.revoked_at = now
+    contact.revoked_by = audit.current_actor()
+    contact.updated_at = now
+    contact.save()
+    OutboxMessage.update(status=OUTBOX_SKIPPED, last_error="access revoked").where(
+        (OutboxMessage.contact == contact) & (OutboxMessage.status == OUTBOX_QUEUED)
+    ).execute()
+    audit.record("revoke", contact, detail=f"{links} open link(s) revoked")
+    return to_row(contact)
+
+
+@write_transaction
+def revoke_link(email_or_id: str | int, purpose: str | None = None) -> int:
+    """Revoke a contact's outstanding links (of one purpose, or all) without ending their access."""
+    contact = _contact(email_or_id)
+    query = _open_links(contact)
+    if purpose is not None:
+        query = query.where(MagicLink.purpose == purpose)
+    count = query.execute()
+    audit.record("link.revoke", contact, detail=f"{count} link(s)")
+    return count
+
+
+@write_transaction
+def revoke_all_links() -> int:
+    """Revoke every outstanding link of every contact (access itself stays as it is)."""
+    count = _open_links().execute()
+    audit.record("link.revoke_all", subject="*", detail=f"{count} link(s)")
+    return count
+
+
+def current_link(email_or_id: str | int, purpose: str = PURPOSE_LOGIN) -> LinkInfo | None:
+    """The newest link of a purpose for a contact, and what state it is in."""
+    contact = _contact(email_or_id)
+    link = (
+        MagicLink.select()
+        .where((MagicLink.contact == contact) & (MagicLink.purpose == purpose))
+        .order_by(MagicLink.created_at.desc(), MagicLink.id.desc())
+        .first()
+    )
+    if link is None:
+        return None
+    if link.used_at is not None:
+        state = "used"
+    elif link.revoked_at is not None:
+        state = "revoked"
+    elif link.superseded_at is not None:
+        state = "superseded"
+    elif link.expires_at <= clock.now():
+        state = "expired"
+    else:
+        state = "open"
+    return LinkInfo(purpose=link.purpose, created_at=link.created_at, expires_at=link.expires_at, state=state)
+
+
+__all__ = [
+    "IssuedLink",
+    "LinkInfo",
+    "Redeemed",
+    "current_link",
+    "extract_token",
+    "hash_token",
+    "issue_link",
+    "redeem",
+    "revoke_access",
+    "revoke_all_links",
+    "revoke_link",
+    "PURPOSE_INVITE",
+    "PURPOSE_LOGIN",
+    "STATUS_INVITED",
+]

@@ -1,0 +1,162 @@
+"""The portal-level operations: inviting people and the numbers the stats header shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import peewee
+
+from models import audit, clock
+from models.contacts import ContactRow, clean_field, normalize_email, to_row
+from models.db import write_transaction
+from models.domains import default_domain
+from models.entities import (
+    OUTBOX_FAILED,
+    OUTBOX_QUEUED,
+    OUTBOX_SENDING,
+    PURPOSE_INVITE,
+    STATUS_INVITED,
+    STATUS_JOINED,
+    STATUS_NOT_INVITED,
+    STATUS_REVOKED,
+    Contact,
+    MagicLink,
+    OutboxMessage,
+)
+from models.errors import InvalidInput, PortalError
+from models.outbox import queue_for_contacts
+
+
+@dataclass(frozen=True)
+class InviteResult:
+    """What an invite did: who got an invitation queued, who was new, who was skipped and why."""
+
+    batch: str
+    invited: list[ContactRow] = field(default_factory=list)
+    created: list[ContactRow] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(address as given, reason) for each address that was not invited."""
+
+
+@write_transaction
+def invite(addresses: list[str], first_name: str = "", last_name: str = "", resend: bool = True) -> InviteResult:
+    """Invite contacts by address, creating a contact for an address that is new, and queue the invitation mail.
+
+    Joined contacts are skipped (they are in already); a revoked contact is invited again, which gives their
+    access back. Invitations are sent from the default domain, so one must be set up.
+
+    Args:
+        addresses: Email addresses; malformed ones are reported in `skipped`, the rest go ahead.
+        first_name: For a contact created here (only when one address is given).
+        last_name: Likewise.
+        resend: Whether an already invited (not yet joined) contact gets a new invitation.
+    """
+    default_domain()  # refuse early, with a message that says how to set one up
+    now = clock.now()
+    actor = audit.current_actor()
+    contacts: list[Contact] = []
+    created: list[ContactRow] = []
+    skipped: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for given in addresses:
+        try:
+            address = normalize_email(given)
+        except InvalidInput as exc:
+            skipped.append((given, str(exc)))
+            continue
+        if address in seen:
+            continue
+        seen.add(address)
+        contact = Contact.get_or_none(Contact.email == address)
+        if contact is None:
+            contact = Contact.create(
+                email=address,
+                first_name=clean_field(first_name, "first name") if len(addresses) == 1 else "",
+                last_name=clean_field(last_name, "last name") if len(addresses) == 1 else "",
+                created_at=now,
+                updated_at=now,
+            )
+            audit.record("contact.add", contact)
+            created.append(to_row(contact))
+        elif contact.status == STATUS_JOINED:
+            skipped.append((address, "already joined the portal"))
+            continue
+        elif contact.status == STATUS_INVITED and not resend:
+            skipped.append((address, "already invited"))
+            continue
+        contact.status = STATUS_INVITED
+        contact.invited_at = now
+        contact.invited_by = actor
+        contact.invite_count += 1
+        contact.revoked_at = None
+        contact.revoked_by = None
+        contact.updated_at = now
+        contact.save()
+        audit.record("invite", contact)
+        contacts.append(contact)
+    queued = queue_for_contacts(contacts, PURPOSE_INVITE)
+    skipped.extend((row.email, reason) for row, reason in queued.skipped)
+    return InviteResult(batch=queued.batch, invited=queued.queued, created=created, skipped=skipped)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The numbers in the stats header and `client-portal stats`."""
+
+    contacts: int = 0
+    not_invited: int = 0
+    invited: int = 0
+    """Contacts holding an invitation, joined or not (status invited or joined)."""
+    joined: int = 0
+    pending: int = 0
+    """Invited, not joined yet, and their invitation is still usable (or on its way)."""
+    expired: int = 0
+    """Invited, not joined, and their invitation link lapsed: they need inviting again."""
+    revoked: int = 0
+    outbox_queued: int = 0
+    outbox_sending: int = 0
+    outbox_failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {key: getattr(self, key) for key in self.__dataclass_fields__}
+
+
+def stats() -> Stats:
+    """Count contacts by status, lapsed invitations and the outbox, in a handful of indexed queries."""
+    by_status = dict(
+        Contact.select(Contact.status, peewee.fn.COUNT(Contact.id)).group_by(Contact.status).tuples()
+    )
+    now = clock.now()
+    expired = (
+        Contact.select()
+        .join(MagicLink)
+        .where(
+            (Contact.status == STATUS_INVITED)
+            & (MagicLink.purpose == PURPOSE_INVITE)
+            & MagicLink.used_at.is_null()
+            & MagicLink.revoked_at.is_null()
+            & MagicLink.superseded_at.is_null()
+            & (MagicLink.expires_at <= now)
+        )
+        .count()
+    )
+    outbox = dict(
+        OutboxMessage.select(OutboxMessage.status, peewee.fn.COUNT(OutboxMessage.id)).group_by(OutboxMessage.status).tuples()
+    )
+    invited_only = by_status.get(STATUS_INVITED, 0)
+    joined = by_status.get(STATUS_JOINED, 0)
+    return Stats(
+        contacts=sum(by_status.values()),
+        not_invited=by_status.get(STATUS_NOT_INVITED, 0),
+        invited=invited_only + joined,
+        joined=joined,
+        pending=max(0, invited_only - expired),
+        expired=expired,
+        revoked=by_status.get(STATUS_REVOKED, 0),
+        outbox_queued=outbox.get(OUTBOX_QUEUED, 0),
+        outbox_sending=outbox.get(OUTBOX_SENDING, 0),
+        outbox_failed=outbox.get(OUTBOX_FAILED, 0),
+    )
+
+
+__all__ = ["InviteResult", "PortalError", "Stats", "invite", "stats"]

@@ -1,0 +1,435 @@
+"""The `client-portal` command: opens the dashboard, and scripts every domain operation for cron jobs and admins.
+
+Each subcommand calls the same function in `models/` (or `mail/`) that the dashboard calls. Bad input exits
+non-zero with one line naming the problem, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from pathlib import Path
+
+import click
+import peewee
+
+from models import audit, contacts, csv_io, domains, links, portal, settings
+from models.db import default_database_path, open_database
+from models.entities import STATUSES
+from models.errors import PortalError
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if is_dataclass(value):
+        return asdict(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def emit_json(data) -> None:
+    """Print `data` as JSON (datetimes in ISO 8601)."""
+    click.echo(json.dumps(data, default=_json_default, indent=2, ensure_ascii=False))
+
+
+def _visible(text: str) -> str:
+    """A value safe to print on a terminal: control characters shown as escapes, never sent raw."""
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+class PortalGroup(click.Group):
+    """A group that turns our errors into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PortalError as exc:
+            click.echo(f"error: {_visible(str(exc))}", err=True)
+            ctx.exit(1)
+        except peewee.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                click.echo("error: the database is busy (another admin is writing); try again in a moment", err=True)
+            else:
+                click.echo(f"error: database: {exc}", err=True)
+            ctx.exit(1)
+        except peewee.DatabaseError as exc:
+            click.echo(f"error: the database file cannot be used: {exc}", err=True)
+            ctx.exit(1)
+
+
+def _open(ctx: click.Context) -> Path:
+    """Open the database named by --db / CLIENT_PORTAL_DB (once per command)."""
+    obj = ctx.ensure_object(dict)
+    if not obj.get("opened"):
+        path = Path(obj.get("db") or default_database_path()).expanduser()
+        open_database(path)
+        obj["opened"] = True
+        obj["db"] = path
+    return obj["db"]
+
+
+pass_ctx = click.pass_context
+
+
+@click.group(cls=PortalGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", type=click.Path(dir_okay=False), envvar="CLIENT_PORTAL_DB", help="The database file.")
+@click.option("--demo", is_flag=True, help="Open a sample database with a few hundred contacts to explore.")
+@click.version_option(package_name="client-portal")
+@pass_ctx
+def main(ctx: click.Context, db: str | None, demo: bool) -> None:
+    """client-portal: get your clients into the client portal.
+
+    With no command, opens the dashboard.
+    """
+    ctx.ensure_object(dict)
+    if demo:
+        from models import demo as demo_data
+
+        db = db if db and ctx.get_parameter_source("db") == click.core.ParameterSource.COMMANDLINE else None
+        path = Path(db) if db else default_database_path().with_name("demo.db")
+        ctx.obj["db"] = path
+        _open(ctx)
+        demo_data.ensure_demo()
+    else:
+        ctx.obj["db"] = db
+    if ctx.invoked_subcommand is None:
+        path = _open(ctx)
+        _run_dashboard(path)
+
+
+def _run_dashboard(path: Path) -> None:
+    try:
+        from tui.app import ClientPortalApp
+    except ImportError:  # the dashboard is not built yet: show what it would
+        click.echo(f"client-portal: database {path}")
+        s = portal.stats()
+        for key, value in s.as_dict().items():
+            click.echo(f"  {key.replace('_', ' '):<14} {value}")
+        return
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
+        raise PortalError("the dashboard needs a terminal; use a subcommand (client-portal --help) in scripts")
+    ClientPortalApp(db_path=path).run()
+
+
+# --- contacts -------------------------------------------------------------------------------------------------
+
+
+@main.group(cls=PortalGroup)
+def contacts_group() -> None:
+    """Add, list, import and export contacts."""
+
+
+main.add_command(contacts_group, name="contacts")
+
+
+@contacts_group.command("add")
+@click.argument("email")
+@click.option("--first-name", default="")
+@click.option("--last-name", default="")
+@click.option("--company", default="")
+@click.option("--phone", default="")
+@pass_ctx
+def contacts_add(ctx, email, first_name, last_name, company, phone) -> None:
+    """Add one contact."""
+    _open(ctx)
+    row = contacts.add_contact(email, first_name, last_name, company, phone)
+    click.echo(f"added {row.email}")
+
+
+@contacts_group.command("list")
+@click.option("--search", default="", help="Words to find in name, email or company.")
+@click.option("--status", type=click.Choice(STATUSES), default=None)
+@click.option("--sort", type=click.Choice(list(contacts.SORT_KEYS)), default="name")
+@click.option("--desc", is_flag=True, help="Sort descending.")
+@click.option("--limit", type=click.IntRange(0), default=100)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def contacts_list(ctx, search, status, sort, desc, limit, offset, as_json) -> None:
+    """List contacts (filtered and sorted)."""
+    _open(ctx)
+    page = contacts.contact_page(contacts.ContactQuery(search, status, sort, desc), offset, limit)
+    if as_json:
+        emit_json({"total": page.total, "offset": page.offset, "contacts": page.rows})
+        return
+    for row in page.rows:
+        click.echo(f"{_visible(row.email):<40} {row.status_label:<12} {_visible(row.full_name)}")
+    click.echo(f"{len(page.rows)} of {page.total} contact(s)", err=True)
+
+
+@contacts_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--update", is_flag=True, help="Fill in details of contacts that already exist.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def contacts_import(ctx, file, update, as_json) -> None:
+    """Import contacts from a CSV file (Google, Outlook, spreadsheet exports)."""
+    _open(ctx)
+    report = csv_io.import_file(file, update_existing=update)
+    if as_json:
+        emit_json(
+            {
+                "added": report.added,
+                "skipped": [{"line": line, "reason": reason} for line, reason in report.skipped],
+                "warnings": report.warnings,
+                "columns": report.columns,
+            }
+        )
+        return
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for line, reason in report.skipped:
+        click.echo(f"line {line}: skipped: {_visible(reason)}", err=True)
+    click.echo(f"imported {report.added} contact(s), skipped {len(report.skipped)}")
+
+
+@contacts_group.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@pass_ctx
+def contacts_export(ctx, file) -> None:
+    """Export every contact to a CSV file ('-' for standard output)."""
+    _open(ctx)
+    if file == "-":
+        count = csv_io.export_contacts(sys.stdout)
+    else:
+        count = csv_io.export_file(file)
+    click.echo(f"exported {count} contact(s)", err=True)
+
+
+# --- portal operations ----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def stats(ctx, as_json) -> None:
+    """Contacts, invited, joined, pending and expired invitations, and the outbox."""
+    _open(ctx)
+    s = portal.stats()
+    if as_json:
+        emit_json(s.as_dict())
+        return
+    for key, value in s.as_dict().items():
+        click.echo(f"{key.replace('_', ' '):<14} {value}")
+
+
+@main.command()
+@pass_ctx
+def url(ctx) -> None:
+    """Print the portal URL (built from the selected domain, else the default one)."""
+    _open(ctx)
+    click.echo(domains.portal_url())
+
+
+@main.command("magic-link")
+@click.argument("email")
+@click.option("--purpose", type=click.Choice(["login", "invite"]), default="login")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def magic_link(ctx, email, purpose, as_json) -> None:
+    """Print a fresh magic link for a contact (older links of the same purpose stop working)."""
+    _open(ctx)
+    link = links.issue_link(email, purpose)
+    if as_json:
+        emit_json({"url": link.url, "email": link.contact.email, "purpose": purpose, "expires_at": link.expires_at})
+        return
+    click.echo(link.url)
+    click.echo(f"expires {link.expires_at:%Y-%m-%d %H:%M} UTC", err=True)
+
+
+@main.command()
+@click.argument("emails", nargs=-1, required=True)
+@click.option("--first-name", default="", help="For a new contact (one address only).")
+@click.option("--last-name", default="", help="For a new contact (one address only).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def invite(ctx, emails, first_name, last_name, as_json) -> None:
+    """Invite contacts (a new address becomes a contact) and queue their invitation email."""
+    _open(ctx)
+    result = portal.invite(list(emails), first_name, last_name)
+    if as_json:
+        emit_json(
+            {
+                "batch": result.batch,
+                "invited": [r.email for r in result.invited],
+                "created": [r.email for r in result.created],
+                "skipped": [{"email": e, "reason": r} for e, r in result.skipped],
+            }
+        )
+    else:
+        for address, reason in result.skipped:
+            click.echo(f"skipped {_visible(address)}: {_visible(reason)}", err=True)
+        click.echo(f"invited {len(result.invited)} contact(s); invitation email queued (batch {result.batch})")
+    if not result.invited and result.skipped:
+        ctx.exit(1)
+
+
+@main.command()
+@click.argument("token_or_url")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def redeem(ctx, token_or_url, as_json) -> None:
+    """Use a magic link, as the portal does when one is opened: logs the contact in (joined the first time)."""
+    _open(ctx)
+    try:
+        result = links.redeem(token_or_url)
+    except links.RedeemFailed as exc:
+        if as_json:
+            emit_json({"ok": False, "reason": exc.reason, "message": str(exc)})
+            ctx.exit(1)
+        raise
+    if as_json:
+        emit_json({"ok": True, "email": result.contact.email, "first_login": result.first_login,
+                   "purpose": result.purpose})
+        return
+    click.echo(f"{result.contact.email} logged in" + (" (joined the portal)" if result.first_login else ""))
+
+
+@main.command()
+@click.argument("emails", nargs=-1)
+@click.option("--all-links", is_flag=True, help="Revoke every outstanding link of every contact.")
+@pass_ctx
+def revoke(ctx, emails, all_links) -> None:
+    """End contacts' portal access at once, or (--all-links) kill every outstanding magic link."""
+    _open(ctx)
+    if all_links == bool(emails):
+        raise click.UsageError("give email addresses or --all-links (not both)")
+    if all_links:
+        count = links.revoke_all_links()
+        click.echo(f"revoked {count} outstanding link(s)")
+        return
+    for email in emails:
+        row = links.revoke_access(email)
+        click.echo(f"revoked {row.email}")
+
+
+# --- domains --------------------------------------------------------------------------------------------------
+
+
+@main.group(cls=PortalGroup, invoke_without_command=True)
+@pass_ctx
+def domains_group(ctx) -> None:
+    """The default domain (invitations come from it) and custom domains (one may be selected for links)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(domains_list)
+
+
+main.add_command(domains_group, name="domains")
+
+
+@domains_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def domains_list(ctx, as_json=False) -> None:
+    """List domains."""
+    _open(ctx)
+    rows = domains.list_domains()
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no domains yet: client-portal domains add portal.example.com", err=True)
+    for row in rows:
+        marks = ", ".join(m for m, on in (("default", row.is_default), ("selected", row.is_selected)) if on)
+        click.echo(row.name + (f"  ({marks})" if marks else ""))
+
+
+@domains_group.command("add")
+@click.argument("name")
+@click.option("--default", "make_default", is_flag=True, help="Make it the default domain.")
+@click.option("--select", "make_selected", is_flag=True, help="Build links and the portal URL from it.")
+@pass_ctx
+def domains_add(ctx, name, make_default, make_selected) -> None:
+    """Add a domain (the first becomes the default)."""
+    _open(ctx)
+    row = domains.add_domain(name, default=make_default, select=make_selected)
+    click.echo(f"added {row.name}" + (" (default)" if row.is_default else ""))
+
+
+@domains_group.command("select")
+@click.argument("name", required=False)
+@click.option("--none", "clear", is_flag=True, help="Go back to the default domain.")
+@pass_ctx
+def domains_select(ctx, name, clear) -> None:
+    """Select the domain links and the portal URL are built from."""
+    _open(ctx)
+    if bool(name) == clear:
+        raise click.UsageError("give a domain name or --none")
+    domains.select_domain(None if clear else name)
+    click.echo(f"portal URL: {domains.portal_url()}")
+
+
+@domains_group.command("default")
+@click.argument("name")
+@pass_ctx
+def domains_default(ctx, name) -> None:
+    """Make a domain the default (invitations are sent from it)."""
+    _open(ctx)
+    row = domains.set_default(name)
+    click.echo(f"default domain: {row.name}")
+
+
+@domains_group.command("remove")
+@click.argument("name")
+@pass_ctx
+def domains_remove(ctx, name) -> None:
+    """Remove a domain."""
+    _open(ctx)
+    domains.remove_domain(name)
+    click.echo(f"removed {name}")
+
+
+# --- settings and audit ---------------------------------------------------------------------------------------
+
+
+@main.group(cls=PortalGroup, invoke_without_command=True, name="settings")
+@pass_ctx
+def settings_group(ctx) -> None:
+    """Shared settings: link expiry, sender name, send rate."""
+    if ctx.invoked_subcommand is None:
+        _open(ctx)
+        for key, value in settings.all_settings().items():
+            click.echo(f"{key:<18} {value:<14} {settings.SPECS[key].help}")
+
+
+@settings_group.command("set")
+@click.argument("key")
+@click.argument("value")
+@pass_ctx
+def settings_set(ctx, key, value) -> None:
+    """Change a setting."""
+    _open(ctx)
+    settings.set_value(key, value)
+    click.echo(f"{key} = {settings.get(key)}")
+
+
+@main.command("audit")
+@click.option("--limit", type=click.IntRange(1), default=50)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def audit_cmd(ctx, limit, as_json) -> None:
+    """Who did what, newest first."""
+    _open(ctx)
+    rows = audit.recent(limit)
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        who = row.actor + (f"@{row.host}" if row.host else "")
+        click.echo(f"{row.at:%Y-%m-%d %H:%M:%S}  {who:<20} {row.action:<16} {_visible(row.subject)}  {_visible(row.detail)}")
+
+
+def _register_optional_commands() -> None:
+    """Mail commands live in their own module; add them when present."""
+    try:
+        from tui import cli_mail
+    except ImportError:
+        return
+    cli_mail.register(main)
+
+
+_register_optional_commands()
