@@ -1,0 +1,175 @@
+"""Contacts: normalisation, validation, paging, search, CSV import and export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from models import contacts, csv_io, domains
+from models.errors import InvalidInput
+from tests.conftest import DATA
+
+
+def test_email_is_normalised_and_unique(db):
+    row = contacts.add_contact("  Ada.Lovelace+Portal@Example.COM ")
+    assert row.email == "ada.lovelace+portal@example.com"
+    with pytest.raises(InvalidInput, match="already a contact"):
+        contacts.add_contact("ADA.LOVELACE+portal@example.com")
+
+
+def test_unicode_domain_is_stored_in_idna_form(db):
+    assert contacts.add_contact("max@bücher.de").email == "max@xn--bcher-kva.de"
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "plainaddress", "a@b", "a@@example.com", "a@example.com\r\nBcc: x@evil.com", "a b@example.com"]
+)
+def test_malformed_email_is_refused_with_a_message(db, bad):
+    with pytest.raises(InvalidInput) as info:
+        contacts.add_contact(bad)
+    assert "email" in str(info.value)
+    assert contacts.count_contacts() == 0
+
+
+def test_nul_byte_and_overlong_names_refused(db):
+    with pytest.raises(InvalidInput, match="NUL"):
+        contacts.add_contact("a@example.com", first_name="A\x00B")
+    with pytest.raises(InvalidInput, match="characters"):
+        contacts.add_contact("a@example.com", company="x" * 10_000)
+
+
+def test_page_filters_sorts_and_counts_in_sql(db):
+    for n, (first, last, company) in enumerate(
+        [("Ada", "Lovelace", "Analytical"), ("Grace", "Hopper", "Navy"), ("Alan", "Turing", "Bletchley")]
+    ):
+        contacts.add_contact(f"p{n}@example.com", first, last, company)
+    page = contacts.contact_page(contacts.ContactQuery(sort="name"), 0, 2)
+    assert [r.last_name for r in page.rows] == ["Hopper", "Lovelace"] and page.total == 3
+    page = contacts.contact_page(contacts.ContactQuery(sort="name"), 2, 2)
+    assert [r.last_name for r in page.rows] == ["Turing"]
+    assert [r.last_name for r in contacts.contact_page(contacts.ContactQuery(search="bletch")).rows] == ["Turing"]
+    assert [r.first_name for r in contacts.contact_page(contacts.ContactQuery(search="ada love")).rows] == ["Ada"]
+    assert contacts.contact_page(contacts.ContactQuery(search="navy", status="invited")).total == 0
+
+
+def test_search_treats_like_wildcards_literally(db):
+    contacts.add_contact("a_b@example.com")
+    contacts.add_contact("axb@example.com")
+    assert [r.email for r in contacts.contact_page(contacts.ContactQuery(search="a_b")).rows] == ["a_b@example.com"]
+    assert contacts.contact_page(contacts.ContactQuery(search="100%")).total == 0
+
+
+def test_google_contacts_export_imports_with_fallbacks(db):
+    report = csv_io.import_file(DATA / "contacts_google.csv")
+    assert report.added == 3
+    assert report.skipped == [(5, "no email address")]
+    emails = {r.email: r for r in contacts.contact_page(limit=10).rows}
+    assert set(emails) == {"marie@example.fr", "niels@example.dk", "lise@example.at"}
+    assert emails["marie@example.fr"].company == "Radium Institute"
+    assert emails["marie@example.fr"].phone == "+33 1 00 00 00 00"
+    assert emails["lise@example.at"].last_name == "Meitner"
+
+
+def test_messy_headers_bom_and_bad_rows(db):
+    data = (
+        "\ufeffName;E-mail Address;Organisation\r\n"
+        "Ada Lovelace;ADA@example.com;Analytical\r\n"
+        "Broken;not-an-email;\r\n"
+        "Ada Again;ada@EXAMPLE.com;\r\n"
+        ";;\r\n"
+        "Grace Brewster Hopper;grace@example.com;Navy\r\n"
+    ).encode("utf-8")
+    report = csv_io.import_contacts(data)
+    assert report.added == 2
+    lines = dict(report.skipped)
+    assert set(lines) == {3, 4}
+    assert "not a valid email" in lines[3]
+    assert "line 2" in lines[4]
+    grace = contacts.find_contact("grace@example.com")
+    assert (grace.first_name, grace.last_name, grace.company) == ("Grace", "Brewster Hopper", "Navy")
+
+
+def test_snake_case_headers_and_latin1(db):
+    data = "first_name,last_name,email\nJosé,Müller,jose@example.com\n".encode("latin-1")
+    report = csv_io.import_contacts(data)
+    assert report.added == 1 and report.warnings
+    assert contacts.find_contact("jose@example.com").last_name == "Müller"
+
+
+def test_existing_contacts_are_reported_not_duplicated(db):
+    contacts.add_contact("ada@example.com")
+    report = csv_io.import_contacts(b"email\nada@example.com\nnew@example.com\n")
+    assert report.added == 1 and report.skipped == [(2, "ada@example.com is already a contact")]
+
+
+@pytest.mark.parametrize(
+    "data,message",
+    [(b"", "empty"), (b"\x00\x01\x02binary", "NUL"), (b"name,phone\nAda,1\n", "no email column")],
+)
+def test_unusable_files_are_refused_whole(db, data, message):
+    with pytest.raises(InvalidInput, match=message):
+        csv_io.import_contacts(data)
+    assert contacts.count_contacts() == 0
+
+
+def test_import_is_one_transaction(db, monkeypatch):
+    calls = {"n": 0}
+    real = contacts.Contact.insert_many
+
+    def failing(rows):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full")
+        return real(rows)
+
+    monkeypatch.setattr(contacts.Contact, "insert_many", failing)
+    data = "email\n" + "".join(f"c{n}@example.com\n" for n in range(1200))
+    with pytest.raises(RuntimeError):
+        csv_io.import_contacts(data.encode())
+    monkeypatch.undo()
+    assert contacts.count_contacts() == 0
+
+
+def test_export_makes_formulas_inert(db, tmp_path):
+    contacts.add_contact("a@example.com", first_name="=HYPERLINK(\"http://evil\",\"x\")", last_name="+1", company="@SUM(A1)")
+    contacts.add_contact("b@example.com", first_name="-2", last_name="O'Brien")
+    out = tmp_path / "out.csv"
+    assert csv_io.export_file(out) == 2
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert rows[0]["first_name"] == "'=HYPERLINK(\"http://evil\",\"x\")"
+    assert rows[0]["last_name"] == "'+1" and rows[0]["company"] == "'@SUM(A1)"
+    assert rows[1]["first_name"] == "'-2" and rows[1]["last_name"] == "O'Brien"
+    # and it imports back (round trip keeps the contacts)
+    assert csv_io.import_contacts(out.read_bytes()).skipped == [(2, "a@example.com is already a contact"),
+                                                                 (3, "b@example.com is already a contact")]
+
+
+@pytest.mark.parametrize(
+    "given,expected",
+    [("Portal.Example.COM", "portal.example.com"), ("https://clients.agency.io/", "clients.agency.io"),
+     ("bücher.de", "xn--bcher-kva.de")],
+)
+def test_domain_normalisation(given, expected):
+    assert domains.normalize_domain(given) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "localhost", "a..b", "evil.com/path", "user@evil.com", "-x.com", "1.2.3.4",
+                                 "evil.com:8080", "evil.com\r\nX: y"])
+def test_bad_domains_refused(bad):
+    with pytest.raises(InvalidInput):
+        domains.normalize_domain(bad)
+
+
+def test_default_and_selected_domain(db):
+    assert domains.portal_url() == "https://portal.example.com/"
+    domains.add_domain("clients.agency.io")
+    assert domains.portal_url() == "https://portal.example.com/"
+    domains.select_domain("clients.agency.io")
+    assert domains.portal_url() == "https://clients.agency.io/"
+    assert domains.default_domain() == "portal.example.com"
+    domains.select_domain(None)
+    assert domains.portal_url() == "https://portal.example.com/"
+    with pytest.raises(InvalidInput, match="default"):
+        domains.remove_domain("portal.example.com")

@@ -1,0 +1,85 @@
+"""The database file: schema version, permissions, upgrades, and several admins writing at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models import db as dbmod
+from models.db import database, open_database, schema_version
+from models.errors import PortalError
+
+
+def test_new_file_has_schema_version_wal_and_mode_0600(db_path):
+    assert schema_version() == dbmod.SCHEMA_VERSION
+    assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 5000
+    assert db_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_reopening_keeps_data_and_version(db_path):
+    from models import contacts
+
+    contacts.add_contact("ada@example.com")
+    database.close()
+    open_database(db_path)
+    assert contacts.find_contact("ada@example.com").email == "ada@example.com"
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {dbmod.SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(PortalError, match="newer client-portal"):
+        open_database(path)
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(PortalError, match="cannot open"):
+        open_database(path)
+
+
+WRITER = r"""
+import sys, json
+from models.db import open_database
+from models import contacts, links, portal
+open_database(sys.argv[1])
+tag, count = sys.argv[2], int(sys.argv[3])
+errors = []
+for n in range(count):
+    try:
+        contacts.add_contact(f"{tag}{n}@example.com")
+        portal.invite([f"{tag}{n}@example.com"])
+        links.issue_link(f"{tag}{n}@example.com", "login")
+    except Exception as exc:
+        errors.append(repr(exc))
+print(json.dumps(errors))
+"""
+
+
+def test_two_processes_writing_at_once_never_see_database_is_locked(db, db_path):
+    database.close()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(db_path), tag, "150"], stdout=subprocess.PIPE, text=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+        for tag in ("a", "b")
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    for out in outputs:
+        assert json.loads(out) == []
+    open_database(db_path)
+    from models import portal
+
+    s = portal.stats()
+    assert s.contacts == 300 and s.invited == 300 and s.outbox_queued == 300
