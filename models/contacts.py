@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 import peewee
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from models import audit, clock
 from models.db import write_transaction
@@ -60,6 +61,22 @@ def to_row(c: Contact) -> ContactRow:
     )
 
 
+_PLAIN_ADDRESS = re.compile(
+    r"^(?=.{1,254}$)(?=[^@]{1,64}@)[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*"
+    r"@(?=.{1,253}$)(?:(?!.{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+"""The common shape of an address (ASCII dot-atom, ordinary host name): a strict subset of what
+email-validator accepts, checked in ~1 µs instead of ~50 µs, so a 100k-row import is not spent validating."""
+
+
+_SPECIAL_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)  # all single labels: "test", "invalid", "onion", ...
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _plain_ok(text: str) -> bool:
+    return bool(_PLAIN_ADDRESS.match(text)) and text.rsplit(".", 1)[1].lower() not in _SPECIAL_TLDS
+
+
 def normalize_email(value: str) -> str:
     """Check an address's syntax and return the form contacts are keyed by (lower case, IDNA domain).
 
@@ -71,8 +88,10 @@ def normalize_email(value: str) -> str:
     text = value.strip()
     if not text:
         raise InvalidInput("an email address is required")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+    if _CONTROL.search(text):
         raise InvalidInput(f"{text!r} is not a valid email address: it contains control characters")
+    if _plain_ok(text):
+        return text.lower()
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -171,6 +171,16 @@ def read_csv(data: bytes | str) -> tuple[list[tuple[int, dict[str, str]]], Impor
         csv.field_size_limit(old_limit)
 
 
+def _field_problem(fields: dict[str, str]) -> str | None:
+    for name in ("first_name", "last_name", "company", "phone"):
+        value = fields[name]
+        if len(value) > MAX_FIELD:
+            return f"{name.replace('_', ' ')} is too long ({len(value)} characters, at most {MAX_FIELD})"
+        if "\x00" in value:
+            return f"{name.replace('_', ' ')} contains a NUL byte"
+    return None
+
+
 @write_transaction
 def import_contacts(data: bytes | str, update_existing: bool = False) -> ImportReport:
     """Import contacts from CSV content in one transaction: good rows are added, bad rows reported and skipped.
@@ -193,16 +203,7 @@ def import_contacts(data: bytes | str, update_existing: bool = False) -> ImportR
         except InvalidInput as exc:
             report.skipped.append((line, str(exc)))
             continue
-        problem = next(
-            (
-                f"{name.replace('_', ' ')} is too long ({len(value)} characters, at most {MAX_FIELD})"
-                if len(value) > MAX_FIELD
-                else f"{name.replace('_', ' ')} contains a NUL byte"
-                for name, value in fields.items()
-                if name != "email" and (len(value) > MAX_FIELD or "\x00" in value)
-            ),
-            None,
-        )
+        problem = _field_problem(fields)
         if problem:
             report.skipped.append((line, problem))
             continue
@@ -218,12 +219,28 @@ def import_contacts(data: bytes | str, update_existing: bool = False) -> ImportR
                     Contact.update(updated_at=now, **changes).where(Contact.id == existing[address]).execute()
             report.skipped.append((line, f"{address} is already a contact" + (" (updated)" if update_existing else "")))
             continue
-        batch.append({"email": address, "created_at": now, "updated_at": now, **values})
-    for start in range(0, len(batch), 500):
-        Contact.insert_many(batch[start : start + 500]).execute()
+        batch.append((address, values["first_name"], values["last_name"], values["company"], values["phone"]))
+    for start in range(0, len(batch), 5_000):
+        _insert_rows(batch[start : start + 5_000], now)
     report.added = len(batch)
     audit.record("contact.import", subject="csv", detail=f"{report.added} added, {len(report.skipped)} skipped")
     return report
+
+
+_INSERT_COLUMNS = ("email", "first_name", "last_name", "company", "phone", "created_at", "updated_at", "status",
+                   "invite_count")
+
+
+def _insert_rows(rows: list[tuple[str, str, str, str, str]], now) -> None:
+    """Insert new contacts (email, first, last, company, phone) with one prepared statement: Peewee's
+    insert_many spends more time building SQL for 100k rows than SQLite spends storing them."""
+    fields = Contact._meta.fields
+    sql = 'INSERT INTO "contact" ({}) VALUES ({})'.format(
+        ", ".join(f'"{fields[name].column_name}"' for name in _INSERT_COLUMNS), ", ".join("?" * len(_INSERT_COLUMNS))
+    )
+    stamp = fields["created_at"].db_value(now)
+    tail = (stamp, stamp, fields["status"].default, fields["invite_count"].default)
+    Contact._meta.database.cursor().executemany(sql, [row + tail for row in rows])
 
 
 def import_file(path: Path | str, update_existing: bool = False) -> ImportReport:

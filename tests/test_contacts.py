@@ -116,16 +116,16 @@ def test_unusable_files_are_refused_whole(db, data, message):
 
 def test_import_is_one_transaction(db, monkeypatch):
     calls = {"n": 0}
-    real = contacts.Contact.insert_many
+    real = csv_io._insert_rows
 
-    def failing(rows):
+    def failing(rows, now):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("disk full")
-        return real(rows)
+        return real(rows, now)
 
-    monkeypatch.setattr(contacts.Contact, "insert_many", failing)
-    data = "email\n" + "".join(f"c{n}@example.com\n" for n in range(1200))
+    monkeypatch.setattr(csv_io, "_insert_rows", failing)
+    data = "email\n" + "".join(f"c{n}@example.com\n" for n in range(12_000))
     with pytest.raises(RuntimeError):
         csv_io.import_contacts(data.encode())
     monkeypatch.undo()
@@ -173,3 +173,23 @@ def test_default_and_selected_domain(db):
     assert domains.portal_url() == "https://portal.example.com/"
     with pytest.raises(InvalidInput, match="default"):
         domains.remove_domain("portal.example.com")
+
+
+def test_fast_address_check_accepts_only_what_email_validator_accepts():
+    import random
+
+    from email_validator import EmailNotValidError, validate_email
+
+    rng = random.Random(1)
+    cases = ["a..b@x.com", ".a@x.com", "a@-x.com", "a@ab--c.com", "a@x.test", "a@x.c", "a@123.com",
+             "x" * 65 + "@a.com", "a@" + "b" * 64 + ".com", "a@x.onion"]
+    cases += ["".join(rng.choice("ab.-_+%@1xX") for _ in range(rng.randint(3, 14))) + rng.choice(["", ".com", ".c"])
+              for _ in range(20_000)]
+    accepted = [c for c in cases if contacts._plain_ok(c)]
+    assert len(accepted) > 200
+    for address in accepted:
+        try:
+            result = validate_email(address, check_deliverability=False)
+        except EmailNotValidError as exc:  # pragma: no cover - the failure message is the point
+            raise AssertionError(f"fast path accepted {address!r}: {exc}") from None
+        assert result.normalized.lower() == address.lower()
