@@ -13,7 +13,8 @@ from models.db import database, open_database
 
 FIXED_NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "fixtures"
+"""Sample inputs in real-world layouts (copied from shared/data so a bare clone has them)."""
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
