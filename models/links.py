@@ -2,7 +2,7 @@
 
 Following OWASP's forgot-password cheat sheet, NIST SP 800-63B and Phoenix's `phx.gen.auth`:
 - the token is 32 bytes from `secrets` (256 bits; at a billion guesses a second, finding one live token among
-  a million takes about 10^53 years), URL-safe base64, shown once and never stored: only its SHA-256 is kept;
+  a million takes about 10^54 years), URL-safe base64, shown once and never stored: only its SHA-256 is kept;
 - a link is single use, expires (7 days for an invitation, 24 hours for a login link, both settings),
   and only the newest link of a contact for a purpose is valid;
 - the link is built from the portal domain in the settings, never from anything a request supplies.

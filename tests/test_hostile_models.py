@@ -1,0 +1,139 @@
+"""Hostile input at the model layer: what the outside world sends, and what must come out unharmed (issue 5)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+
+import pytest
+
+from models import contacts, csv_io, links, portal
+from models.errors import InvalidInput, RedeemFailed
+
+HOSTILE_NAMES = [
+    "[/x] <a@b>",
+    "[link=http://evil.example]click[/link]",
+    "\x1b]52;c;aGk=\x07Ada",
+    "\x1b[31mred\x1b[0m",
+    "\u202eevil\u202c",  # right-to-left override
+    "zero\u200bwidth\u200d",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_names_are_stored_exactly(db, name):
+    row = contacts.add_contact("a@example.com", first_name=name, company=name)
+    assert contacts.get_contact(row.id).first_name == name
+    assert contacts.get_contact(row.id).company == name
+
+
+def test_ten_thousand_character_values_are_refused_not_cut(db):
+    with pytest.raises(InvalidInput, match="10000 characters"):
+        contacts.add_contact("a@example.com", last_name="x" * 10_000)
+    assert contacts.count_contacts() == 0
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["ada@example.com\r\nBcc: all@evil.example", "ada@example.com\nSubject: hi", "ada\x00@example.com",
+     "ada@exa\rmple.com"],
+)
+def test_header_injection_in_addresses_is_refused(db, address):
+    with pytest.raises(InvalidInput):
+        contacts.normalize_email(address)
+    result = portal.invite([address])
+    assert result.invited == [] and len(result.skipped) == 1
+
+
+def test_plus_addressing_kept_and_uppercase_duplicates_merged(db):
+    assert contacts.add_contact("Ada+Portal@Example.com").email == "ada+portal@example.com"
+    with pytest.raises(InvalidInput, match="already"):
+        contacts.add_contact("ADA+PORTAL@EXAMPLE.COM")
+    result = portal.invite(["ada+portal@example.com", "ADA+portal@example.COM"])
+    assert len(result.invited) == 1
+
+
+def test_idna_addresses_match_their_unicode_form(db):
+    contacts.add_contact("jürgen@münchen.de")
+    assert contacts.find_contact("jürgen@xn--mnchen-3ya.de").email == contacts.find_contact("jürgen@münchen.de").email
+
+
+def test_csv_with_a_million_columns_is_refused_quickly(db):
+    data = ("email," + ",".join(f"c{n}" for n in range(1_000_000)) + "\na@example.com\n").encode()
+    start = time.monotonic()
+    with pytest.raises(InvalidInput, match="columns"):
+        csv_io.import_contacts(data)
+    assert contacts.count_contacts() == 0
+    assert time.monotonic() - start < 30  # sanity bound only: it must not hang
+
+
+def test_csv_data_row_with_huge_field_is_reported(db):
+    data = b"email,first name\n" + b"a@example.com," + b"x" * 200_000 + b"\nb@example.com,Bo\n"
+    report = csv_io.import_contacts(data)
+    assert report.added == 1 and "too long" in report.skipped[0][1]
+
+
+def test_csv_formula_values_come_out_of_export_inert(db):
+    payloads = ['=HYPERLINK("http://evil","x")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)", "\t=1", "\r=1"]
+    data = "email,first name\n" + "".join(f'p{n}@example.com,"{p.replace(chr(34), chr(34) * 2)}"\n'
+                                          for n, p in enumerate(payloads))
+    assert csv_io.import_contacts(data.encode()).added == len(payloads)
+    out = io.StringIO()
+    csv_io.export_contacts(out)
+    for row in list(csv.DictReader(io.StringIO(out.getvalue()))):
+        assert not row["first_name"].startswith(("=", "+", "-", "@", "\t", "\r")), row
+
+
+def test_token_entropy_makes_brute_force_hopeless():
+    # 32 bytes from secrets: 2**256 tokens. Even a million live links and 10**12 guesses a second for a
+    # century leave the chance of one hit below 10**-45.
+    live, guesses = 10**6, 10**12 * 3600 * 24 * 365 * 100
+    assert links.TOKEN_BYTES * 8 == 256
+    assert math.log10(live * guesses) - 256 * math.log10(2) < -45
+
+
+def test_tokens_are_distinct(db):
+    contacts.add_contact("a@example.com")
+    tokens = {links.issue_link("a@example.com").token for _ in range(200)}
+    assert len(tokens) == 200
+
+
+def test_redeem_compares_in_constant_time(db, monkeypatch):
+    seen = []
+    import hmac
+
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        seen.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(links.hmac, "compare_digest", spy)
+    contacts.add_contact("a@example.com")
+    links.redeem(links.issue_link("a@example.com").token)
+    assert seen, "the stored hash must be compared with hmac.compare_digest"
+
+
+def test_a_near_miss_token_fails(db):
+    contacts.add_contact("a@example.com")
+    token = links.issue_link("a@example.com").token
+    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    with pytest.raises(RedeemFailed, match="never issued"):
+        links.redeem(flipped)
+
+
+def test_database_file_mode_is_0600_even_with_a_loose_umask(tmp_path):
+    from models.db import database, open_database
+
+    old = os.umask(0o000)
+    try:
+        open_database(tmp_path / "loose.db")
+        contacts.add_contact("a@example.com")
+    finally:
+        os.umask(old)
+        database.close()
+    for path in tmp_path.glob("loose.db*"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
