@@ -231,9 +231,7 @@ def _filtered(query: ContactQuery) -> peewee.ModelSelect:
             raise InvalidInput(f"unknown status {query.status!r}; use one of {', '.join(STATUSES)}")
         select = select.where(Contact.status == query.status)
     for word in query.search.split()[:8]:
-        pattern = f"%{_escape_like(word[:200])}%"
-        name = Contact.first_name.concat(" ").concat(Contact.last_name)
-        select = select.where(_like(Contact.email, pattern) | _like(name, pattern) | _like(Contact.company, pattern))
+        select = select.where(_like(Contact.search_text, f"%{_escape_like(word[:200])}%"))
     return select
 
 
@@ -247,9 +245,25 @@ def contact_page(query: ContactQuery = ContactQuery(), offset: int = 0, limit: i
     if query.sort not in SORT_KEYS:
         raise InvalidInput(f"cannot sort by {query.sort!r}; use one of {', '.join(SORT_KEYS)}")
     select = _filtered(query)
-    order = [field.desc() if query.descending else field.asc() for field in SORT_KEYS[query.sort]]
-    rows = [to_row(c) for c in select.order_by(*order).offset(max(0, offset)).limit(max(0, limit))]
-    return ContactPage(rows=rows, total=_filtered(query).count(), offset=offset)
+    fields = SORT_KEYS[query.sort]
+    words = query.search.split()
+    # SQLite cannot guess how many rows a LIKE matches. A word of three or more letters usually matches few:
+    # scan once, sort the matches and count them with a window in the same pass (unary + keeps the planner off
+    # the sort index, whose walk would test row after row). One or two letters match most rows: walking the
+    # sort index finds a page at once, and the count is a separate scan.
+    selective = bool(words) and max(len(w) for w in words) >= 3
+    if selective:
+        fields = tuple(peewee.NodeList((peewee.SQL("+"), f), glue="") for f in fields)
+    order = [peewee.Ordering(f, "DESC" if query.descending else "ASC") for f in fields]
+    select = select.order_by(*order).offset(max(0, offset)).limit(max(0, limit))
+    if selective:
+        select = select.select_extend(peewee.fn.COUNT(peewee.SQL("*")).over().alias("match_total"))
+        models = list(select)
+        total = models[0].match_total if models else _filtered(query).count()
+    else:
+        models = list(select)
+        total = _filtered(query).count()
+    return ContactPage(rows=[to_row(c) for c in models], total=total, offset=offset)
 
 
 def contact_ids(query: ContactQuery = ContactQuery()) -> list[int]:

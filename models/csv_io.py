@@ -19,6 +19,7 @@ from models.contacts import MAX_FIELD, normalize_email
 from models.db import write_transaction
 from models.entities import Contact
 from models.errors import InvalidInput
+from models.schema import search_text
 
 MAX_COLUMNS = 1_000
 """More columns than this is not a contacts export; the file is refused before it is read whole."""
@@ -228,7 +229,7 @@ def import_contacts(data: bytes | str, update_existing: bool = False) -> ImportR
 
 
 _INSERT_COLUMNS = ("email", "first_name", "last_name", "company", "phone", "created_at", "updated_at", "status",
-                   "invite_count")
+                   "invite_count", "search_text")
 
 
 def _insert_rows(rows: list[tuple[str, str, str, str, str]], now) -> None:
@@ -240,7 +241,9 @@ def _insert_rows(rows: list[tuple[str, str, str, str, str]], now) -> None:
     )
     stamp = fields["created_at"].db_value(now)
     tail = (stamp, stamp, fields["status"].default, fields["invite_count"].default)
-    Contact._meta.database.cursor().executemany(sql, [row + tail for row in rows])
+    Contact._meta.database.cursor().executemany(
+        sql, [row + tail + (search_text(row[1], row[2], row[0], row[3]),) for row in rows]
+    )
 
 
 def import_file(path: Path | str, update_existing: bool = False) -> ImportReport:

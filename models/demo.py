@@ -18,6 +18,7 @@ from models.entities import (
     MagicLink,
 )
 from models.links import hash_token
+from models.schema import search_text
 
 FIRST = ["Ada", "Grace", "Alan", "Marie", "Niels", "Lise", "Katherine", "Tim", "Barbara", "Edsger", "Hedy",
          "Claude", "Radia", "Linus", "Margaret", "Dennis", "Frances", "John", "Sophie", "Yukihiro", "Anita", "Ken"]
@@ -39,7 +40,8 @@ def seed(count: int = 300, rng_seed: int = 7, domain: str = "portal.example.com"
         rows = []
         links = []
         for n in range(start, start + count):
-            first, last = rng.choice(FIRST), rng.choice(LAST)
+            first, last, company = rng.choice(FIRST), rng.choice(LAST), rng.choice(COMPANIES)
+            email = f"{first}.{last}.{n}@example.com".lower()
             status = rng.choices(
                 [STATUS_NOT_INVITED, STATUS_INVITED, STATUS_JOINED, STATUS_REVOKED], weights=[30, 30, 35, 5]
             )[0]
@@ -47,10 +49,11 @@ def seed(count: int = 300, rng_seed: int = 7, domain: str = "portal.example.com"
             joined = invited + timedelta(hours=rng.randint(1, 72)) if status == STATUS_JOINED else None
             rows.append(
                 {
-                    "email": f"{first}.{last}.{n}@example.com".lower(),
+                    "email": email,
                     "first_name": first,
                     "last_name": last,
-                    "company": rng.choice(COMPANIES),
+                    "company": company,
+                    "search_text": search_text(first, last, email, company),
                     "phone": f"+44 20 7946 {n % 10000:04d}",
                     "created_at": now - timedelta(days=90),
                     "updated_at": now,

@@ -51,6 +51,8 @@ class Contact(BaseModel):
     last_login_at = UTCDateTimeField(null=True, index=True)
     revoked_at = UTCDateTimeField(null=True)
     revoked_by = peewee.CharField(null=True)
+    search_text = peewee.TextField(default="")
+    """Names, email and company in one column for search; kept current by triggers (schema v2)."""
 
     @property
     def full_name(self) -> str:

@@ -1,14 +1,24 @@
-"""The outbox table's side in the model layer: queueing mail and reading the queue.
+"""The outbox table's side in the model layer: queueing mail, reading the queue, and every state change of a row.
 
 A row names a contact and a kind (invite, login); it never holds rendered text or a token. `mail.outbox`
-claims rows, renders and sends them.
+claims rows, renders and sends them; all the SQL for that lives here, so the sender's promises (two senders
+never take the same row, a crash loses nothing) are kept in one place:
+
+- claiming happens in one `BEGIN IMMEDIATE` transaction, so the SELECT of due rows and the UPDATE that marks
+  them `sending` cannot interleave with another sender's;
+- a claim records who (`host:pid`) and when; a `sending` row whose claimer died (its pid is gone on this
+  host) or whose lease ran out is taken again, keeping its Message-ID, so at most that one message is sent
+  twice and the copies are recognisably the same email;
+- a row is marked sent in its own transaction right after the server accepted it, before the next is sent.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import peewee
 
@@ -20,6 +30,8 @@ from models.entities import (
     OUTBOX_FAILED,
     OUTBOX_QUEUED,
     OUTBOX_SENDING,
+    OUTBOX_SENT,
+    OUTBOX_SKIPPED,
     PURPOSES,
     STATUS_REVOKED,
     Contact,
@@ -124,7 +136,7 @@ def queue_login_emails(contact_ids: list[int], batch: str | None = None) -> Queu
 def to_outbox_row(m: OutboxMessage, email: str) -> OutboxRow:
     return OutboxRow(
         id=m.id,
-        contact_id=m.contact_id,
+        contact_id=m.contact.id,
         email=email,
         kind=m.kind,
         batch=m.batch,
@@ -140,7 +152,7 @@ def to_outbox_row(m: OutboxMessage, email: str) -> OutboxRow:
 
 def list_outbox(status: str | None = None, batch: str | None = None, limit: int = 500) -> list[OutboxRow]:
     """Outbox rows, newest first, optionally of one status or batch."""
-    query = OutboxMessage.select(OutboxMessage, Contact.email).join(Contact)
+    query = OutboxMessage.select(OutboxMessage, Contact.id, Contact.email).join(Contact)
     if status:
         query = query.where(OutboxMessage.status == status)
     if batch:
@@ -157,3 +169,248 @@ def outbox_counts() -> dict[str, int]:
     ).tuples():
         counts[status] = n
     return counts
+
+
+# --- sending: claims and outcomes -----------------------------------------------------------------------------
+
+LEASE = timedelta(minutes=2)
+"""How long a claim holds without being renewed; after that another sender may take the row."""
+
+
+def sender_identity() -> str:
+    """Who is claiming rows: `host:pid`, so a restart on this host can tell that the claimer died."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True
+
+
+def claim_is_stale(claimed_by: str | None, claimed_at: datetime | None, now: datetime) -> bool:
+    """Whether a `sending` row's claim is dead: older than the lease, or its process is gone from this host."""
+    if not claimed_by or claimed_at is None or claimed_at <= now - LEASE:
+        return True
+    host, _, pid_text = claimed_by.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another host's sender: only its lease can tell
+    pid = int(pid_text)
+    return pid != os.getpid() and not _pid_alive(pid)
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """An outbox row this sender now holds (`sending`), with what is needed to render and send it."""
+
+    id: int
+    kind: str
+    batch: str
+    message_id: str
+    attempts: int
+    """Attempts including this one."""
+    contact: ContactRow
+    reclaimed: bool
+    """It was `sending` in a sender that died: it may already have reached the server once."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one claim did: rows now held, and rows settled on the spot (revoked, out of attempts)."""
+
+    messages: list[ClaimedMessage] = field(default_factory=list)
+    skipped: list[tuple[int, str, str]] = field(default_factory=list)
+    """(row id, email, reason) of rows marked skipped because the contact's access was revoked."""
+    failed: list[tuple[int, str, str]] = field(default_factory=list)
+    """(row id, email, reason) of reclaimed rows that had no attempts left."""
+
+    def __bool__(self) -> bool:
+        return bool(self.messages or self.skipped or self.failed)
+
+
+def _scope(query, batch: str | None):
+    return query.where(OutboxMessage.batch == batch) if batch is not None else query
+
+
+def count_due(batch: str | None, due_by: datetime) -> int:
+    """Rows a sender would take now: queued and due by `due_by`, plus `sending` rows whose claim is dead."""
+    queued = _scope(OutboxMessage.select(), batch).where(
+        (OutboxMessage.status == OUTBOX_QUEUED) & (OutboxMessage.next_attempt_at <= due_by)
+    ).count()
+    return queued + len(_stale_ids(batch, clock.now()))
+
+
+def _stale_ids(batch: str | None, now: datetime) -> list[int]:
+    query = _scope(
+        OutboxMessage.select(OutboxMessage.id, OutboxMessage.claimed_by, OutboxMessage.claimed_at),
+        batch,
+    ).where(OutboxMessage.status == OUTBOX_SENDING).order_by(OutboxMessage.id)
+    return [row.id for row in query if claim_is_stale(row.claimed_by, row.claimed_at, now)]
+
+
+@write_transaction
+def claim_due(owner: str, limit: int, *, batch: str | None, due_by: datetime, max_attempts: int) -> Claim:
+    """Take up to `limit` rows for sending, atomically (another sender never gets the same row).
+
+    Rows left `sending` by a dead sender come first (they were in flight), then queued rows due by `due_by`,
+    oldest first. A row whose contact was revoked meanwhile is marked skipped here; a reclaimed row that
+    already used `max_attempts` is marked failed (it crashed its sender every time).
+    """
+    now = clock.now()
+    ids = _stale_ids(batch, now)[:limit]
+    reclaimed = set(ids)
+    if len(ids) < limit:
+        due = _scope(OutboxMessage.select(OutboxMessage.id), batch).where(
+            (OutboxMessage.status == OUTBOX_QUEUED) & (OutboxMessage.next_attempt_at <= due_by)
+        ).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit - len(ids))
+        ids.extend(row.id for row in due)
+    if not ids:
+        return Claim()
+    rows = {
+        m.id: m
+        for m in OutboxMessage.select(OutboxMessage, Contact).join(Contact).where(OutboxMessage.id.in_(ids))
+    }
+    claim = Claim()
+    take: list[int] = []
+    for row_id in ids:
+        m = rows.get(row_id)
+        if m is None:
+            continue
+        if m.contact.status == STATUS_REVOKED:
+            claim.skipped.append((m.id, m.contact.email, "access revoked"))
+        elif row_id in reclaimed and m.attempts >= max_attempts:
+            claim.failed.append(
+                (m.id, m.contact.email, f"gave up after {m.attempts} attempts: the sender stopped while sending it")
+            )
+        else:
+            take.append(row_id)
+            claim.messages.append(
+                ClaimedMessage(
+                    id=m.id,
+                    kind=m.kind,
+                    batch=m.batch,
+                    message_id=m.message_id,
+                    attempts=m.attempts + 1,
+                    contact=to_row(m.contact),
+                    reclaimed=row_id in reclaimed,
+                )
+            )
+    settle = {OUTBOX_SKIPPED: claim.skipped, OUTBOX_FAILED: claim.failed}
+    for status, settled in settle.items():
+        for row_id, _, reason in settled:
+            OutboxMessage.update(status=status, last_error=reason, claimed_by=None, claimed_at=None).where(
+                OutboxMessage.id == row_id
+            ).execute()
+    if take:
+        OutboxMessage.update(
+            status=OUTBOX_SENDING, claimed_by=owner, claimed_at=now, attempts=OutboxMessage.attempts + 1
+        ).where(OutboxMessage.id.in_(take)).execute()
+    return claim
+
+
+def _held(row_id: int, owner: str):
+    return (OutboxMessage.id == row_id) & (OutboxMessage.status == OUTBOX_SENDING) & (OutboxMessage.claimed_by == owner)
+
+
+@write_transaction
+def mark_sent(row_id: int, owner: str) -> None:
+    """The server accepted the message: record it before the next one goes, so a crash cannot repeat it."""
+    now = clock.now()
+    fields = dict(status=OUTBOX_SENT, sent_at=now, last_error="", claimed_by=None, claimed_at=None)
+    if not OutboxMessage.update(**fields).where(_held(row_id, owner)).execute():
+        # Our claim was taken over (we stalled past the lease) but the mail did go: say so unless it is
+        # already recorded as sent.
+        OutboxMessage.update(**fields).where(
+            (OutboxMessage.id == row_id) & (OutboxMessage.status != OUTBOX_SENT)
+        ).execute()
+
+
+@write_transaction
+def mark_retry(row_id: int, owner: str, error: str, next_attempt_at: datetime) -> None:
+    """A temporary failure: back in the queue, due again at `next_attempt_at`, with the reason kept."""
+    OutboxMessage.update(
+        status=OUTBOX_QUEUED, last_error=error, next_attempt_at=next_attempt_at, claimed_by=None, claimed_at=None
+    ).where(_held(row_id, owner)).execute()
+
+
+@write_transaction
+def mark_failed(row_id: int, owner: str, error: str) -> None:
+    """A permanent failure (or attempts used up): kept as failed with the server's reply for the user."""
+    OutboxMessage.update(status=OUTBOX_FAILED, last_error=error, claimed_by=None, claimed_at=None).where(
+        _held(row_id, owner)
+    ).execute()
+
+
+@write_transaction
+def mark_skipped(row_id: int, owner: str, reason: str) -> None:
+    """Not sent on purpose (the contact was revoked or deleted while the row waited)."""
+    OutboxMessage.update(status=OUTBOX_SKIPPED, last_error=reason, claimed_by=None, claimed_at=None).where(
+        _held(row_id, owner)
+    ).execute()
+
+
+@write_transaction
+def release(row_ids: list[int], owner: str) -> int:
+    """Give held rows back untouched (cancelled, or the server was unreachable): the attempt is not counted."""
+    if not row_ids:
+        return 0
+    return OutboxMessage.update(
+        status=OUTBOX_QUEUED, claimed_by=None, claimed_at=None, attempts=OutboxMessage.attempts - 1
+    ).where(
+        OutboxMessage.id.in_(row_ids) & (OutboxMessage.status == OUTBOX_SENDING) & (OutboxMessage.claimed_by == owner)
+    ).execute()
+
+
+@write_transaction
+def renew(row_ids: list[int], owner: str) -> None:
+    """Extend the lease on rows still held, so a slow server does not make them look abandoned."""
+    if row_ids:
+        OutboxMessage.update(claimed_at=clock.now()).where(
+            OutboxMessage.id.in_(row_ids) & (OutboxMessage.status == OUTBOX_SENDING)
+            & (OutboxMessage.claimed_by == owner)
+        ).execute()
+
+
+@write_transaction
+def retry_failed(batch: str | None = None) -> int:
+    """Put failed rows (of one batch, or all) back in the queue, due now, with a fresh count of attempts.
+
+    Each keeps its Message-ID. Returns how many rows were re-queued.
+    """
+    now = clock.now()
+    count = _scope(
+        OutboxMessage.update(status=OUTBOX_QUEUED, attempts=0, next_attempt_at=now, claimed_by=None,
+                             claimed_at=None),
+        batch,
+    ).where(OutboxMessage.status == OUTBOX_FAILED).execute()
+    if count:
+        audit.record("outbox.retry", subject=f"batch {batch}" if batch else "all", detail=f"{count} email(s)")
+    return count
+
+
+def next_due_at(batch: str | None = None) -> datetime | None:
+    """When the earliest queued row (of one batch, or all) is due, or None when nothing is queued."""
+    value = _scope(OutboxMessage.select(peewee.fn.MIN(OutboxMessage.next_attempt_at)), batch).where(
+        OutboxMessage.status == OUTBOX_QUEUED
+    ).scalar()
+    return OutboxMessage.next_attempt_at.python_value(value) if value is not None else None
+
+
+def skipped_rows(batch: str) -> list[tuple[int, str, str]]:
+    """(row id, email, reason) of a batch's rows that were taken out of the queue (revoked contacts)."""
+    query = (
+        OutboxMessage.select(OutboxMessage.id, OutboxMessage.last_error, Contact.email)
+        .join(Contact)
+        .where((OutboxMessage.batch == batch) & (OutboxMessage.status == OUTBOX_SKIPPED))
+        .order_by(OutboxMessage.id)
+    )
+    return [(m.id, m.contact.email, m.last_error) for m in query]
+
+
+def queued_count(batch: str | None = None) -> int:
+    """How many rows (of one batch, or all) wait in the queue, due or not."""
+    return _scope(OutboxMessage.select(), batch).where(OutboxMessage.status == OUTBOX_QUEUED).count()

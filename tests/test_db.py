@@ -83,3 +83,25 @@ def test_two_processes_writing_at_once_never_see_database_is_locked(db, db_path)
 
     s = portal.stats()
     assert s.contacts == 300 and s.invited == 300 and s.outbox_queued == 300
+
+
+def test_upgrade_from_version_1_fills_the_search_column(db_path):
+    from models import contacts
+
+    contacts.add_contact("ada@example.com", first_name="Ada", last_name="Lovelace", company="Analytical")
+    for statement in (
+        "DROP TRIGGER contact_search_insert",
+        "DROP TRIGGER contact_search_update",
+        "ALTER TABLE contact DROP COLUMN search_text",
+        "PRAGMA user_version = 1",
+    ):
+        database.execute_sql(statement)
+    database.close()
+    open_database(db_path)
+    assert schema_version() == dbmod.SCHEMA_VERSION
+    assert [r.email for r in contacts.contact_page(contacts.ContactQuery(search="lovelace analyt")).rows] == [
+        "ada@example.com"
+    ]
+    contacts.update_contact(contacts.find_contact("ada@example.com").id, last_name="Byron")
+    assert contacts.count_contacts(contacts.ContactQuery(search="byron")) == 1
+    assert contacts.count_contacts(contacts.ContactQuery(search="lovelace")) == 0
