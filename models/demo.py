@@ -29,6 +29,20 @@ COMPANIES = ["Acme Ltd", "Globex", "Initech", "Umbrella", "Hooli", "Stark Indust
              "Soylent", "Tyrell", "Cyberdyne", ""]
 
 
+def _bulk_insert(model, rows: list[dict]) -> None:
+    """Insert dict rows with one prepared statement (Peewee's insert_many builds SQL text per row: 10x slower)."""
+    if not rows:
+        return
+    fields = model._meta.fields
+    names = list(rows[0])
+    columns = [fields[name].column_name for name in names]
+    sql = 'INSERT INTO "{}" ({}) VALUES ({})'.format(
+        model._meta.table_name, ", ".join(f'"{c}"' for c in columns), ", ".join("?" * len(columns))
+    )
+    converters = [fields[name].db_value for name in names]
+    database.cursor().executemany(sql, [tuple(f(row[n]) for f, n in zip(converters, names)) for row in rows])
+
+
 def seed(count: int = 300, rng_seed: int = 7, domain: str = "portal.example.com", batch_size: int = 5_000) -> None:
     """Insert `count` sample contacts spread over every status (fast: bulk inserts in one transaction)."""
     rng = random.Random(rng_seed)
@@ -68,10 +82,10 @@ def seed(count: int = 300, rng_seed: int = 7, domain: str = "portal.example.com"
                 }
             )
             if len(rows) >= batch_size:
-                Contact.insert_many(rows).execute()
+                _bulk_insert(Contact, rows)
                 rows.clear()
         if rows:
-            Contact.insert_many(rows).execute()
+            _bulk_insert(Contact, rows)
         # Invitations: some still open, some lapsed (the "expired" number in the header).
         invited = Contact.select(Contact.id, Contact.invited_at).where(
             (Contact.status == STATUS_INVITED) & (Contact.id > start)
@@ -88,10 +102,10 @@ def seed(count: int = 300, rng_seed: int = 7, domain: str = "portal.example.com"
                 }
             )
             if len(links) >= batch_size:
-                MagicLink.insert_many(links).execute()
+                _bulk_insert(MagicLink, links)
                 links.clear()
         if links:
-            MagicLink.insert_many(links).execute()
+            _bulk_insert(MagicLink, links)
 
 
 def ensure_demo(count: int = 300) -> None:
