@@ -58,11 +58,12 @@ def make_database(count: int, path: Path | None = None) -> Path:
             status = STATUSES[(n * 13) % 20 // 6 if (n * 13) % 20 < 18 else 3]
             invited = _stamp(now - timedelta(minutes=n % 90_000)) if status != "not_invited" else None
             joined = invited if status == "joined" else None
+            expires = _stamp(now + timedelta(days=7) - timedelta(minutes=2 * (n % 90_000)))
             batch.append((email, first, last, company, "", invited or _stamp(now), _stamp(now), status, invited,
-                          1 if invited else 0, joined, joined, f"{first} {last} {email} {company}"))
+                          1 if invited else 0, joined, joined, f"{first} {last} {email} {company}",
+                          expires if status == "invited" else None))
             if status == "invited":
-                links.append((n + 1, "invite", f"{n:064x}", invited, "bench",
-                              _stamp(now + timedelta(days=7) - timedelta(minutes=2 * (n % 90_000)))))
+                links.append((n + 1, "invite", f"{n:064x}", invited, "bench", expires))
             if len(batch) >= 20_000:
                 _flush(conn, batch, links)
         _flush(conn, batch, links)
@@ -79,7 +80,8 @@ def make_database(count: int, path: Path | None = None) -> Path:
 def _flush(conn: sqlite3.Connection, batch: list, links: list) -> None:
     conn.executemany(
         "INSERT INTO contact (email, first_name, last_name, company, phone, created_at, updated_at, status, "
-        "invited_at, invite_count, joined_at, last_login_at, search_text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "invited_at, invite_count, joined_at, last_login_at, search_text, invite_expires_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         batch,
     )
     conn.executemany(

@@ -61,7 +61,7 @@ def add_domain(name: str, default: bool = False, select: bool = False) -> Domain
     if Domain.get_or_none(Domain.name == name) is not None:
         raise InvalidInput(f"{name} is already a domain")
     first = not Domain.select().exists()
-    domain = Domain.create(name=name, created_at=clock.now())
+    Domain.create(name=name, created_at=clock.now())
     audit.record("domain.add", subject=name)
     if default or first:
         set_default(name)

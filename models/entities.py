@@ -51,6 +51,9 @@ class Contact(BaseModel):
     last_login_at = UTCDateTimeField(null=True, index=True)
     revoked_at = UTCDateTimeField(null=True)
     revoked_by = peewee.CharField(null=True)
+    invite_expires_at = UTCDateTimeField(null=True)
+    """When the contact's current invitation link lapses (None: no link yet, e.g. still queued). Kept here, not
+    only on the link, so "expired invitations" is one index range count (schema v3)."""
     search_text = peewee.TextField(default="")
     """Names, email and company in one column for search; kept current by triggers (schema v2)."""
 

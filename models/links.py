@@ -112,6 +112,9 @@ def _issue(contact: Contact, purpose: str) -> IssuedLink:
         created_by=audit.current_actor(),
         expires_at=expires,
     )
+    if purpose == PURPOSE_INVITE:
+        Contact.update(invite_expires_at=expires).where(Contact.id == contact.id).execute()
+        contact.invite_expires_at = expires
     audit.record(f"link.{purpose}", contact, detail=f"expires {expires:%Y-%m-%d %H:%M} UTC")
     return IssuedLink(url=url_base + token, token=token, contact=to_row(contact), purpose=purpose, expires_at=expires)
 
@@ -231,6 +234,11 @@ def revoke_access(email_or_id: str | int) -> ContactRow:
     return to_row(contact)
 
 
+def _invitations_lapse(where) -> None:
+    """An invited contact whose invitation link was revoked needs inviting again: count it as expired now."""
+    Contact.update(invite_expires_at=clock.now()).where(where & (Contact.status == STATUS_INVITED)).execute()
+
+
 @write_transaction
 def revoke_link(email_or_id: str | int, purpose: str | None = None) -> int:
     """Revoke a contact's outstanding links (of one purpose, or all) without ending their access."""
@@ -239,6 +247,8 @@ def revoke_link(email_or_id: str | int, purpose: str | None = None) -> int:
     if purpose is not None:
         query = query.where(MagicLink.purpose == purpose)
     count = query.execute()
+    if purpose in (None, PURPOSE_INVITE):
+        _invitations_lapse(Contact.id == contact.id)
     audit.record("link.revoke", contact, detail=f"{count} link(s)")
     return count
 
@@ -247,6 +257,7 @@ def revoke_link(email_or_id: str | int, purpose: str | None = None) -> int:
 def revoke_all_links() -> int:
     """Revoke every outstanding link of every contact (access itself stays as it is)."""
     count = _open_links().execute()
+    _invitations_lapse(Contact.invite_expires_at > clock.now())
     audit.record("link.revoke_all", subject="*", detail=f"{count} link(s)")
     return count
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -105,3 +104,30 @@ def test_upgrade_from_version_1_fills_the_search_column(db_path):
     contacts.update_contact(contacts.find_contact("ada@example.com").id, last_name="Byron")
     assert contacts.count_contacts(contacts.ContactQuery(search="byron")) == 1
     assert contacts.count_contacts(contacts.ContactQuery(search="lovelace")) == 0
+
+
+def test_status_counts_kept_by_triggers_match_a_full_count(db, frozen_clock):
+    from datetime import timedelta
+
+    from models import contacts, csv_io, demo, links, portal
+    from models.entities import Contact
+
+    demo.seed(120)
+    csv_io.import_contacts(b"email\n" + b"".join(b"i%d@example.com\n" % n for n in range(30)))
+    portal.invite(["i1@example.com", "i2@example.com", "i3@example.com"])
+    links.issue_link("i1@example.com", "invite")
+    links.issue_link("i2@example.com", "invite")
+    links.redeem(links.issue_link("i3@example.com", "login").token)
+    links.revoke_access("i4@example.com")
+    contacts.delete_contact(contacts.find_contact("i5@example.com").id)
+    links.revoke_link("i2@example.com", "invite")  # a dead invitation needs inviting again: expired
+    frozen_clock[0] += timedelta(days=3)
+
+    s = portal.stats()
+    full = {status: Contact.select().where(Contact.status == status).count()
+            for status in ("not_invited", "invited", "joined", "revoked")}
+    assert (s.not_invited, s.invited - s.joined, s.joined, s.revoked) == tuple(full.values())
+    assert s.contacts == Contact.select().count()
+    lapsed = [c.email for c in Contact.select().where(Contact.status == "invited")
+              if c.invite_expires_at is not None and c.invite_expires_at <= frozen_clock[0]]
+    assert s.expired == len(lapsed) and "i2@example.com" in lapsed and "i1@example.com" not in lapsed
