@@ -9,12 +9,19 @@ import peewee
 from models.db import database
 
 
+def to_db_time(value: datetime | None) -> datetime | None:
+    """A datetime as the timestamp columns store it (naive UTC), for statements written as SQL text."""
+    if value is not None and value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
 class UTCDateTimeField(peewee.DateTimeField):
     """Stores naive UTC text (sortable, what SQLite's date functions expect) and hands back aware UTC datetimes."""
 
     def db_value(self, value):
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        if isinstance(value, datetime):
+            value = to_db_time(value)
         return super().db_value(value)
 
     def python_value(self, value):

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from models import audit, clock
-from models.db import write_transaction
+from models.db import database, write_transaction
 from models.entities import Domain
 from models.errors import InvalidInput, NotFound, PortalError
 
@@ -126,8 +126,10 @@ def default_domain() -> str:
 
 def link_domain() -> str:
     """The domain links are built from: the selected one, else the default."""
-    domain = Domain.get_or_none(Domain.is_selected == True)  # noqa: E712
-    return domain.name if domain is not None else default_domain()
+    row = database.execute_sql(
+        'SELECT "name" FROM "domain" WHERE "is_selected" = 1 OR "is_default" = 1 ORDER BY "is_selected" DESC LIMIT 1'
+    ).fetchone()
+    return row[0] if row is not None else default_domain()
 
 
 def portal_url(path: str = "") -> str:

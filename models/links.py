@@ -21,8 +21,9 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from models import audit, clock, settings
-from models.contacts import ContactRow, _get_model, to_row
-from models.db import write_transaction
+from models.contacts import ContactRow, _get_model, get_model, to_row
+from models.base import to_db_time
+from models.db import database, write_transaction
 from models.domains import portal_url
 from models.entities import (
     PURPOSE_INVITE,
@@ -35,7 +36,7 @@ from models.entities import (
     Contact,
     MagicLink,
 )
-from models.errors import InvalidInput, NotFound, PortalError, RedeemFailed
+from models.errors import InvalidInput, PortalError, RedeemFailed
 
 TOKEN_BYTES = 32
 """Entropy of a token: 256 bits."""
@@ -88,6 +89,16 @@ def ttl(purpose: str) -> timedelta:
     return timedelta(hours=settings.get(key))
 
 
+_SUPERSEDE = (
+    'UPDATE "magic_link" SET "superseded_at" = ? WHERE "contact_id" = ? AND "purpose" = ? '
+    'AND "used_at" IS NULL AND "revoked_at" IS NULL AND "superseded_at" IS NULL'
+)
+_INSERT_LINK = (
+    'INSERT INTO "magic_link" ("contact_id", "purpose", "token_hash", "created_at", "created_by", "expires_at") '
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
 def _issue(contact: Contact, purpose: str) -> IssuedLink:
     if purpose not in PURPOSES:
         raise InvalidInput(f"unknown link purpose {purpose!r}")
@@ -95,25 +106,18 @@ def _issue(contact: Contact, purpose: str) -> IssuedLink:
         raise PortalError(f"{contact.email}'s portal access is revoked; invite them again to give it back")
     now = clock.now()
     url_base = portal_url(LINK_PATH)  # raises before anything is written if no domain is set up
-    MagicLink.update(superseded_at=now).where(
-        (MagicLink.contact == contact)
-        & (MagicLink.purpose == purpose)
-        & MagicLink.used_at.is_null()
-        & MagicLink.revoked_at.is_null()
-        & MagicLink.superseded_at.is_null()
-    ).execute()
     token = secrets.token_urlsafe(TOKEN_BYTES)
     expires = now + ttl(purpose)
-    MagicLink.create(
-        contact=contact,
-        purpose=purpose,
-        token_hash=hash_token(token),
-        created_at=now,
-        created_by=audit.current_actor(),
-        expires_at=expires,
+    # SQL text for the three writes: the outbox sender issues one link per email, and Peewee building these
+    # statements took longer than SQLite running them (2.5 ms against 0.3 ms a link).
+    stamp = to_db_time(now)
+    database.execute_sql(_SUPERSEDE, (stamp, contact.id, purpose))
+    database.execute_sql(
+        _INSERT_LINK,
+        (contact.id, purpose, hash_token(token), stamp, audit.current_actor(), to_db_time(expires)),
     )
     if purpose == PURPOSE_INVITE:
-        Contact.update(invite_expires_at=expires).where(Contact.id == contact.id).execute()
+        database.execute_sql('UPDATE "contact" SET "invite_expires_at" = ? WHERE "id" = ?', (to_db_time(expires), contact.id))
         contact.invite_expires_at = expires
     audit.record(f"link.{purpose}", contact, detail=f"expires {expires:%Y-%m-%d %H:%M} UTC")
     return IssuedLink(url=url_base + token, token=token, contact=to_row(contact), purpose=purpose, expires_at=expires)
@@ -133,10 +137,7 @@ def issue_link(email_or_id: str | int, purpose: str = PURPOSE_LOGIN) -> IssuedLi
 
 def _contact(email_or_id: str | int) -> Contact:
     if isinstance(email_or_id, int):
-        contact = Contact.get_or_none(Contact.id == email_or_id)
-        if contact is None:
-            raise NotFound("that contact no longer exists")
-        return contact
+        return get_model(email_or_id)
     return _get_model(email_or_id)
 
 

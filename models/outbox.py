@@ -24,7 +24,7 @@ import peewee
 
 from models import audit, clock
 from models.contacts import ContactRow, to_row
-from models.db import write_transaction
+from models.db import database, write_transaction
 from models.domains import default_domain
 from models.entities import (
     OUTBOX_FAILED,
@@ -316,12 +316,21 @@ def _held(row_id: int, owner: str):
     return (OutboxMessage.id == row_id) & (OutboxMessage.status == OUTBOX_SENDING) & (OutboxMessage.claimed_by == owner)
 
 
+_MARK_SENT_SQL = (
+    "UPDATE outbox_message SET status = ?, sent_at = ?, last_error = '', claimed_by = NULL, claimed_at = NULL "
+    "WHERE id = ? AND status = ? AND claimed_by = ?"
+)
+"""`mark_sent` as plain SQL: it runs once per message between two sends, on the sender's critical path, and
+building the same UPDATE through Peewee costs four times as long as running it."""
+
+
 @write_transaction
 def mark_sent(row_id: int, owner: str) -> None:
     """The server accepted the message: record it before the next one goes, so a crash cannot repeat it."""
     now = clock.now()
-    fields = dict(status=OUTBOX_SENT, sent_at=now, last_error="", claimed_by=None, claimed_at=None)
-    if not OutboxMessage.update(**fields).where(_held(row_id, owner)).execute():
+    params = (OUTBOX_SENT, OutboxMessage.sent_at.db_value(now), row_id, OUTBOX_SENDING, owner)
+    if not database.execute_sql(_MARK_SENT_SQL, params).rowcount:
+        fields = dict(status=OUTBOX_SENT, sent_at=now, last_error="", claimed_by=None, claimed_at=None)
         # Our claim was taken over (we stalled past the lease) but the mail did go: say so unless it is
         # already recorded as sent.
         OutboxMessage.update(**fields).where(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.db import write_transaction
+from models.db import database, write_transaction
 from models.entities import Setting
 from models.errors import InvalidInput
 
@@ -32,8 +32,8 @@ SPECS = {
 def get(key: str):
     """The value of `key`, converted to its kind; the default when unset."""
     spec = SPECS[key]
-    row = Setting.get_or_none(Setting.key == key)
-    raw = row.value if row is not None else spec.default
+    row = database.execute_sql('SELECT "value" FROM "setting" WHERE "key" = ?', (key,)).fetchone()
+    raw = row[0] if row is not None else spec.default
     try:
         return spec.kind(raw)
     except ValueError:

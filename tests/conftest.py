@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from models import clock
 from models.db import database, open_database
 
+pytest_plugins = ["tests.fixtures_smtp"]
+
 FIXED_NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 
 DATA = Path(__file__).resolve().parent / "fixtures"

@@ -424,11 +424,9 @@ def audit_cmd(ctx, limit, as_json) -> None:
 
 
 def _register_optional_commands() -> None:
-    """Mail commands live in their own module; add them when present."""
-    try:
-        from tui import cli_mail
-    except ImportError:
-        return
+    """Mail commands live in their own module (imported plainly: a broken import must fail loudly)."""
+    from tui import cli_mail
+
     cli_mail.register(main)
 
 

@@ -1,0 +1,84 @@
+"""Turning a rendered email into an RFC 5322 message: `multipart/alternative` with a real text part and HTML.
+
+Built with the standard library's `EmailMessage` rather than yagmail's builder, which treats a body that looks
+like a file path as an attachment and cannot produce a true `text/plain` part. Every header value that comes
+from data (a contact's name, a subject with a name in it) is reduced to one clean line first, so nothing a
+contact typed can add a header.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from mail.config import MailConfig, parse_mail_from
+from mail.templates import RenderedEmail
+from models import settings
+from models.domains import default_domain
+
+SENDER_LOCAL_PART = "portal"
+"""Mail goes out as `portal@<default domain>` unless `CLIENT_PORTAL_MAIL_FROM` says otherwise."""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def header_text(value: str) -> str:
+    """A value safe in a header: one line (CR, LF and tabs become spaces), other control characters gone."""
+    return " ".join(_CONTROL.sub("", value or "").split())
+
+
+def sender_address(config: MailConfig) -> Address:
+    """Who the mail is from: `CLIENT_PORTAL_MAIL_FROM`, else `<agency name> <portal@<default domain>>`.
+
+    Reads the database (agency name, default domain), so call it inside a connection.
+    """
+    if config.mail_from:
+        return parse_mail_from(config.mail_from)
+    return Address(display_name=header_text(settings.get("agency_name")), username=SENDER_LOCAL_PART,
+                   domain=default_domain())
+
+
+def recipient_address(email: str, name: str = "") -> Address:
+    """The `To` address of a contact; a name that would not survive as a header is left out, never mangled."""
+    local, _, domain = email.rpartition("@")
+    return Address(display_name=header_text(name), username=local, domain=domain)
+
+
+def build_message(
+    rendered: RenderedEmail,
+    *,
+    sender: Address,
+    to: Address,
+    message_id: str,
+    date: datetime,
+    kind: str = "",
+) -> EmailMessage:
+    """The message to send.
+
+    Args:
+        rendered: Subject, text and HTML from `mail.templates`.
+        sender: The `From` address (`sender_address`).
+        to: The contact (`recipient_address`).
+        message_id: The outbox row's fixed Message-ID (`<...@domain>`): a re-send after a crash reuses it, so
+            the receiving side can tell it is the same email.
+        date: When it is sent (aware datetime).
+        kind: `invite` or `login`, recorded in an `X-Client-Portal-Kind` header for filters and support.
+
+    Returns:
+        A `multipart/alternative` `EmailMessage` (default policy: `\\n` line ends; smtplib sends it as CRLF).
+    """
+    msg = EmailMessage(policy=policy.default)
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = header_text(rendered.subject)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    if kind:
+        msg["X-Client-Portal-Kind"] = kind
+    msg.set_content(rendered.text, subtype="plain", charset="utf-8")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    return msg

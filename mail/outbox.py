@@ -1,0 +1,360 @@
+"""The outbox sender: takes due rows from the queue, makes each email at send time, sends it, records the outcome.
+
+Why it is shaped this way:
+- The magic link is issued, and the email rendered, only when the row is sent: the raw token exists in memory
+  for the few milliseconds between issuing and sending, never in the database.
+- Rows are claimed atomically in small chunks (`models.outbox.claim_due`) and each is marked sent in its own
+  transaction right after the server accepted it. Killed at any point, a restart finds at most the one row
+  that was in flight still `sending` and sends it again with the same Message-ID.
+- One SMTP connection carries a whole batch; a dropped connection is reopened and the message tried once more
+  at once. A server that stops answering ends the pass after one timeout, rather than once per message.
+- Temporary failures (4xx, connection lost, timeout) go back to the queue with exponential backoff until
+  `max_attempts`; permanent ones (5xx, bad address) fail at once, keeping the server's reply.
+- It runs happily in a Textual thread worker: it opens its own database connection, touches no UI, reports
+  through a callback, and checks `cancel` between messages.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+
+from mail.config import MailConfig
+from mail.message import build_message, recipient_address, sender_address
+from mail.templates import Renderer
+from mail.transports import (
+    DeliveryError,
+    Transport,
+    TransportUnavailable,
+    open_transport,
+)
+from models import clock, links, settings
+from models import outbox as queue
+from models.db import database
+from models.errors import PortalError
+
+RETRY_BASE_SECONDS = 30.0
+"""Wait before the first retry of a temporary failure; doubled for each further attempt."""
+
+RETRY_MAX_SECONDS = 3600.0
+"""The longest wait between two attempts."""
+
+MAX_CHUNK = 50
+"""Most rows claimed at once. Small, so that several senders share a queue and a crash strands few claims."""
+
+OUTCOMES = ("sent", "failed", "retry", "skipped")
+
+
+@dataclass(frozen=True)
+class SendProgress:
+    """Reported after each message: how far the run is, and what just happened to whom."""
+
+    done: int
+    total: int
+    sent: int
+    failed: int
+    email: str
+    outcome: str
+    """`sent`, `failed` (for good), `retry` (back in the queue for later) or `skipped` (access revoked)."""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class SendSummary:
+    """What a run did, for the dashboard's closing message and the CLI's last lines."""
+
+    sent: int
+    failed: list[tuple[str, str]]
+    """(email, reason) of messages that failed for good in this run."""
+    retrying: int
+    """Messages that failed temporarily and wait in the queue for a later attempt."""
+    skipped: list[tuple[str, str]]
+    """(email, reason) of messages not sent on purpose (access revoked); with a batch, also the batch's rows
+    that a revocation took out of the queue before this run."""
+    cancelled: bool
+    error: str = ""
+    """Why the run stopped early with mail still queued (the server unreachable or not answering), else ''."""
+
+
+def backoff(attempt: int, base: float = RETRY_BASE_SECONDS) -> timedelta:
+    """How long to wait after failed attempt number `attempt` (1-based): base, 2x base, 4x base..., capped."""
+    return timedelta(seconds=min(RETRY_MAX_SECONDS, base * 2 ** max(0, attempt - 1)))
+
+
+@contextmanager
+def _own_connection() -> Iterator[None]:
+    """This thread's own database connection: a worker thread opens (and closes) one; the CLI reuses its own."""
+    if database.is_closed():
+        with database.connection_context():
+            yield
+    else:
+        yield
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A row made ready to send: the built message (its link issued), or why it is not to be sent."""
+
+    msg: EmailMessage | None
+    email: str
+    skip_reason: str = ""
+
+
+class _Stop(Exception):
+    """The transport cannot go on (unreachable, not answering): end the pass, keep what is left queued."""
+
+
+class OutboxSender:
+    """Sends the outbox through one transport. Make one per run (it holds no connection between runs)."""
+
+    def __init__(
+        self,
+        config: MailConfig,
+        *,
+        rate: float | None = None,
+        max_attempts: int | None = None,
+        retry_base: float = RETRY_BASE_SECONDS,
+    ) -> None:
+        """Set up a sender; nothing is read or opened until `send`.
+
+        Args:
+            config: Where mail goes.
+            rate: Messages per second at most over SMTP (`send_rate` setting when None; 0 or inf: no limit).
+                Writing to the local Maildir is never slowed down.
+            max_attempts: Tries for a temporarily failing message (`max_attempts` setting when None).
+            retry_base: Seconds before the first retry; doubles each time.
+        """
+        self.config = config
+        self.rate = rate
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+        self.owner = queue.sender_identity()
+        self.connections = 0
+        """Connections (or Maildir openings) the last run needed: 1 for a clean batch."""
+
+    def send(
+        self,
+        batch: str | None = None,
+        *,
+        progress: Callable[[SendProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+        once: bool = False,
+    ) -> SendSummary:
+        """Send due queued messages (of one batch, or all) until none are due.
+
+        Args:
+            batch: Only this batch's rows.
+            progress: Called after each message (from this thread).
+            cancel: When set, the run stops before the next message; held rows go back to the queue.
+            once: One pass over what is due when the run starts: rows that become due meanwhile (new ones,
+                retries whose backoff ran out) wait for the next run.
+
+        Returns:
+            The summary. Server trouble that stops the run is in `error`, not raised.
+
+        Raises:
+            PortalError: a problem with the database or the configuration (no default domain, for one).
+        """
+        with _own_connection():
+            run = _Run(self, batch, progress, cancel or threading.Event(), once)
+            try:
+                return run.go()
+            finally:
+                self.connections = run.transport.connections
+
+
+class _Run:
+    """One call of `OutboxSender.send`: the state that lives for the run and no longer."""
+
+    def __init__(self, sender: OutboxSender, batch: str | None, progress, cancel: threading.Event, once: bool):
+        self.sender = sender
+        self.owner = sender.owner
+        self.batch = batch
+        self.report = progress
+        self.cancel = cancel
+        self.once = once
+        rate = sender.rate if sender.rate is not None else settings.get("send_rate")
+        self.max_attempts = sender.max_attempts if sender.max_attempts is not None else settings.get("max_attempts")
+        self.transport: Transport = open_transport(sender.config)
+        limited = self.transport.rate_limited and rate and rate > 0 and not math.isinf(rate)
+        self.interval = 1.0 / rate if limited else 0.0
+        self.chunk = max(1, min(MAX_CHUNK, int(rate * 2))) if limited else MAX_CHUNK
+        self.next_send = time.monotonic()
+        self.sender_addr = sender_address(sender.config)
+        self.envelope_from = self.sender_addr.addr_spec
+        self.held: list[queue.ClaimedMessage] = []
+        self.outcomes: dict[int, tuple[str, str, str]] = {}
+        """row id -> (email, outcome, reason): the last outcome of each row this run touched."""
+        self.done = 0
+        self.total = 0
+        self.sent = 0
+        self.failed = 0
+        self.error = ""
+        self.cancelled = False
+
+    # --- the loop ---
+
+    def go(self) -> SendSummary:
+        started = clock.now()
+        self.total = queue.count_due(self.batch, started)
+        try:
+            while True:
+                if self.cancel.is_set():
+                    self.cancelled = True
+                    break
+                claim = queue.claim_due(self.owner, self.chunk, batch=self.batch,
+                                        due_by=started if self.once else clock.now(),
+                                        max_attempts=self.max_attempts)
+                if not claim:
+                    break
+                self.held = list(claim.messages)
+                self.total = max(self.total, self.done + len(self.held) + len(claim.skipped) + len(claim.failed))
+                for row_id, email, reason in claim.skipped:
+                    self._settled(row_id, email, "skipped", reason)
+                for row_id, email, reason in claim.failed:
+                    self._settled(row_id, email, "failed", reason)
+                self._send_held()
+        except (_Cancelled, _Stop):
+            pass
+        finally:
+            # Whatever happened (cancel, server gone, an exception), rows we still hold go back untouched.
+            if self.held:
+                queue.release([m.id for m in self.held], self.owner)
+                self.held = []
+            self.transport.close()
+        return self._summary()
+
+    def _send_held(self) -> None:
+        # Templates are read once per chunk: an edit saved mid-run applies from the next chunk on.
+        renderers = {kind: Renderer(kind) for kind in {m.kind for m in self.held}}
+        claimed_at = time.monotonic()
+        while self.held:
+            if self.cancel.is_set():
+                self.cancelled = True
+                raise _Cancelled
+            if time.monotonic() - claimed_at > queue.LEASE.total_seconds() / 4:
+                queue.renew([m.id for m in self.held], self.owner)
+                claimed_at = time.monotonic()
+            row = self.held[0]
+            self._wait_for_rate()
+            # The link is issued only now, right before this message goes, so a run that stops early never
+            # leaves a contact with their older link superseded by one they were not sent.
+            prepared = self._prepare(row, renderers[row.kind])
+            self._deliver(row, prepared)  # settles the row (and drops it from `held`) or raises
+
+    def _prepare(self, row: queue.ClaimedMessage, renderer: Renderer) -> _Prepared:
+        """Issue the row's magic link and build its message (the token lives only in this message)."""
+        try:
+            link = links.issue_link(row.contact.id, purpose=row.kind)
+        except PortalError as exc:  # revoked or deleted after it was queued: not an error, not sent
+            return _Prepared(None, row.contact.email, str(exc))
+        contact = link.contact
+        rendered = renderer.render(contact, link.url, link.expires_at)
+        msg = build_message(
+            rendered,
+            sender=self.sender_addr,
+            to=recipient_address(contact.email, contact.full_name),
+            message_id=row.message_id,
+            date=clock.now(),
+            kind=row.kind,
+        )
+        return _Prepared(msg, contact.email)
+
+    def _wait_for_rate(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        if self.next_send > now and self.cancel.wait(self.next_send - now):
+            self.cancelled = True
+            raise _Cancelled
+        self.next_send = max(self.next_send, time.monotonic()) + self.interval
+
+    # --- one message ---
+
+    def _deliver(self, row: queue.ClaimedMessage, prepared: _Prepared) -> None:
+        if prepared.msg is None:
+            queue.mark_skipped(row.id, self.owner, prepared.skip_reason)
+            self._settled(row.id, prepared.email, "skipped", prepared.skip_reason)
+            return
+        msg, email = prepared.msg, prepared.email
+        try:
+            try:
+                self.transport.send(msg, self.envelope_from, email)
+            except DeliveryError as exc:
+                if not (exc.connection_lost and exc.code == 0 and not exc.timed_out):
+                    raise
+                # The connection dropped under this message: reconnect and try it once more right away (the
+                # server may have kept the first copy; it carries the same Message-ID).
+                self.transport.send(msg, self.envelope_from, email)
+        except TransportUnavailable as exc:
+            # Nothing is wrong with this message: it goes back to the queue uncharged with the rest.
+            self.error = str(exc)
+            raise _Stop from None
+        except DeliveryError as exc:
+            self._failed(row, exc)
+            if exc.timed_out:
+                self.error = str(exc)
+                raise _Stop from None
+            return
+        queue.mark_sent(row.id, self.owner)
+        self.sent += 1
+        self._settled(row.id, email, "sent", "")
+
+    def _failed(self, row: queue.ClaimedMessage, exc: DeliveryError) -> None:
+        reason = str(exc)
+        if exc.permanent:
+            queue.mark_failed(row.id, self.owner, reason)
+            self._settled(row.id, row.contact.email, "failed", reason)
+        elif row.attempts >= self.max_attempts:
+            reason = f"gave up after {row.attempts} attempts: {reason}"
+            queue.mark_failed(row.id, self.owner, reason)
+            self._settled(row.id, row.contact.email, "failed", reason)
+        else:
+            due = clock.now() + backoff(row.attempts, self.sender.retry_base)
+            queue.mark_retry(row.id, self.owner, reason, due)
+            self._settled(row.id, row.contact.email, "retry", reason)
+
+    def _settled(self, row_id: int, email: str, outcome: str, reason: str) -> None:
+        self.outcomes[row_id] = (email, outcome, reason)
+        self.held = [m for m in self.held if m.id != row_id]
+        self.done += 1
+        if outcome == "failed":
+            self.failed += 1
+        self.total = max(self.total, self.done)
+        if self.report is not None:
+            self.report(SendProgress(done=self.done, total=self.total, sent=self.sent, failed=self.failed,
+                                     email=email, outcome=outcome, error=reason))
+
+    def _summary(self) -> SendSummary:
+        failed = [(email, reason) for email, outcome, reason in self.outcomes.values() if outcome == "failed"]
+        skipped = [(email, reason) for email, outcome, reason in self.outcomes.values() if outcome == "skipped"]
+        if self.batch is not None:
+            skipped += [(email, reason) for row_id, email, reason in queue.skipped_rows(self.batch)
+                        if row_id not in self.outcomes]
+        return SendSummary(
+            sent=sum(1 for _, outcome, _ in self.outcomes.values() if outcome == "sent"),
+            failed=failed,
+            retrying=sum(1 for _, outcome, _ in self.outcomes.values() if outcome == "retry"),
+            skipped=skipped,
+            cancelled=self.cancelled,
+            error=self.error,
+        )
+
+
+def retry_failed(batch: str | None = None) -> int:
+    """Put failed messages (of one batch, or all) back in the queue; returns how many."""
+    with _own_connection():
+        return queue.retry_failed(batch)
+
+
+__all__ = ["OutboxSender", "SendProgress", "SendSummary", "backoff", "retry_failed"]

@@ -1,0 +1,351 @@
+"""The invite and login email templates: built-in defaults, admins' edits, checking and rendering.
+
+Templates use Jinja2 custom values such as `{{ contact.first_name }}`, rendered in Jinja's immutable sandbox
+with `StrictUndefined`, so a template can neither reach into Python objects nor print an empty string where
+a value was misspelt. Every check happens when a template is *saved*: an unknown value, a syntax error or a
+body without the magic link is refused then, with the part and the line, never in the middle of a batch.
+The HTML body is autoescaped (a contact named `<script>` arrives as text); the text body and the subject are
+not HTML and are not escaped.
+
+Edits are stored with `models.templates`; a template that was never edited is the default shipped in
+`mail/default_templates/`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+
+import jinja2
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import meta as jinja_meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from models import clock, settings
+from models import templates as stored_templates
+from models.contacts import ContactRow
+from models.domains import portal_url
+from models.errors import InvalidInput, NotFound
+from models.links import LINK_PATH, ttl
+
+TEMPLATE_NAMES = ("invite", "login")
+"""The templates there are: one per kind of email (and per magic-link purpose)."""
+
+PLACEHOLDERS: dict[str, str] = {
+    "contact.first_name": 'the contact\'s first name (may be empty: {{ contact.first_name or "there" }})',
+    "contact.last_name": "the contact's last name (may be empty)",
+    "contact.full_name": "first and last name together (may be empty)",
+    "contact.email": "the contact's email address",
+    "contact.company": "the contact's company (may be empty)",
+    "link.url": "the magic link: one click signs the contact in (required in both bodies)",
+    "link.expires_at": "when the link stops working, e.g. 25 November 2026, 09:30 UTC",
+    "link.valid_for": "how long the link is valid, e.g. 24 hours or 7 days",
+    "portal.url": "the portal's address, built from the selected domain",
+    "agency.name": "who the email is from: the agency_name setting",
+}
+"""Every custom value a template may use, with a description for help screens."""
+
+NAMESPACES = frozenset(key.split(".", 1)[0] for key in PLACEHOLDERS)
+
+PART_LABELS = {"subject": "subject", "text_body": "text body", "html_body": "HTML body"}
+"""How each part of a template is named in messages to the user."""
+
+MAX_TEMPLATE_CHARS = 100_000
+"""Longest part we accept: far beyond any real email, short enough that a pasted binary is refused."""
+
+PREVIEW_LINK_TOKEN = "<link made when sent>"
+"""Stands in for the token in a preview; a real token exists only while an email is being sent."""
+
+_DEFAULT_FILES = {"subject": "{name}.subject", "text_body": "{name}.txt", "html_body": "{name}.html"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """A template's three parts as they will be used, and whether they are the built-in default."""
+
+    subject: str
+    text_body: str
+    html_body: str
+    is_default: bool
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """One email's text, ready to be put in a message: a one-line subject, the plain text and the HTML."""
+
+    subject: str
+    text: str
+    html: str
+
+
+# Two environments because only HTML is escaped. Both are sandboxed (a template cannot call into Python
+# objects' internals) and strict (a misspelt value is an error, not an empty string).
+_TEXT_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_HTML_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=True, keep_trailing_newline=True)
+
+
+def _env(part: str) -> jinja2.Environment:
+    return _HTML_ENV if part == "html_body" else _TEXT_ENV
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(part: str, source: str) -> jinja2.Template:
+    """Compile once per distinct source: a batch renders the same few templates thousands of times."""
+    return _env(part).from_string(source)
+
+
+def _check_name(name: str) -> None:
+    if name not in TEMPLATE_NAMES:
+        raise NotFound(f"no template named {name!r}; the templates are {', '.join(TEMPLATE_NAMES)}")
+
+
+@functools.cache
+def default_template(name: str) -> TemplateSource:
+    """The built-in template `name`, as shipped in `mail/default_templates/`."""
+    _check_name(name)
+    folder = resources.files("mail") / "default_templates"
+    parts = {part: (folder / pattern.format(name=name)).read_text(encoding="utf-8")
+             for part, pattern in _DEFAULT_FILES.items()}
+    return TemplateSource(
+        subject=parts["subject"].strip(), text_body=parts["text_body"], html_body=parts["html_body"], is_default=True
+    )
+
+
+def get_template(name: str) -> TemplateSource:
+    """Template `name` as it will be sent: the stored edit, else the built-in default.
+
+    Raises:
+        NotFound: `name` is not one of `TEMPLATE_NAMES`.
+    """
+    _check_name(name)
+    stored = stored_templates.get_stored(name)
+    if stored is None:
+        return default_template(name)
+    return TemplateSource(stored.subject, stored.text_body, stored.html_body, is_default=False)
+
+
+def save_template(
+    name: str, subject: str | None = None, text_body: str | None = None, html_body: str | None = None
+) -> None:
+    """Store an edit of template `name`; the parts not given keep their current text.
+
+    Raises:
+        NotFound: `name` is not a template.
+        InvalidInput: a part has a syntax error, uses an unknown custom value, or a body lacks the magic link;
+            the message names the part, the line and the value. Nothing is stored then.
+    """
+    current = get_template(name)
+    if subject is None and text_body is None and html_body is None:
+        raise InvalidInput("give a new subject, text body or HTML body")
+    merged = {
+        "subject": current.subject if subject is None else subject.strip(),
+        "text_body": current.text_body if text_body is None else _normalise_newlines(text_body),
+        "html_body": current.html_body if html_body is None else _normalise_newlines(html_body),
+    }
+    validate(name, **merged)
+    stored_templates.store(name, merged["subject"], merged["text_body"], merged["html_body"])
+
+
+def reset_template(name: str) -> None:
+    """Go back to the built-in default of template `name` (forgets the stored edit, if any)."""
+    _check_name(name)
+    stored_templates.delete_stored(name)
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# --- checking -------------------------------------------------------------------------------------------------
+
+
+def validate(name: str, subject: str, text_body: str, html_body: str) -> None:
+    """Refuse a template that could fail or mislead when sent.
+
+    Checks each part's syntax and custom values, then renders it for two sample contacts (one with every field
+    filled, one with only an address) so that a filter or test that breaks on an empty name is caught now.
+
+    Raises:
+        InvalidInput: naming the template, the part, the line and the problem.
+    """
+    parts = {"subject": subject, "text_body": text_body, "html_body": html_body}
+    for part, source in parts.items():
+        where = f"the {name} {PART_LABELS[part]}"
+        if len(source) > MAX_TEMPLATE_CHARS:
+            raise InvalidInput(f"{where} is {len(source):,} characters long; at most {MAX_TEMPLATE_CHARS:,}")
+        if "\x00" in source:
+            raise InvalidInput(f"{where} contains a NUL byte")
+        try:
+            tree = _env(part).parse(source)
+        except TemplateSyntaxError as exc:
+            raise InvalidInput(f"{where}, line {exc.lineno}: syntax error: {exc.message}") from None
+        _check_values(tree, where)
+        template = _compiled(part, source)
+        for sample in _SAMPLES:
+            try:
+                output = template.render(sample)
+            except jinja2.UndefinedError as exc:
+                raise InvalidInput(f"{where}: unknown value: {exc.message}") from None
+            except SecurityError as exc:
+                raise InvalidInput(f"{where}: not allowed in a template: {exc}") from None
+            except Exception as exc:  # any runtime error a template can raise (a bad filter argument, 1/0)
+                raise InvalidInput(f"{where}: cannot be rendered: {exc}") from None
+            if part == "subject" and not _one_line(output):
+                raise InvalidInput(f"{where} is empty for a contact with {_sample_label(sample)}")
+            if part != "subject" and sample["link"]["url"] not in output:
+                raise InvalidInput(
+                    f"{where} must contain the magic link {{{{ link.url }}}}"
+                    + ("" if sample is _SAMPLES[0] else f" for a contact with {_sample_label(sample)}")
+                )
+
+
+def _check_values(tree: nodes.Template, where: str) -> None:
+    """Refuse any custom value not in `PLACEHOLDERS`, naming it, its line and the nearest known value."""
+    lines: dict[str, int] = {}
+    for name_node in tree.find_all(nodes.Name):
+        lines.setdefault(name_node.name, name_node.lineno)
+    for root in sorted(jinja_meta.find_undeclared_variables(tree)):
+        if root not in NAMESPACES:
+            raise InvalidInput(f"{where}, line {lines.get(root, 1)}: unknown value {{{{ {root} }}}}{_suggest(root)}")
+    _walk(tree, None, where)
+
+
+def _walk(node: nodes.Node, parent: nodes.Node | None, where: str) -> None:
+    if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in NAMESPACES:
+        if isinstance(parent, nodes.Getattr) and parent.node is node:
+            dotted = f"{node.name}.{parent.attr}"
+        elif isinstance(parent, nodes.Getitem) and parent.node is node and isinstance(parent.arg, nodes.Const):
+            dotted = f"{node.name}.{parent.arg.value}"
+        else:
+            fields = ", ".join(k for k in PLACEHOLDERS if k.startswith(node.name + "."))
+            raise InvalidInput(
+                f"{where}, line {node.lineno}: {{{{ {node.name} }}}} needs a field: one of {fields}"
+            )
+        if dotted not in PLACEHOLDERS:
+            raise InvalidInput(f"{where}, line {node.lineno}: unknown value {{{{ {dotted} }}}}{_suggest(dotted)}")
+    for child in node.iter_child_nodes():
+        _walk(child, node, where)
+
+
+def _suggest(value: str) -> str:
+    root, _, leaf = value.rpartition(".")
+    leaves = {key.rsplit(".", 1)[-1]: key for key in PLACEHOLDERS if not root or key.startswith(root + ".")}
+    exact = [key for key in PLACEHOLDERS if key.rsplit(".", 1)[-1] == leaf]
+    close = exact or [leaves[m] for m in difflib.get_close_matches(leaf, list(leaves), n=1, cutoff=0.7)]
+    hint = f"; did you mean {{{{ {close[0]} }}}}?" if close else ""
+    return f"{hint} (known values: {', '.join(PLACEHOLDERS)})"
+
+
+def _sample_label(sample: dict) -> str:
+    return "every field filled in" if sample["contact"]["first_name"] else "only an email address"
+
+
+def _one_line(text: str) -> str:
+    """A header-safe line: control characters dropped, every run of whitespace (newlines too) one space."""
+    return " ".join(_CONTROL.sub("", text).split())
+
+
+# --- rendering ------------------------------------------------------------------------------------------------
+
+
+def _clean(value: str) -> str:
+    """Contact data as it goes into an email: control characters (terminal escapes, NULs) removed."""
+    return _CONTROL.sub("", value or "")
+
+
+def format_expiry(at: datetime) -> str:
+    """`25 November 2026, 09:30 UTC`, without depending on the process locale."""
+    return f"{at.day} {_MONTHS[at.month - 1]} {at.year}, {at:%H:%M} UTC"
+
+
+def format_duration(delta: timedelta) -> str:
+    """`7 days`, `24 hours`, `90 minutes`: the unit a person would use for how long a link lasts."""
+    minutes = max(0, round(delta.total_seconds() / 60))
+    if minutes and minutes % (60 * 24) == 0 and minutes > 60 * 24:
+        n, unit = minutes // (60 * 24), "day"
+    elif minutes and minutes % 60 == 0:
+        n, unit = minutes // 60, "hour"
+    else:
+        n, unit = minutes, "minute"
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def _context(contact: ContactRow, link_url: str, valid_for: timedelta, expires_at: datetime,
+             portal: str, agency: str) -> dict:
+    first, last = _clean(contact.first_name), _clean(contact.last_name)
+    return {
+        "contact": {
+            "first_name": first,
+            "last_name": last,
+            "full_name": " ".join(p for p in (first, last) if p),
+            "email": _clean(contact.email),
+            "company": _clean(contact.company),
+        },
+        "link": {"url": link_url, "expires_at": format_expiry(expires_at), "valid_for": format_duration(valid_for)},
+        "portal": {"url": portal},
+        "agency": {"name": _clean(agency)},
+    }
+
+
+def _sample_contexts() -> tuple[dict, dict]:
+    when = datetime(2026, 11, 25, 9, 30)
+    link = "https://portal.example.com/login/" + "A" * 43
+    full = ContactRow(id=0, email="ada@example.com", first_name="Ada", last_name="Lovelace", company="Acme Ltd",
+                      phone="", status="invited", invited_at=None, last_login_at=None)
+    bare = ContactRow(id=0, email="x@example.com", first_name="", last_name="", company="", phone="",
+                      status="invited", invited_at=None, last_login_at=None)
+    return tuple(_context(c, link, timedelta(hours=24), when, "https://portal.example.com/", "Sample agency")
+                 for c in (full, bare))
+
+
+_SAMPLES = _sample_contexts()
+
+
+class Renderer:
+    """One template with the portal URL and the agency name read once, for rendering many emails in a row.
+
+    Created inside the caller's database connection; `render` itself touches no database.
+    """
+
+    def __init__(self, name: str) -> None:
+        source = get_template(name)
+        self.name = name
+        self.subject = _compiled("subject", source.subject)
+        self.text = _compiled("text_body", source.text_body)
+        self.html = _compiled("html_body", source.html_body)
+        self.portal_url = portal_url()
+        self.agency = settings.get("agency_name")
+        self.valid_for = ttl(name)
+
+    def render(self, contact: ContactRow, link_url: str, expires_at: datetime,
+               valid_for: timedelta | None = None) -> RenderedEmail:
+        """The email for `contact` carrying `link_url`, which stops working at `expires_at`."""
+        ctx = _context(contact, link_url, valid_for or self.valid_for, expires_at, self.portal_url, self.agency)
+        text = self.text.render(ctx)
+        return RenderedEmail(
+            subject=_one_line(self.subject.render(ctx)),
+            text=text if text.endswith("\n") else text + "\n",
+            html=self.html.render(ctx),
+        )
+
+
+def render(name: str, contact: ContactRow, link_url: str, expires_at: datetime) -> RenderedEmail:
+    """Render template `name` for `contact` with a real magic link (the sender does this at send time)."""
+    return Renderer(name).render(contact, link_url, expires_at)
+
+
+def preview(name: str, contact: ContactRow) -> RenderedEmail:
+    """What template `name` will look like for `contact`, with a stand-in for the link.
+
+    Issues no token and writes nothing: the real link is made only when the email is sent.
+    """
+    valid_for = ttl(name)
+    url = portal_url(LINK_PATH) + PREVIEW_LINK_TOKEN
+    return Renderer(name).render(contact, url, clock.now() + valid_for, valid_for)
