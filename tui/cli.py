@@ -102,14 +102,8 @@ def main(ctx: click.Context, db: str | None, demo: bool) -> None:
 
 
 def _run_dashboard(path: Path) -> None:
-    try:
-        from tui.app import ClientPortalApp
-    except ImportError:  # the dashboard is not built yet: show what it would
-        click.echo(f"client-portal: database {path}")
-        s = portal.stats()
-        for key, value in s.as_dict().items():
-            click.echo(f"  {key.replace('_', ' '):<14} {value}")
-        return
+    from tui.app import ClientPortalApp  # here, not at the top: subcommands need not pay for importing Textual
+
     if not sys.stdout.isatty() or not sys.stdin.isatty():
         raise PortalError("the dashboard needs a terminal; use a subcommand (client-portal --help) in scripts")
     ClientPortalApp(db_path=path).run()

@@ -1,0 +1,107 @@
+"""Fixtures for the dashboard's tests: an app factory, a clipboard that behaves like a headless server's, and
+`settle`, which waits until every worker has finished and every message it posted has been handled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HOSTILE_NAME = "[/x] <a@b> \x1b[31mred\x1b]52;c;aGk=\x07 [link=http://evil]x[/link] [bold]"
+"""Markup that would crash or link, an ANSI colour, and an OSC 52 that would set the user's clipboard."""
+
+
+@pytest.fixture
+def headless_clipboard(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """`pyperclip.copy` raising as it does on a server with no clipboard; returns the texts it was given."""
+    import pyperclip
+
+    attempts: list[str] = []
+
+    def copy(text: str) -> None:
+        attempts.append(text)
+        raise pyperclip.PyperclipException("could not find a copy/paste mechanism for your system")
+
+    monkeypatch.setattr(pyperclip, "copy", copy)
+    return attempts
+
+
+@pytest.fixture
+def portal_app(db, db_path: Path, frozen_clock, headless_clipboard):
+    """A factory for the dashboard on the test database (a portal domain set up, the clock frozen)."""
+    from tui.app import ClientPortalApp
+
+    def make() -> ClientPortalApp:
+        return ClientPortalApp(db_path)
+
+    return make
+
+
+@pytest.fixture
+def fixed_mail_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header's mail route reads the same in every run (for snapshots; mail itself goes where it goes)."""
+    monkeypatch.setattr(
+        "tui.widgets.stats_header.mail_route", lambda data_dir: ("SMTP smtp.example.com:587 (starttls)", True)
+    )
+
+
+@pytest.fixture
+def fixed_actor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit entries recorded as `admin` from no SSH host, whoever runs the tests."""
+    from models import audit
+
+    monkeypatch.setattr(audit, "current_actor", lambda: "admin")
+    monkeypatch.setattr(audit, "current_host", lambda: None)
+
+
+async def settle(pilot, rounds: int = 20) -> None:
+    """Wait for every worker and the messages they post, until nothing more is started."""
+    from textual.widgets import Input
+
+    app = pilot.app
+    idle = 0
+    # Idle must hold over several spaced looks: a worker's last message may start another worker (a write
+    # posts DataChanged, which reloads the header), and under load that message lands after a single look.
+    for _ in range(rounds * 3):
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.02)
+        if any(worker.is_running for worker in app.workers):
+            idle = 0
+            continue
+        idle += 1
+        if idle >= 3:
+            break
+    await _header_current(pilot)
+    for widget in app.screen.query(Input):
+        widget.cursor_blink = False
+    await pilot.pause()
+
+
+async def _header_current(pilot, timeout: float = 3.0) -> None:
+    """Wait until the stats header shows what the database holds now.
+
+    The header reloads on a message that a finished write posts, or on the next `data_version` poll; on a busy
+    machine that can land after the workers look idle, and a snapshot would catch the header a moment stale.
+    """
+    import asyncio
+
+    from tui.widgets.stats_header import StatsHeader, load_header_info
+
+    main = pilot.app.main_screen
+    if main is None:
+        return
+    header = main.query_one(StatsHeader)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        expected = load_header_info(header.data_dir)
+        if header.info == expected:
+            # A screen under a modal is drawn from what it last painted: repaint it so the snapshot sees the
+            # header as it is now.
+            header.refresh()
+            main.refresh()
+            pilot.app.screen.refresh()
+            await pilot.pause(0.05)
+            return
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.05)

@@ -1,0 +1,92 @@
+"""The dashboard application: wiring only (the database, the main screen, global keys, palette, clipboard).
+
+What the dashboard shows and does lives in `tui/screens/` and `tui/widgets/`; the domain operations they call
+live in `models/` and `mail/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import on
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from models.db import data_dir_for, database, open_database
+from tui.messages import DataChanged
+from tui.screens.main import MainScreen
+
+
+class ClientPortalApp(App):
+    """client-portal: get the agency's clients into its client portal."""
+
+    TITLE = "client-portal"
+    CSS_PATH = "app.tcss"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, db_path: Path, *, watch_css: bool = False) -> None:
+        """Open the dashboard on a database file.
+
+        Args:
+            db_path: The SQLite file (created and migrated if new).
+            watch_css: Reload `app.tcss` when it changes (development).
+        """
+        super().__init__(watch_css=watch_css)
+        self.db_path = Path(db_path)
+        """The database this dashboard shows."""
+        self.data_dir = data_dir_for(self.db_path)
+        """Beside the database: where the local Maildir is."""
+        if database.database != str(self.db_path.expanduser()) or database.is_closed():
+            open_database(self.db_path)
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen(self.db_path, self.data_dir))
+
+    @property
+    def main_screen(self) -> MainScreen | None:
+        """The dashboard's main screen, wherever it is in the stack."""
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        return None
+
+    @on(DataChanged)
+    def _data_changed(self, message: DataChanged) -> None:
+        if (main := self.main_screen) is not None:
+            main.refresh_data()
+
+    def action_help(self) -> None:
+        """Show every key (from the main screen)."""
+        if isinstance(self.screen, MainScreen):
+            self.screen.action_help()
+
+    def copy_text(self, text: str) -> str:
+        """Copy `text` to every clipboard we can reach, and say which.
+
+        OSC 52 (`copy_to_clipboard`) goes through the terminal, so it works over SSH and in tmux where the
+        terminal allows it; `pyperclip` reaches the local clipboard where there is one and raises on a headless
+        server, which is fine: the text is always on screen to be copied by hand too.
+
+        Returns:
+            Where the text went, for the message the user sees.
+        """
+        self.copy_to_clipboard(text)
+        try:
+            import pyperclip
+
+            pyperclip.copy(text)
+        except Exception:  # PyperclipException on a headless server, or a clipboard tool that failed
+            return "to the terminal's clipboard (OSC 52)"
+        return "to the clipboard"
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette: every dashboard action that applies now, then Textual's own commands."""
+        if isinstance(screen, MainScreen):
+            for title, help_text, action in screen.palette_commands():
+                yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+        yield from super().get_system_commands(screen)

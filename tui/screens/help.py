@@ -1,0 +1,52 @@
+"""Help (`?`): every key of the dashboard, grouped by where it works."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from tui.screens.dialog import Dialog
+
+KeySection = tuple[str, list[tuple[str, str]]]
+"""A heading and its (key, what it does) rows."""
+
+
+class HelpScreen(Dialog[None]):
+    """A table of keys; escape, enter or `?` closes."""
+
+    TITLE_TEXT = "Keys"
+    BINDINGS = [Binding("enter,question_mark", "close", "Close", show=False)]
+
+    DEFAULT_CSS = """
+    HelpScreen > #dialog {
+        width: 90;
+    }
+    """
+
+    def __init__(self, sections: list[KeySection]) -> None:
+        super().__init__()
+        self.sections = sections
+        """What to list: built by the screen that opened help, from its own bindings."""
+
+    def compose_body(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for index, (heading, rows) in enumerate(self.sections):
+            if index:
+                table.add_row("", "")
+            table.add_row(Text(heading, style="underline"), "")
+            for key, description in rows:
+                table.add_row(Text(key), Text(description))
+        yield Static(table, id="keys")
+        yield Static(
+            "Every action is also in the command palette (ctrl+p). The dashboard works without a mouse, "
+            "over SSH, at 80x24 and in 16 colours.",
+            classes="hint field-label",
+        )
+
+    def on_mount(self) -> None:
+        self.query_one("#dialog-body").focus()  # so ↑ ↓ pgup pgdn scroll a long list at 80x24

@@ -1,0 +1,407 @@
+"""The dashboard's main screen: stats header, search and filter, the contact table, and every action's key.
+
+Each action is a `Binding` here (with a footer label) and an entry in `PALETTE` (the command palette and the
+help screen are built from it); `check_action` disables what cannot apply. The modals do the work and tell the
+app when they changed the database; changes by other processes are found by polling `PRAGMA data_version`
+twice a second, and either way the header and table are read again without losing the cursor or selection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from models import contacts, domains
+from models.db import data_version
+from models.errors import PortalError
+from tui import reader
+from tui.screens.help import KeySection
+from tui.text import plural, visible
+from tui.widgets.contact_table import COLUMNS, ContactTable
+from tui.widgets.search_bar import SearchBar
+from tui.widgets.stats_header import StatsHeader
+
+POLL_SECONDS = 0.5
+"""How often `PRAGMA data_version` is read to notice other admins' changes (cheap: no table is touched)."""
+
+PALETTE: dict[str, tuple[str, str]] = {
+    "portal_url": ("Copy portal URL", "Show the portal URL and copy it"),
+    "magic_link": ("Copy magic link", "Make a login link for the highlighted contact, show and copy it"),
+    "invite": ("Invite", "Invite an existing contact or a new address, and send the invitation"),
+    "login_email": ("Send login email", "Email a login link to the selected contacts (or the highlighted one)"),
+    "add_contact": ("Add contact", "Add one contact by email address"),
+    "import_csv": ("Import CSV", "Import contacts from a CSV file"),
+    "domains": ("Domains", "Add a custom domain, choose the one links use"),
+    "outbox": ("Outbox", "Queued and failed mail, retry"),
+    "audit": ("Audit log", "Who did what, newest first"),
+    "focus_search": ("Search contacts", "Find contacts by name, email or company"),
+    "next_status": ("Filter by status", "Show the next status: all, not invited, invited, joined, revoked"),
+    "sort": ("Sort by next column", "Sort the table by the next column (s), S reverses"),
+    "select_all": ("Select all shown", "Select every contact the search and filter show"),
+    "clear": ("Clear selection / search", "Unselect everyone, then clear the search and filter"),
+    "help": ("Keys", "Every key of the dashboard"),
+}
+"""Action name -> (palette title, palette help). The order is the palette's."""
+
+TABLE_HELP = {
+    "toggle_select": "Select or unselect the highlighted contact (marked ●)",
+    "scroll_top": "First contact",
+    "scroll_bottom": "Last contact",
+    "cycle_sort": "Sort by the next column (or click a column's heading)",
+    "reverse_sort": "Reverse the sort order",
+}
+"""What the contact table's own keys do, for the help screen."""
+
+
+class EmptyState(Static, can_focus=True):
+    """What a first run shows instead of an empty table (it takes the focus, so its keys are not typed into
+    the search box)."""
+
+    DEFAULT_CSS = """
+    EmptyState {
+        height: 1fr;
+        content-align: center middle;
+        padding: 1 2;
+        color: $text;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(self._text(), id=id, markup=False)
+
+    @staticmethod
+    def _text() -> Text:
+        text = Text(justify="left", end="")
+        text.append("No contacts yet.\n\n", style="bold")
+        rows = (
+            ("a", "add a contact"),
+            ("c", "import a CSV file (Google Contacts, Outlook, a spreadsheet export)"),
+            ("d", "set up the portal's domain (needed to invite anyone)"),
+            ("?", "every key"),
+        )
+        for key, what in rows:
+            text.append(f"  {key:<3}", style="bold")
+            text.append(what + "\n")
+        text.append("\nTo look around first, quit (ctrl+q) and run ")
+        text.append("client-portal --demo", style="bold")
+        text.append(":\na sample database with a few hundred contacts in every status.")
+        return text
+
+
+class MainScreen(Screen):
+    """Header, search bar, contact table, status line and footer."""
+
+    BINDINGS = [
+        Binding("slash", "focus_search", "Search"),
+        Binding("i", "invite", "Invite"),
+        Binding("l", "login_email", "Login email"),
+        Binding("m", "magic_link", "Magic link"),
+        Binding("u", "portal_url", "URL"),
+        Binding("a", "add_contact", "Add", show=False),
+        Binding("c", "import_csv", "Import CSV", show=False),
+        Binding("d", "domains", "Domains", show=False),
+        Binding("o", "outbox", "Outbox", show=False),
+        Binding("h", "audit", "Audit log", show=False),
+        Binding("f", "next_status", "Filter", show=False),
+        Binding("ctrl+a", "select_all", "Select all", show=False, priority=True),
+        Binding("escape", "clear", "Clear", show=False),
+    ]
+
+    class Poll(Message):
+        """Internal: time to look at `data_version`."""
+
+    def __init__(self, db_path: Path, data_dir: Path) -> None:
+        super().__init__(id="main")
+        self.db_path = db_path
+        self.data_dir = data_dir
+        """Where the local Maildir lives."""
+        self._data_version: int | None = None
+        self._binding_state: tuple = ()
+
+    def compose(self) -> ComposeResult:
+        yield StatsHeader(self.data_dir, id="stats")
+        yield SearchBar(id="search-bar")
+        yield ContactTable(id="contacts")
+        yield EmptyState(id="empty")
+        yield Static("", id="table-status", markup=False)
+        yield Footer()
+
+    @property
+    def table(self) -> ContactTable:
+        return self.query_one(ContactTable)
+
+    def on_mount(self) -> None:
+        self.query_one(EmptyState).display = False
+        self._data_version = data_version()
+        self.set_interval(POLL_SECONDS, self._poll)
+        self.table.focus()
+        self._update_status()
+
+    # --- keeping current --------------------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        try:
+            version = data_version()
+        except Exception:  # the file went away or is locked for a moment: try again next tick
+            return
+        if version != self._data_version:
+            self._data_version = version
+            self.refresh_data()
+
+    def refresh_data(self) -> None:
+        """Read the header and the table again (keeping the cursor and the selection)."""
+        self.query_one(StatsHeader).reload()
+        self.table.reload()
+
+    # --- the table, the search bar and the status line ------------------------------------------------------
+
+    @on(SearchBar.Changed)
+    def _search_changed(self, event: SearchBar.Changed) -> None:
+        query = dataclasses.replace(self.table.query_spec, search=event.search, status=event.status)
+        self.table.set_query(query)
+
+    @on(SearchBar.Changed)
+    def _keep_status(self) -> None:
+        self._update_status()
+
+    def on_input_submitted(self, event) -> None:
+        # Enter in the search box goes to the results.
+        event.stop()
+        self.table.focus()
+
+    @on(ContactTable.ViewChanged)
+    def _view_changed(self) -> None:
+        self._update_status()
+        self._refresh_bindings_if_changed()
+
+    def _refresh_bindings_if_changed(self) -> None:
+        # Refreshing bindings recomposes the footer: only do it when an action became (un)available.
+        state = tuple(self.check_action(action, ()) for action in ("magic_link", "login_email", "select_all"))
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
+
+    def _update_status(self) -> None:
+        table = self.table
+        query = table.query_spec
+        filtered = bool(query.search.strip() or query.status)
+        empty = table.loaded and table.total == 0 and not filtered
+        empty_state = self.query_one(EmptyState)
+        if empty != empty_state.display:
+            table.display = not empty
+            empty_state.display = empty
+            if empty and self.focused in (None, table):
+                empty_state.focus()
+            elif not empty and self.focused in (None, empty_state):
+                table.focus()
+        text = Text(end="", no_wrap=True, overflow="ellipsis")
+        if table.total:
+            first = table.top_index + 1
+            last = table.top_index + table.shown_count
+            text.append(f"{first:,}–{last:,} of {table.total:,}", style="bold")
+            text.append(f" · row {table.cursor_index + 1:,}")
+        elif not filtered:
+            text.append("No contacts" if table.loaded else "Reading contacts…", style="bold")
+        elif table.loaded:
+            text.append("No contact matches", style="bold")
+            if query.search.strip():
+                text.append(" “" + visible(query.search.strip()) + "”")
+            text.append(" · escape clears the search")
+        if table.selected:
+            text.append(f" · {len(table.selected):,} selected", style="bold")
+        label = dict(COLUMNS).get(query.sort, query.sort)
+        text.append(f" · sort {label.lower()} {'▼' if query.descending else '▲'} (s)")
+        if table.busy:
+            text.append(" · loading…")
+        self.query_one("#table-status", Static).update(text)
+
+    # --- which actions apply ----------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.is_mounted:
+            return True
+        table = self.table
+        if action == "magic_link":
+            return True if table.highlighted is not None else None
+        if action == "login_email":
+            return True if table.selected or table.highlighted is not None else None
+        if action == "select_all":
+            return True if table.total > 0 else None
+        return True
+
+    def palette_commands(self) -> list[tuple[str, str, str]]:
+        """(title, help, action) for every action that applies now, for the command palette."""
+        return [
+            (title, help_text, action)
+            for action, (title, help_text) in PALETTE.items()
+            if self.check_action(action, ()) is True
+        ]
+
+    def key_sections(self) -> list[KeySection]:
+        """Every key, for the help screen (read from the bindings, so it cannot drift)."""
+        app = self.app
+
+        def rows(bindings) -> list[tuple[str, str]]:
+            out = []
+            for binding in bindings:
+                action = binding.action.split(".")[-1]
+                description = PALETTE.get(action, (TABLE_HELP.get(action, binding.description), ""))[0]
+                keys = " ".join(app.get_key_display(Binding(key, action)) for key in binding.key.split(","))
+                out.append((keys, description))
+            return out
+
+        main = [b for b in self._bindings_list(self.BINDINGS)]
+        table = [b for b in self._bindings_list(ContactTable.BINDINGS)]
+        navigation = [
+            ("↑ ↓", "Move in the table"),
+            ("pgup pgdn", "A page up or down"),
+            ("tab", "Next field (search box, status filter, table)"),
+            ("enter", "In the search box: go to the results"),
+        ]
+        everywhere = [
+            ("ctrl+p", "Command palette: every action by name"),
+            ("?", "This help"),
+            ("ctrl+q", "Quit"),
+        ]
+        dialogs = [
+            ("enter", "Confirm (copy, invite, send, add, import…)"),
+            ("escape", "Close; while sending, cancel the send"),
+            ("→", "Accept a suggestion in an address or path box"),
+        ]
+        return [
+            ("Dashboard", rows(main) + rows(table)),
+            ("Moving around", navigation),
+            ("Everywhere", everywhere),
+            ("In a dialog", dialogs),
+        ]
+
+    @staticmethod
+    def _bindings_list(bindings) -> list[Binding]:
+        out: list[Binding] = []
+        for binding in bindings:
+            if isinstance(binding, Binding):
+                out.append(binding)
+        return out
+
+    # --- actions ----------------------------------------------------------------------------------------------
+    # Each modal's module is imported when it is first opened, which keeps the dashboard's start fast.
+
+    def action_focus_search(self) -> None:
+        """Put the cursor in the search box."""
+        self.query_one(SearchBar).focus_search()
+
+    def action_next_status(self) -> None:
+        """Filter by the next status."""
+        self.query_one(SearchBar).next_status()
+
+    def action_sort(self) -> None:
+        """Sort by the next column."""
+        self.table.action_cycle_sort()
+
+    def action_select_all(self) -> None:
+        """Select every contact the search and the filter show."""
+        self._select_all(self.table.query_spec)
+
+    @work(exclusive=True, group="select-all", exit_on_error=False)
+    async def _select_all(self, query: contacts.ContactQuery) -> None:
+        ids = await reader.read(contacts.contact_ids, query)
+        self._selected_all(ids)
+
+    def _selected_all(self, ids: list[int]) -> None:
+        added = self.table.select_ids(ids)
+        self.app.notify(
+            f"Selected {plural(len(ids), 'contact')} ({added:,} new); {len(self.table.selected):,} in all",
+            markup=False,
+        )
+        self._update_status()
+        self._refresh_bindings_if_changed()
+
+    def action_clear(self) -> None:
+        """Escape: leave the search box, else unselect everyone, else clear the search and filter."""
+        search_bar = self.query_one(SearchBar)
+        if self.focused is not None and search_bar in self.focused.ancestors:
+            search_bar.clear()
+            self.table.focus()
+            return
+        if self.table.selected:
+            count = self.table.clear_selection()
+            self.app.notify(f"Unselected {plural(count, 'contact')}", markup=False)
+        else:
+            search_bar.clear()
+        self._update_status()
+        self._refresh_bindings_if_changed()
+
+    def action_portal_url(self) -> None:
+        """Show and copy the portal URL."""
+        try:
+            url = domains.portal_url()
+        except PortalError as exc:
+            self.app.notify(visible(str(exc)) + " (press d)", severity="warning", markup=False)
+            return
+        from tui.screens.portal_url import PortalUrlScreen
+        self.app.push_screen(PortalUrlScreen(url))
+
+    def action_magic_link(self) -> None:
+        """Make, show and copy a login link for the highlighted contact."""
+        contact = self.table.highlighted
+        if contact is not None:
+            from tui.screens.magic_link import MagicLinkScreen
+            self.app.push_screen(MagicLinkScreen(contact))
+
+    def action_invite(self) -> None:
+        """Invite the highlighted contact or a new address."""
+        from tui.screens.invite import InviteScreen
+        self.app.push_screen(InviteScreen(self.data_dir, self.table.highlighted), self._after_modal)
+
+    def action_login_email(self) -> None:
+        """Send login emails to the selection, or to the highlighted contact."""
+        table = self.table
+        if table.selected:
+            ids = sorted(table.selected)
+        elif table.highlighted is not None:
+            ids = [table.highlighted.id]
+        else:
+            return
+        from tui.screens.login_email import LoginEmailScreen
+        self.app.push_screen(LoginEmailScreen(self.data_dir, ids), self._after_modal)
+
+    def action_add_contact(self) -> None:
+        """Add one contact."""
+        from tui.screens.add_contact import AddContactScreen
+        self.app.push_screen(AddContactScreen(), self._after_modal)
+
+    def action_import_csv(self) -> None:
+        """Import contacts from a CSV file."""
+        from tui.screens.import_csv import ImportCsvScreen
+        self.app.push_screen(ImportCsvScreen(), self._after_modal)
+
+    def action_domains(self) -> None:
+        """Add or select domains."""
+        from tui.screens.domains import DomainsScreen
+        self.app.push_screen(DomainsScreen(), self._after_modal)
+
+    def action_outbox(self) -> None:
+        """Show the outbox."""
+        from tui.screens.outbox import OutboxScreen
+        self.app.push_screen(OutboxScreen(self.data_dir), self._after_modal)
+
+    def action_audit(self) -> None:
+        """Show the audit log."""
+        from tui.screens.audit import AuditScreen
+        self.app.push_screen(AuditScreen())
+
+    def action_help(self) -> None:
+        """Show every key."""
+        from tui.screens.help import HelpScreen
+        self.app.push_screen(HelpScreen(self.key_sections()))
+
+    def _after_modal(self, result: object) -> None:
+        self.refresh_data()

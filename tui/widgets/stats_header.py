@@ -1,0 +1,190 @@
+"""The stats header: the portal URL, invited and joined users, and what needs attention, always current.
+
+The numbers come from `models.portal.stats()` (a handful of indexed queries), the mail route from
+`mail.config.MailConfig`. The dashboard calls `reload()` whenever the database moved; the reading happens on
+`tui.reader`'s thread so a big database never stalls the screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from models import domains, portal
+from models.errors import PortalError
+from models.portal import Stats
+from tui import reader
+from tui.text import visible
+
+
+@dataclass(frozen=True)
+class HeaderInfo:
+    """Everything the header shows, read in one go."""
+
+    stats: Stats
+    url: str | None
+    """The portal URL, or `None` when no domain is set up."""
+    url_problem: str = ""
+    mail: str = ""
+    """Where mail goes, in words (`MailConfig.describe()`)."""
+    uses_smtp: bool | None = None
+    """`True` for SMTP, `False` for the local Maildir, `None` when unknown."""
+
+
+def mail_route(data_dir: Path) -> tuple[str, bool | None]:
+    """Where mail goes: (description, uses SMTP). Never raises: a broken setting is shown, not fatal."""
+    try:
+        from mail.config import MailConfig
+    except ImportError:
+        return "mail is not set up in this installation", None
+    try:
+        config = MailConfig.from_env(data_dir)
+        return config.describe(), bool(config.uses_smtp)
+    except Exception as exc:  # a bad environment variable: say so in the header
+        return f"mail settings: {exc}", None
+
+
+def load_header_info(data_dir: Path) -> HeaderInfo:
+    """Read the header's numbers (call inside a database connection)."""
+    stats = portal.stats()
+    try:
+        url, problem = domains.portal_url(), ""
+    except PortalError as exc:
+        url, problem = None, str(exc)
+    mail, uses_smtp = mail_route(data_dir)
+    return HeaderInfo(stats=stats, url=url, url_problem=problem, mail=mail, uses_smtp=uses_smtp)
+
+
+class StatsHeader(Widget):
+    """Three lines at the top of the dashboard: URL, people, attention."""
+
+    DEFAULT_CSS = """
+    StatsHeader {
+        height: 3;
+        padding: 0 1;
+        background: $panel;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    StatsHeader > .stats-header--label {
+        color: $text-muted;
+    }
+    StatsHeader > .stats-header--value {
+        text-style: bold;
+    }
+    StatsHeader > .stats-header--url {
+        color: $text-primary;
+        text-style: bold;
+    }
+    StatsHeader > .stats-header--warning {
+        color: $text-warning;
+        text-style: bold;
+    }
+    StatsHeader > .stats-header--error {
+        color: $text-error;
+        text-style: bold;
+    }
+    StatsHeader > .stats-header--ok {
+        color: $text-success;
+    }
+    """
+
+    COMPONENT_CLASSES = {
+        "stats-header--label",
+        "stats-header--value",
+        "stats-header--url",
+        "stats-header--warning",
+        "stats-header--error",
+        "stats-header--ok",
+    }
+
+    info: reactive[HeaderInfo | None] = reactive(None, layout=False)
+    """What is shown; `None` until the first read."""
+
+    class Loaded(Message):
+        def __init__(self, info: HeaderInfo | None, error: str = "") -> None:
+            super().__init__()
+            self.info = info
+            self.error = error
+
+    def __init__(self, data_dir: Path, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.data_dir = data_dir
+        """Where the local Maildir lives (beside the database)."""
+
+    def on_mount(self) -> None:
+        # Counting a big database takes tens of milliseconds: let the table paint first.
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the numbers again (in a worker)."""
+        self._load()
+
+    @work(exclusive=True, group="stats-header", exit_on_error=False)
+    async def _load(self) -> None:
+        try:
+            info = await reader.read(load_header_info, self.data_dir)
+        except Exception as exc:
+            self.post_message(self.Loaded(None, str(exc)))
+            return
+        self.post_message(self.Loaded(info))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        message.stop()
+        if message.info is not None:
+            self.info = message.info
+
+    def _style(self, name: str):
+        return self.get_component_rich_style(f"stats-header--{name}", partial=True)
+
+    def render(self) -> Text:
+        info = self.info
+        if info is None:
+            return Text("Reading the database…", end="")
+        label, value = self._style("label"), self._style("value")
+        lines: list[Text] = []
+
+        first = Text(no_wrap=True, overflow="ellipsis", end="")
+        first.append("Portal ", style=label)
+        if info.url:
+            first.append(visible(info.url), style=self._style("url"))
+        else:
+            first.append("no domain yet — press d to add one", style=self._style("warning"))
+        lines.append(first)
+
+        s = info.stats
+        second = Text(no_wrap=True, overflow="ellipsis", end="")
+        second.append("Invited ", style=label)
+        second.append(f"{s.invited:,}", style=value)
+        second.append("  Joined ", style=label)
+        second.append(f"{s.joined:,}", style=self._style("ok") + value)
+        second.append(f"  of {s.contacts:,} contacts", style=label)
+        second.append("  ·  Mail → ", style=label)
+        second.append(visible(info.mail), style=value if info.uses_smtp else label)
+        lines.append(second)
+
+        third = Text(no_wrap=True, overflow="ellipsis", end="")
+        third.append("Attention ", style=label)
+        items = [
+            (s.pending, "invite pending", "invites pending", "warning"),
+            (s.expired, "link expired", "links expired", "warning"),
+            (s.outbox_queued + s.outbox_sending, "mail queued", "mail queued", "warning"),
+            (s.outbox_failed, "failed", "failed", "error"),
+        ]
+        for index, (count, one, many, level) in enumerate(items):
+            if index:
+                third.append(" · ", style=label)
+            third.append(f"{count:,}", style=self._style(level) if count else value)
+            third.append(" " + (one if count == 1 else many), style=label)
+        lines.append(third)
+        text = Text("\n", end="", no_wrap=True, overflow="ellipsis").join(lines)
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        return text
