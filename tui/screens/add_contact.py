@@ -97,6 +97,10 @@ class AddContactScreen(Dialog[ContactRow]):
         self.action_confirm()
 
     def action_confirm(self) -> None:
+        """Add the contact (once the typing has landed)."""
+        self.after_typing(self._confirm_now)
+
+    def _confirm_now(self) -> None:
         """Add the contact."""
         if self.address is None or self.busy:
             return

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 
 from tui.text import visible
 
@@ -100,6 +100,21 @@ class Dialog(ModalScreen[ResultType], Generic[ResultType]):
     def compose_body(self) -> ComposeResult:
         """The widgets inside the box."""
         yield from ()
+
+    def after_typing(self, callback) -> None:
+        """Run `callback` once every key typed before this one has reached the focused input and its checks.
+
+        Enter is a priority binding (so it shows in the footer while an input has focus), so it runs as soon as it
+        arrives, while keys typed or pasted just before it may still wait in the input's queue, and the
+        `Input.Changed` checks they cause after that in this screen's queue: confirming at once would act on
+        the text as it was (measured in tmux: a domain typed and entered in one go was refused as empty). Each
+        hop below queues behind what is already waiting there.
+        """
+        focused = self.focused
+        if not isinstance(focused, Input):
+            callback()
+            return
+        focused.call_later(lambda: focused.call_later(lambda: self.call_later(callback)))
 
     def action_close(self) -> None:
         """Close without doing anything (more)."""

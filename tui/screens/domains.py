@@ -67,8 +67,8 @@ class DomainsScreen(Dialog[str]):
         self.rows = domains.list_domains()
         try:
             url = Text("Portal URL: ", end="") + Text(visible(domains.portal_url()), style="bold")
-        except PortalError as exc:
-            url = Text(visible(str(exc)))
+        except PortalError:
+            url = Text("No domain yet: add the one your portal answers on; invitations are sent from it.")
         self.say("url", url)
         list_widget = self.query_one(OptionList)
         highlighted = list_widget.highlighted
@@ -110,6 +110,10 @@ class DomainsScreen(Dialog[str]):
         self._run("select", event.option.id)
 
     def action_choose(self) -> None:
+        """Add the typed domain, or select the highlighted one (once the typing has landed)."""
+        self.after_typing(self._choose_now)
+
+    def _choose_now(self) -> None:
         """Add the typed domain, or select the highlighted one."""
         box = self.query_one("#new-domain", Input)
         if self.focused is box:

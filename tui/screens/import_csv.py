@@ -133,6 +133,10 @@ class ImportCsvScreen(Dialog[int]):
         self.action_confirm()
 
     def action_confirm(self) -> None:
+        """Import the file (once the typing has landed)."""
+        self.after_typing(self._confirm_now)
+
+    def _confirm_now(self) -> None:
         """Import the file (first enter); close after the report."""
         if self.stage == "done":
             self.dismiss(self.report.added if self.report else 0)

@@ -198,6 +198,10 @@ class InviteScreen(Dialog[str]):
         self.action_confirm()
 
     def action_confirm(self) -> None:
+        """Invite (once the typing has landed)."""
+        self.after_typing(self._confirm_now)
+
+    def _confirm_now(self) -> None:
         """Invite (first enter), or close once the send is over."""
         if self.stage == "done":
             self.dismiss(describe_summary(self.query_one(SendPanel).summary))
