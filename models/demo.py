@@ -60,7 +60,7 @@ def seed(count: int = 300, rng_seed: int = 7, domain: str = "portal.example.com"
                 [STATUS_NOT_INVITED, STATUS_INVITED, STATUS_JOINED, STATUS_REVOKED], weights=[30, 30, 35, 5]
             )[0]
             invited = now - timedelta(days=rng.randint(0, 60), minutes=rng.randint(0, 1440)) if status != STATUS_NOT_INVITED else None
-            joined = invited + timedelta(hours=rng.randint(1, 72)) if status == STATUS_JOINED else None
+            joined = min(now, invited + timedelta(hours=rng.randint(1, 72))) if status == STATUS_JOINED else None
             rows.append(
                 {
                     "email": email,
@@ -77,7 +77,7 @@ def seed(count: int = 300, rng_seed: int = 7, domain: str = "portal.example.com"
                     "invite_count": 1 if invited else 0,
                     "invite_expires_at": invited + timedelta(days=7) if status == STATUS_INVITED else None,
                     "joined_at": joined,
-                    "last_login_at": joined + timedelta(days=rng.randint(0, 20)) if joined else None,
+                    "last_login_at": min(now, joined + timedelta(days=rng.randint(0, 20))) if joined else None,
                     "revoked_at": now - timedelta(days=1) if status == STATUS_REVOKED else None,
                     "revoked_by": "demo" if status == STATUS_REVOKED else None,
                 }
