@@ -14,11 +14,11 @@ from models.contacts import ContactRow
 from models.db import database
 from models.errors import NotFound, PortalError
 from tui.messages import DataChanged
-from tui.screens.dialog import Dialog
+from tui.screens.dialog import FormDialog
 from tui.text import join
 
 
-class AddContactScreen(Dialog[ContactRow]):
+class AddContactScreen(FormDialog[ContactRow]):
     """Email (required), names, company and phone; dismisses with the new `ContactRow`."""
 
     TITLE_TEXT = "Add a contact"
@@ -91,16 +91,7 @@ class AddContactScreen(Dialog[ContactRow]):
             return True if self.address is not None and not self.busy else None
         return True
 
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_confirm()
-
-    def action_confirm(self) -> None:
-        """Add the contact (once the typing has landed)."""
-        self.after_typing(self._confirm_now)
-
-    def _confirm_now(self) -> None:
+    def confirm(self) -> None:
         """Add the contact."""
         if self.address is None or self.busy:
             return

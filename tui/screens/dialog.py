@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
+from textual import on
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -129,3 +130,19 @@ class Dialog(ModalScreen[ResultType], Generic[ResultType]):
     def notify_plain(self, message: str, *, title: str = "", severity: str = "information") -> None:
         """A toast whose text is shown literally (it may hold names and addresses from the database)."""
         self.app.notify(visible(message), title=title, severity=severity, markup=False)
+
+
+class FormDialog(Dialog[ResultType], Generic[ResultType]):
+    """A dialog with input boxes whose enter (from a box or the footer) confirms: subclasses write `confirm`."""
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_confirm()
+
+    def action_confirm(self) -> None:
+        """Confirm, once the keys typed before enter have landed."""
+        self.after_typing(self.confirm)
+
+    def confirm(self) -> None:
+        """What enter does."""

@@ -17,7 +17,7 @@ from models.csv_io import ImportReport
 from models.db import database
 from models.errors import PortalError
 from tui.messages import DataChanged
-from tui.screens.dialog import Dialog
+from tui.screens.dialog import FormDialog
 from tui.text import plural, visible
 
 MAX_LINES_SHOWN = 8
@@ -60,7 +60,7 @@ def report_text(report: ImportReport) -> Text:
     return text
 
 
-class ImportCsvScreen(Dialog[int]):
+class ImportCsvScreen(FormDialog[int]):
     """Type a path (→ completes it), enter imports; dismisses with the number added."""
 
     TITLE_TEXT = "Import contacts from CSV"
@@ -127,16 +127,7 @@ class ImportCsvScreen(Dialog[int]):
         """Close after the report."""
         self.dismiss(self.report.added if self.report else 0)
 
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_confirm()
-
-    def action_confirm(self) -> None:
-        """Import the file (once the typing has landed)."""
-        self.after_typing(self._confirm_now)
-
-    def _confirm_now(self) -> None:
+    def confirm(self) -> None:
         """Import the file (first enter); close after the report."""
         if self.stage == "done":
             self.dismiss(self.report.added if self.report else 0)

@@ -23,14 +23,14 @@ from models.db import database
 from models.entities import STATUS_JOINED, STATUS_NOT_INVITED
 from models.errors import NotFound, PortalError
 from tui.messages import DataChanged
-from tui.screens.dialog import Dialog
+from tui.screens.dialog import FormDialog
 from tui.text import join
 from tui.widgets.contact_suggester import ContactSuggester
 from tui.widgets.email_preview import EmailPreview
 from tui.widgets.send_panel import SendPanel, describe_summary
 
 
-class InviteScreen(Dialog[str]):
+class InviteScreen(FormDialog[str]):
     """Type or pick an address, see what will be sent, enter to invite and send."""
 
     TITLE_TEXT = "Invite to the portal"
@@ -192,16 +192,7 @@ class InviteScreen(Dialog[str]):
         """Close after the send."""
         self.dismiss(describe_summary(self.query_one(SendPanel).summary))
 
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_confirm()
-
-    def action_confirm(self) -> None:
-        """Invite (once the typing has landed)."""
-        self.after_typing(self._confirm_now)
-
-    def _confirm_now(self) -> None:
+    def confirm(self) -> None:
         """Invite (first enter), or close once the send is over."""
         if self.stage == "done":
             self.dismiss(describe_summary(self.query_one(SendPanel).summary))
