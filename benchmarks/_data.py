@@ -13,8 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.db import database, open_database  # noqa: E402
+from models.db import SCHEMA_VERSION, database, open_database  # noqa: E402
 from models.demo import COMPANIES, FIRST, LAST  # noqa: E402
+from models.schema import SEARCH_INDEX_FILL, create_search_index_triggers, drop_search_index_triggers  # noqa: E402
 
 STATUSES = ("not_invited", "invited", "joined", "revoked")
 CACHE = Path("/tmp/client-portal-bench")
@@ -25,8 +26,8 @@ def _stamp(dt: datetime) -> str:
 
 
 def make_database(count: int, path: Path | None = None) -> Path:
-    """A database with `count` contacts (cached between runs under /tmp, keyed by count)."""
-    path = path or CACHE / f"contacts-{count}.db"
+    """A database with `count` contacts (cached between runs under /tmp, keyed by count and schema version)."""
+    path = path or CACHE / f"contacts-{count}-v{SCHEMA_VERSION}.db"
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +52,7 @@ def make_database(count: int, path: Path | None = None) -> Path:
     ).fetchall()
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
+    drop_search_index_triggers(conn)  # filled in one statement at the end, as an import does
     with conn:
         for n in range(count):
             first, last, company = FIRST[n % len(FIRST)], LAST[(n * 7) % len(LAST)], COMPANIES[(n * 3) % len(COMPANIES)]
@@ -69,6 +71,9 @@ def make_database(count: int, path: Path | None = None) -> Path:
         _flush(conn, batch, links)
     for _, sql in indexes:
         conn.execute(sql)
+    with conn:
+        conn.execute(SEARCH_INDEX_FILL)
+        create_search_index_triggers(conn)
     conn.close()
     for suffix in ("-wal", "-shm"):
         Path(str(tmp) + suffix).unlink(missing_ok=True)

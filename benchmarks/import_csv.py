@@ -52,6 +52,14 @@ def ours(data: bytes, path: Path) -> float:
     return elapsed
 
 
+def measure(rows: int, which: str) -> dict:
+    """One side in this process (for `run_all.py`): seconds, on a fresh database in a temp folder."""
+    data = make_csv(rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds = (bare if which == "bare" else ours)(data, Path(tmp) / f"{which}.db")
+    return {"seconds": seconds}
+
+
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     data = make_csv(rows)

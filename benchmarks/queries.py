@@ -45,6 +45,20 @@ def bare_stats(conn: sqlite3.Connection) -> None:
     conn.execute("SELECT status, COUNT(*) FROM outbox_message GROUP BY status").fetchall()
 
 
+def measure_stats(size: int) -> dict:
+    """The stats header's reads (`load_header_info`: counts, portal URL, mail route) against the bare COUNTs."""
+    from tui.widgets.stats_header import load_header_info
+
+    path = make_database(size)
+    open_database(path)
+    conn = sqlite3.connect(path)
+    ours = best(lambda: load_header_info(path.parent), runs=20)
+    ref = best(lambda: bare_stats(conn), runs=20)
+    conn.close()
+    database.close()
+    return {"ours_ms": ours * 1000, "bare_ms": ref * 1000}
+
+
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000, 1_000_000]
     clock.set_clock(lambda: datetime(2026, 11, 24, 12, tzinfo=timezone.utc))

@@ -7,6 +7,11 @@ body without the magic link is refused then, with the part and the line, never i
 The HTML body is autoescaped (a contact named `<script>` arrives as text); the text body and the subject are
 not HTML and are not escaped.
 
+The sandbox stops a template from reaching Python internals, but not from running for ever or filling memory
+(`{% for %}` nested over a string, a recursive macro, `'x' * 10**9`, `10**10**10`, which Jinja even folds while
+compiling). An email template needs none of that, so saving also checks the template's syntax tree against an
+allowlist (`_ALLOWED_NODES`, `ALLOWED_FILTERS`): output, conditions, custom values and a few string filters.
+
 Edits are stored with `models.templates`; a template that was never edited is the default shipped in
 `mail/default_templates/`.
 """
@@ -59,6 +64,38 @@ MAX_TEMPLATE_CHARS = 100_000
 
 PREVIEW_LINK_TOKEN = "<link made when sent>"
 """Stands in for the token in a preview; a real token exists only while an email is being sent."""
+
+ALLOWED_FILTERS = frozenset({
+    "capitalize", "count", "d", "default", "e", "escape", "first", "last", "length", "lower", "string",
+    "striptags", "title", "trim", "truncate", "upper", "urlencode", "wordcount",
+})
+"""Filters a template may use: none of them can make its output much longer than its input, or mark data safe."""
+
+_ALLOWED_NODES = frozenset({
+    nodes.Template, nodes.Output, nodes.TemplateData, nodes.Const, nodes.Name, nodes.Getattr, nodes.Getitem,
+    nodes.Slice, nodes.If, nodes.CondExpr, nodes.And, nodes.Or, nodes.Not, nodes.Neg, nodes.Pos, nodes.Compare,
+    nodes.Operand, nodes.Concat, nodes.Add, nodes.Sub, nodes.Div, nodes.FloorDiv, nodes.Filter, nodes.Test,
+    nodes.Keyword, nodes.Tuple, nodes.List,
+})
+"""Syntax a template may use. Everything else either loops, calls, multiplies sizes or turns escaping off."""
+
+_REFUSED_NODES = {
+    nodes.For: "loops ({% for %}): an email has no list to go through",
+    nodes.Macro: "macros ({% macro %})",
+    nodes.CallBlock: "{% call %} blocks",
+    nodes.Call: "calling a function",
+    nodes.Mul: "the * operator (it can make an email of any size)",
+    nodes.Pow: "the ** operator (it can make a number of any size)",
+    nodes.Mod: "the % operator (it can make an email of any size)",
+    nodes.Assign: "{% set %}",
+    nodes.AssignBlock: "{% set %}",
+    nodes.With: "{% with %}",
+    nodes.FilterBlock: "{% filter %} blocks",
+    nodes.Scope: "{% autoescape %}: contact data in the HTML body is always escaped",
+    nodes.EvalContextModifier: "{% autoescape %}: contact data in the HTML body is always escaped",
+    nodes.ScopedEvalContextModifier: "{% autoescape %}: contact data in the HTML body is always escaped",
+}
+"""What the refusal says for the syntax people are most likely to try."""
 
 _DEFAULT_FILES = {"subject": "{name}.subject", "text_body": "{name}.txt", "html_body": "{name}.html"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -184,10 +221,12 @@ def validate(name: str, subject: str, text_body: str, html_body: str) -> None:
             raise InvalidInput(f"{where} contains a NUL byte")
         try:
             tree = _env(part).parse(source)
+            _check_values(tree, where)
+            template = _compiled(part, source)
         except TemplateSyntaxError as exc:
             raise InvalidInput(f"{where}, line {exc.lineno}: syntax error: {exc.message}") from None
-        _check_values(tree, where)
-        template = _compiled(part, source)
+        except RecursionError:  # `((((...` or `{% if %}` thousands deep: the parser recurses once per level
+            raise InvalidInput(f"{where} is nested too deeply") from None
         for sample in _SAMPLES:
             try:
                 output = template.render(sample)
@@ -208,16 +247,19 @@ def validate(name: str, subject: str, text_body: str, html_body: str) -> None:
 
 def _check_values(tree: nodes.Template, where: str) -> None:
     """Refuse any custom value not in `PLACEHOLDERS`, naming it, its line and the nearest known value."""
+    # The allowlist first: finding undeclared values compiles the tree, and Jinja folds constants while compiling
+    # (`'x' * 10**9` would be built right here).
+    _walk(tree, None, where)
     lines: dict[str, int] = {}
     for name_node in tree.find_all(nodes.Name):
         lines.setdefault(name_node.name, name_node.lineno)
     for root in sorted(jinja_meta.find_undeclared_variables(tree)):
         if root not in NAMESPACES:
             raise InvalidInput(f"{where}, line {lines.get(root, 1)}: unknown value {{{{ {root} }}}}{_suggest(root)}")
-    _walk(tree, None, where)
 
 
 def _walk(node: nodes.Node, parent: nodes.Node | None, where: str) -> None:
+    _check_allowed(node, where)
     if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in NAMESPACES:
         if isinstance(parent, nodes.Getattr) and parent.node is node:
             dotted = f"{node.name}.{parent.attr}"
@@ -232,6 +274,22 @@ def _walk(node: nodes.Node, parent: nodes.Node | None, where: str) -> None:
             raise InvalidInput(f"{where}, line {node.lineno}: unknown value {{{{ {dotted} }}}}{_suggest(dotted)}")
     for child in node.iter_child_nodes():
         _walk(child, node, where)
+
+
+def _check_allowed(node: nodes.Node, where: str) -> None:
+    """Refuse syntax outside `_ALLOWED_NODES`, filters outside `ALLOWED_FILTERS` and `_`-prefixed attributes."""
+    line = getattr(node, "lineno", None) or 1
+    refused = f"{where}, line {line}: not allowed in a template: "
+    if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+        raise InvalidInput(f"{refused}access to attribute {node.attr!r}")
+    if (isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)
+            and node.arg.value.startswith("_")):
+        raise InvalidInput(f"{refused}access to attribute {node.arg.value!r}")
+    if isinstance(node, nodes.Filter) and node.name not in ALLOWED_FILTERS:
+        raise InvalidInput(f"{refused}the filter |{node.name} (allowed: {', '.join(sorted(ALLOWED_FILTERS))})")
+    if type(node) not in _ALLOWED_NODES:
+        what = _REFUSED_NODES.get(type(node), f"{type(node).__name__} syntax")
+        raise InvalidInput(f"{refused}{what}")
 
 
 def _suggest(value: str) -> str:

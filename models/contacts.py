@@ -10,9 +10,10 @@ import peewee
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from models import audit, clock
-from models.db import write_transaction
+from models.db import database, write_transaction
 from models.entities import STATUS_LABELS, STATUSES, Contact
 from models.errors import InvalidInput, NotFound
+from models.schema import SEARCH_INDEX
 
 MAX_FIELD = 200
 """Longest name, company or phone we keep; longer values are refused rather than cut silently."""
@@ -77,6 +78,11 @@ def _plain_ok(text: str) -> bool:
     return bool(_PLAIN_ADDRESS.match(text)) and text.rsplit(".", 1)[1].lower() not in _SPECIAL_TLDS
 
 
+def _shown(text: str, limit: int = 80) -> str:
+    """A value as an error message quotes it: repr, and cut, so a pasted megabyte is not echoed back whole."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"… ({len(text)} characters)"
+
+
 def normalize_email(value: str) -> str:
     """Check an address's syntax and return the form contacts are keyed by (lower case, IDNA domain).
 
@@ -89,13 +95,13 @@ def normalize_email(value: str) -> str:
     if not text:
         raise InvalidInput("an email address is required")
     if _CONTROL.search(text):
-        raise InvalidInput(f"{text!r} is not a valid email address: it contains control characters")
+        raise InvalidInput(f"{_shown(text)} is not a valid email address: it contains control characters")
     if _plain_ok(text):
         return text.lower()
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidInput(f"{text!r} is not a valid email address: {exc}") from None
+        raise InvalidInput(f"{_shown(text)} is not a valid email address: {exc}") from None
     return result.ascii_email.lower() if result.ascii_email else result.normalized.lower()
 
 
@@ -245,20 +251,97 @@ def _like(field, pattern: str) -> peewee.Node:
     return peewee.NodeList((field, peewee.SQL("LIKE"), pattern, peewee.SQL("ESCAPE '\\'")))
 
 
+MAX_WORDS = 8
+"""Search words beyond this many are ignored (each is one more condition)."""
+
+TRIGRAM = 3
+"""Words at least this long are looked up in the trigram index (`models.schema.SEARCH_INDEX`); shorter ones have
+no trigram to look up and are matched with LIKE alone."""
+
+
+MAX_WORD = 1_000
+"""Longer search words are cut to this: still longer than any contact's search text (three fields of at most
+MAX_FIELD, an address of at most 254 characters), so a cut word matches nothing, as the whole word would, while
+the query stays small (a pasted megabyte is not sent to SQLite)."""
+
+
+def _search_words(search: str) -> list[str]:
+    return [word[:MAX_WORD] for word in search.split()[:MAX_WORDS]]
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _fts_phrase(word: str) -> str:
+    """`word` as an FTS5 string: a phrase of its trigrams, i.e. the word as a substring. Lower-cased for ASCII
+    only, as the index is (see `models.schema.SEARCH_INDEX`); double quotes doubled."""
+    return '"' + word.translate(_ASCII_LOWER).replace('"', '""') + '"'
+
+
+def _index_match(words: list[str]) -> tuple[str, list[str]] | None:
+    """The index lookup (SQL selecting contact ids, and its parameters) for the words of three or more
+    characters; None if there are none."""
+    indexed = [word for word in words if len(word) >= TRIGRAM]
+    if not indexed:
+        return None
+    return (f"SELECT rowid FROM {SEARCH_INDEX} WHERE {SEARCH_INDEX} MATCH ?",
+            [" AND ".join(_fts_phrase(word) for word in indexed)])
+
+
 def _filtered(query: ContactQuery) -> peewee.ModelSelect:
+    """Contacts matching the status filter and every search word: a substring of the names, email or company,
+    case-insensitive for ASCII (as LIKE is), wildcards literal.
+
+    Words of three or more characters are looked up in the trigram index, which holds the text lower-cased for
+    ASCII only, so it finds exactly what LIKE would; shorter words have no trigram and are matched with LIKE.
+    """
     select = Contact.select()
     if query.status:
         if query.status not in STATUSES:
             raise InvalidInput(f"unknown status {query.status!r}; use one of {', '.join(STATUSES)}")
         select = select.where(Contact.status == query.status)
-    for word in query.search.split()[:8]:
-        select = select.where(_like(Contact.search_text, f"%{_escape_like(word[:200])}%"))
+    words = _search_words(query.search)
+    match = _index_match(words)
+    if match is not None:
+        sql, params = match
+        select = select.where(peewee.NodeList((Contact.id, peewee.SQL("IN"), peewee.SQL(f"({sql})", params))))
+    for word in words:
+        if len(word) < TRIGRAM:
+            select = select.where(_like(Contact.search_text, f"%{_escape_like(word)}%"))
     return select
+
+
+def _index_count(query: ContactQuery) -> int | None:
+    """How many contacts match, from the trigram index alone when it can tell (every word indexed, no status
+    filter): no contact row is read. None when it cannot."""
+    words = _search_words(query.search)
+    match = _index_match(words)
+    if match is None or query.status or any(len(word) < TRIGRAM for word in words):
+        return None
+    sql, params = match
+    return database.execute_sql(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0]
+
+
+def _count(query: ContactQuery) -> int:
+    total = _index_count(query)
+    return _filtered(query).count() if total is None else total
 
 
 def count_contacts(query: ContactQuery = ContactQuery()) -> int:
     """How many contacts match."""
-    return _filtered(query).count()
+    return _count(query)
+
+
+FEW = 5_000
+DENSE = 4
+"""A search of short words matching at most FEW contacts, or fewer than one in DENSE, is answered by finding
+them all (one scan) and sorting them; one matching more is answered by walking the sort order, where matches are
+dense enough to fill a window at once (walking for sparse matches reads rows in random order, up to all of them)."""
+
+
+def _all_contacts() -> int:
+    """How many contacts there are, from the counts per status that triggers keep (schema v3)."""
+    return database.execute_sql("SELECT COALESCE(SUM(n), 0) FROM contact_status_count").fetchone()[0]
 
 
 def contact_page(query: ContactQuery = ContactQuery(), offset: int = 0, limit: int = 100) -> ContactPage:
@@ -267,23 +350,35 @@ def contact_page(query: ContactQuery = ContactQuery(), offset: int = 0, limit: i
         raise InvalidInput(f"cannot sort by {query.sort!r}; use one of {', '.join(SORT_KEYS)}")
     select = _filtered(query)
     fields = SORT_KEYS[query.sort]
-    words = query.search.split()
-    # SQLite cannot guess how many rows a LIKE matches. A word of three or more letters usually matches few:
-    # scan once, sort the matches and count them with a window in the same pass (unary + keeps the planner off
-    # the sort index, whose walk would test row after row). One or two letters match most rows: walking the
-    # sort index finds a page at once, and the count is a separate scan.
-    selective = bool(words) and max(len(w) for w in words) >= 3
+    words = _search_words(query.search)
+    indexed = any(len(word) >= TRIGRAM for word in words)
+    # SQLite cannot guess how many rows a search matches, so we tell it how to run. Indexed words: the index
+    # counts alone (or, with a status filter or short words, a window counts in the same pass), and the matches
+    # are read by id and sorted (unary + keeps the planner off the sort index, whose walk would probe every
+    # row). Only short words: one scan counts them; few or sparse ones are then found by a scan and sorted, dense
+    # ones by walking the sort index, which fills a window at once. A search matching nothing needs no second pass.
+    total = _index_count(query) if indexed else (_count(query) if words else None)
+    if total == 0:
+        return ContactPage(rows=[], total=0, offset=offset)
+    selective = indexed or (total is not None and (total <= FEW or total * DENSE < _all_contacts()))
     if selective:
         fields = tuple(peewee.NodeList((peewee.SQL("+"), f), glue="") for f in fields)
     order = [peewee.Ordering(f, "DESC" if query.descending else "ASC") for f in fields]
     select = select.order_by(*order).offset(max(0, offset)).limit(max(0, limit))
     if selective:
-        select = select.select_extend(peewee.fn.COUNT(peewee.SQL("*")).over().alias("match_total"))
-        models = list(select)
-        total = models[0].match_total if models else _filtered(query).count()
+        # Sort ids, not whole rows (the sorter then holds a few bytes per match), and read the window's rows after.
+        ids = select.select(Contact.id)
+        if total is None:
+            ids = ids.select_extend(peewee.fn.COUNT(peewee.SQL("*")).over())
+        found = list(ids.tuples())
+        if total is None:
+            total = found[0][1] if found else _count(query)
+        by_id = {c.id: c for c in Contact.select().where(Contact.id.in_([row[0] for row in found]))}
+        models = [by_id[row[0]] for row in found if row[0] in by_id]
     else:
         models = list(select)
-        total = _filtered(query).count()
+        if total is None:
+            total = _count(query)
     return ContactPage(rows=[to_row(c) for c in models], total=total, offset=offset)
 
 

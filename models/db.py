@@ -33,7 +33,7 @@ PRAGMAS = {
     "cache_size": -16_000,
 }
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema this code writes; stored in `PRAGMA user_version`."""
 
 APP_NAME = "client-portal"
@@ -72,6 +72,7 @@ def open_database(path: Path | str) -> peewee.SqliteDatabase:
             os.close(fd)
         elif path.is_dir():
             raise PortalError(f"{path} is a folder, not a database file")
+        _owner_only(path)
     if not database.is_closed():
         database.close()
     database.init(str(path), pragmas=PRAGMAS, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
@@ -84,11 +85,18 @@ def open_database(path: Path | str) -> peewee.SqliteDatabase:
     for suffix in ("-wal", "-shm"):
         side = Path(str(path) + suffix)
         if side.exists():
-            try:
-                os.chmod(side, 0o600)
-            except OSError:
-                pass
+            _owner_only(side)
     return database
+
+
+def _owner_only(path: Path) -> None:
+    """Make a file readable by its owner only (mode 0600). An existing database made with a looser umask is
+    tightened too, and SQLite gives the -wal and -shm files the main file's mode."""
+    try:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError:  # not ours to change (another admin's file): leave it, SQLite will say if it cannot open
+        pass
 
 
 def schema_version() -> int:

@@ -61,6 +61,57 @@ def test_search_treats_like_wildcards_literally(db):
     assert contacts.contact_page(contacts.ContactQuery(search="100%")).total == 0
 
 
+def _index_matches_contacts() -> bool:
+    """The trigram index holds exactly each contact's search text, lower-cased for ASCII (what the triggers must
+    keep true)."""
+    from models.db import database
+    from models.schema import SEARCH_INDEX
+
+    indexed = database.execute_sql(f"SELECT rowid, text FROM {SEARCH_INDEX} ORDER BY rowid").fetchall()
+    stored = database.execute_sql("SELECT id, lower(search_text) FROM contact ORDER BY id").fetchall()
+    return indexed == stored
+
+
+def _found(search: str, status: str | None = None) -> list[str]:
+    query = contacts.ContactQuery(search=search, status=status, sort="email")
+    page = contacts.contact_page(query, 0, 100)
+    assert page.total == contacts.count_contacts(query) == len(page.rows)
+    assert sorted(contacts.contact_ids(query)) == sorted(r.id for r in page.rows)
+    return [r.email for r in page.rows]
+
+
+def test_search_through_the_trigram_index_finds_what_like_finds(db):
+    contacts.add_contact("ada@example.com", "Ada", "Lovelace", 'The "Engine" Co')
+    contacts.add_contact("grace@example.com", "Grace", "Hopper", "Navy")
+    contacts.add_contact("zoe@example.com", "Zoë", "ÉCOLE", "100% Pure_Co")
+    assert _index_matches_contacts()
+    assert _found("LOVELACE") == _found("ovel") == ["ada@example.com"]  # ASCII case folded, substrings
+    assert _found('"engine"') == _found('"Engine') == ["ada@example.com"]  # double quotes are searched for
+    assert _found('e"') == _found('"') == ["ada@example.com"]
+    assert _found("hop navy") == ["grace@example.com"] and _found("hop engine") == []  # every word must match
+    assert _found("ada hop") == [] and _found("ad ov") == ["ada@example.com"]  # short words by LIKE alone
+    assert _found("100%") == _found("pure_co") == ["zoe@example.com"] and _found("pure%co") == []
+    assert _found("école") == []  # LIKE folds ASCII only; the index folds more, and LIKE has the last word
+    assert _found("ÉCOLE") == _found("zoë") == ["zoe@example.com"]
+    assert _found("example.com", status="not_invited") == ["ada@example.com", "grace@example.com", "zoe@example.com"]
+    assert _found("example.com", status="invited") == []
+    assert _found("AND") == _found("NEAR") == _found("*") == []  # FTS5 query syntax is only text
+
+
+def test_trigram_index_follows_every_change(db):
+    ada = contacts.add_contact("ada@example.com", "Ada", "Lovelace")
+    grace = contacts.add_contact("grace@example.com", "Grace", "Hopper")
+    contacts.update_contact(ada.id, last_name="Byron", company="Analytical")
+    assert _found("lovelace") == [] and _found("byron analytical") == ["ada@example.com"]
+    contacts.delete_contact(grace.id)
+    assert _found("hopper") == []
+    report = csv_io.import_contacts(b"email,first name,last name\nkatherine@example.com,Katherine,Johnson\n")
+    assert report.added == 1 and _found("johnson") == ["katherine@example.com"]
+    csv_io.import_contacts(b"email,company\nkatherine@example.com,NASA\n", update_existing=True)
+    assert _found("nasa") == ["katherine@example.com"]
+    assert _index_matches_contacts()
+
+
 def test_google_contacts_export_imports_with_fallbacks(db):
     report = csv_io.import_file(DATA / "contacts_google.csv")
     assert report.added == 3
@@ -114,7 +165,14 @@ def test_unusable_files_are_refused_whole(db, data, message):
     assert contacts.count_contacts() == 0
 
 
+def _schema() -> list[tuple[str, str]]:
+    from models.db import database
+
+    return database.execute_sql("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+
+
 def test_import_is_one_transaction(db, monkeypatch):
+    schema = _schema()
     calls = {"n": 0}
     real = csv_io._insert_rows
 
@@ -130,6 +188,15 @@ def test_import_is_one_transaction(db, monkeypatch):
         csv_io.import_contacts(data.encode())
     monkeypatch.undo()
     assert contacts.count_contacts() == 0
+    assert _schema() == schema  # the indexes and trigger dropped for a big import are back
+    assert _index_matches_contacts()
+    csv_io.import_contacts(b"email\nlate@example.com\n")
+    contacts.add_contact("single@example.com", "Single", "Added")
+    assert _found("late@") == ["late@example.com"] and _found("single") == ["single@example.com"]
+    assert csv_io.import_contacts(data.encode()).added == 12_000  # big enough to rebuild the indexes
+    assert _schema() == schema and _index_matches_contacts()
+    assert contacts.count_contacts(contacts.ContactQuery(search="c11999@")) == 1
+    assert contacts.contact_page(contacts.ContactQuery(search="c1199"), 0, 5).total == 11
 
 
 def test_export_makes_formulas_inert(db, tmp_path):

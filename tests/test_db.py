@@ -89,6 +89,10 @@ def test_upgrade_from_version_1_fills_the_search_column(db_path):
 
     contacts.add_contact("ada@example.com", first_name="Ada", last_name="Lovelace", company="Analytical")
     for statement in (
+        "DROP TRIGGER contact_fts_insert",  # v4's, which read the column dropped below
+        "DROP TRIGGER contact_fts_update",
+        "DROP TRIGGER contact_fts_delete",
+        "DROP TABLE contact_fts",
         "DROP TRIGGER contact_search_insert",
         "DROP TRIGGER contact_search_update",
         "ALTER TABLE contact DROP COLUMN search_text",
@@ -104,6 +108,29 @@ def test_upgrade_from_version_1_fills_the_search_column(db_path):
     contacts.update_contact(contacts.find_contact("ada@example.com").id, last_name="Byron")
     assert contacts.count_contacts(contacts.ContactQuery(search="byron")) == 1
     assert contacts.count_contacts(contacts.ContactQuery(search="lovelace")) == 0
+
+
+def test_upgrade_from_version_3_fills_the_trigram_index(db_path):
+    from models import contacts
+    from models.schema import SEARCH_INDEX, SEARCH_INDEX_TRIGGERS
+
+    contacts.add_contact("ada@example.com", first_name="Ada", last_name="Lovelace", company="Analytical")
+    contacts.add_contact("grace@example.com", first_name="Grace", last_name="Hopper")
+    for name in SEARCH_INDEX_TRIGGERS:
+        database.execute_sql(f"DROP TRIGGER {name}")
+    database.execute_sql(f"DROP TABLE {SEARCH_INDEX}")
+    database.execute_sql("PRAGMA user_version = 3")
+    database.close()
+    open_database(db_path)
+    assert schema_version() == dbmod.SCHEMA_VERSION == 4
+    assert database.execute_sql(f"SELECT COUNT(*) FROM {SEARCH_INDEX}").fetchone()[0] == 2
+    assert [r.email for r in contacts.contact_page(contacts.ContactQuery(search="lovelace analyt")).rows] == [
+        "ada@example.com"
+    ]
+    contacts.update_contact(contacts.find_contact("ada@example.com").id, last_name="Byron")
+    assert contacts.count_contacts(contacts.ContactQuery(search="byron")) == 1
+    assert contacts.count_contacts(contacts.ContactQuery(search="lovelace")) == 0
+    assert contacts.count_contacts(contacts.ContactQuery(search="hopper")) == 1
 
 
 def test_status_counts_kept_by_triggers_match_a_full_count(db, frozen_clock):

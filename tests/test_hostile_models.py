@@ -137,3 +137,29 @@ def test_database_file_mode_is_0600_even_with_a_loose_umask(tmp_path):
         database.close()
     for path in tmp_path.glob("loose.db*"):
         assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_a_search_word_longer_than_any_contact_matches_nothing(db):
+    contacts.add_contact("a@example.com", first_name="x" * 200)
+    assert contacts.count_contacts(contacts.ContactQuery(search="x" * 200)) == 1
+    assert contacts.count_contacts(contacts.ContactQuery(search="x" * 999)) == 0
+    assert contacts.contact_page(contacts.ContactQuery(search="x" * 1_000_000)).total == 0
+
+
+def test_an_address_error_does_not_echo_a_megabyte(db):
+    with pytest.raises(InvalidInput) as info:
+        contacts.normalize_email("a" * 1_000_000)
+    assert len(str(info.value)) < 300
+
+
+def test_an_existing_database_file_with_a_loose_mode_is_tightened(tmp_path):
+    from models.db import database, open_database
+
+    path = tmp_path / "old.db"
+    path.touch(mode=0o644)
+    os.chmod(path, 0o644)
+    open_database(path)
+    contacts.add_contact("a@example.com")
+    database.close()
+    for file in tmp_path.glob("old.db*"):
+        assert file.stat().st_mode & 0o777 == 0o600, file

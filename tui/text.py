@@ -15,6 +15,12 @@ from datetime import datetime
 
 from rich.text import Text
 
+MAX_ADDRESS_LENGTH = 254
+"""The longest email address there is (RFC 5321): address boxes refuse longer input, such as a pasted megabyte."""
+
+MAX_DOMAIN_LENGTH = 253
+"""The longest domain name there is (RFC 1035): the domain box refuses longer input."""
+
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 """Direction overrides and isolates: they reorder what is shown around them ("Trojan Source")."""
 

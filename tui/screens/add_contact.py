@@ -15,7 +15,7 @@ from models.db import database
 from models.errors import NotFound, PortalError
 from tui.messages import DataChanged
 from tui.screens.dialog import FormDialog
-from tui.text import join
+from tui.text import MAX_ADDRESS_LENGTH, join
 
 
 class AddContactScreen(FormDialog[ContactRow]):
@@ -53,7 +53,7 @@ class AddContactScreen(FormDialog[ContactRow]):
 
     def compose_body(self) -> ComposeResult:
         yield Static("Email address", classes="hint")
-        yield Input(placeholder="name@example.com", id="email", compact=True)
+        yield Input(placeholder="name@example.com", id="email", compact=True, max_length=MAX_ADDRESS_LENGTH)
         yield Static("Type an email address.", id="check", classes="hint")
         for start in (0, 2):
             with Horizontal(classes="pair"):

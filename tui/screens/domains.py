@@ -20,7 +20,7 @@ from models.domains import DomainRow
 from models.errors import PortalError
 from tui.messages import DataChanged
 from tui.screens.dialog import Dialog
-from tui.text import join, visible
+from tui.text import MAX_DOMAIN_LENGTH, join, visible
 
 
 class DomainsScreen(Dialog[str]):
@@ -54,7 +54,8 @@ class DomainsScreen(Dialog[str]):
     def compose_body(self) -> ComposeResult:
         yield Static("", id="url", classes="value")
         yield Static("Add a domain (a host name such as portal.example.com)", classes="hint field-label")
-        yield Input(placeholder="e.g. clients.your-agency.com", id="new-domain", compact=True)
+        yield Input(placeholder="e.g. clients.your-agency.com", id="new-domain", compact=True,
+                    max_length=MAX_DOMAIN_LENGTH)
         yield Static("", id="check", classes="hint")
         yield OptionList(id="domain-list")
         yield Static("", id="outcome", classes="hint")

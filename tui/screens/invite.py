@@ -24,7 +24,7 @@ from models.entities import STATUS_JOINED, STATUS_NOT_INVITED
 from models.errors import NotFound, PortalError
 from tui.messages import DataChanged
 from tui.screens.dialog import FormDialog
-from tui.text import join
+from tui.text import MAX_ADDRESS_LENGTH, join
 from tui.widgets.contact_suggester import ContactSuggester
 from tui.widgets.email_preview import EmailPreview
 from tui.widgets.send_panel import SendPanel, describe_summary
@@ -84,6 +84,9 @@ class InviteScreen(FormDialog[str]):
             id="email",
             suggester=ContactSuggester(),
             compact=True,
+            # No address is longer (RFC 5321); a pasted megabyte is refused here instead of being validated,
+            # and echoed in the check line, on every key.
+            max_length=MAX_ADDRESS_LENGTH,
         )
         yield Static("", id="check")
         with Horizontal(id="names"):

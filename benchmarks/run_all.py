@@ -1,0 +1,186 @@
+"""`make bench`: every benchmark the issue names, each against the fastest way to do the same work, in one table.
+
+    .venv/bin/python benchmarks/run_all.py            # everything, under five minutes on two cores
+    .venv/bin/python benchmarks/run_all.py --quick    # the small sizes only (a smoke run)
+
+Every measurement runs in a fresh process (`run_all.py --child NAME SIZE`), so its peak RSS is its own and the
+start-up figures include launching Python and importing Textual. Columns:
+
+- ours / reference: seconds or milliseconds as the row says (lower is better), or messages per second for
+  bulk mail (higher is better; the ratio is then reference time / our time, so 1.0 is "as fast as raw");
+- ratio: ours / reference for times (1.0 = as fast as the reference);
+- peak RSS: the child process's peak resident memory, ours / reference, in MB.
+
+Nothing here asserts a timing; the goal column is for people to read.
+"""
+
+from __future__ import annotations
+
+import time
+
+T0 = time.time()  # noqa: E402 - the child's start-up clock starts before anything heavy is imported
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(name: str, size: int, launched: float) -> dict:
+    """One measurement in this (fresh) process."""
+    if name in ("start", "start-search"):
+        import dashboard_start
+
+        return dashboard_start.measure_ours(size, launched, search=name == "start-search")
+    if name == "floor":
+        import dashboard_start
+
+        return dashboard_start.measure_floor(launched)
+    if name == "stats":
+        import queries
+
+        return queries.measure_stats(size)
+    if name in ("bulk-ours", "bulk-raw"):
+        import bulk_send
+
+        return bulk_send.measure(size, name.removeprefix("bulk-"))
+    if name in ("import-ours", "import-bare"):
+        import import_csv
+
+        return import_csv.measure(size, name.removeprefix("import-"))
+    raise SystemExit(f"unknown child {name}")
+
+
+def run_child(name: str, size: int) -> dict:
+    launched = time.time()
+    out = subprocess.run([sys.executable, __file__, "--child", name, str(size), repr(launched)],
+                         capture_output=True, text=True, check=False, cwd=HERE.parent)
+    if out.returncode:
+        sys.stderr.write(out.stderr)
+        raise SystemExit(f"benchmark {name} {size} failed (exit {out.returncode})")
+    if out.stderr.strip():
+        sys.stderr.write(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, ...]] = []
+
+    def add(self, measure: str, size: int, ours: str, ref: str, ratio: float, goal: str, rss: str) -> None:
+        self.rows.append((measure, f"{size:,}", ours, ref, f"{ratio:.2f}", goal, rss))
+        print("  " + " | ".join(self.rows[-1]), file=sys.stderr, flush=True)
+
+    def print(self) -> None:
+        head = ("measure", "size", "ours", "reference", "ratio", "goal", "peak RSS MB (ours/ref)")
+        widths = [max(len(r[i]) for r in [head, *self.rows]) for i in range(len(head))]
+        line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+        print(line(head))
+        print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        for row in self.rows:
+            print(line(row))
+
+
+SECTIONS = ("start", "search", "stats", "bulk", "import")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument("--mail", type=lambda text: [int(n) for n in text.split(",")], default=[1_000, 10_000],
+                        help="bulk mail batch sizes (default 1000,10000: on two slow cores raw smtplib sends "
+                             "~180 msg/s, so the issue's 5000,50000 take about twelve minutes on their own)")
+    parser.add_argument("--only", type=lambda text: set(text.split(",")), default=set(SECTIONS),
+                        help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        name, size, launched = args.child
+        result = child(name, int(size), float(launched))
+        result.setdefault("rss_mb", round(rss_mb(), 1))
+        print(json.dumps(result))
+        return
+
+    from _data import make_database
+
+    started = time.perf_counter()
+    starts = [10_000] if args.quick else [10_000, 100_000, 1_000_000]
+    searches = [10_000] if args.quick else [100_000, 1_000_000]
+    mails = [500] if args.quick else args.mail
+    imports = 10_000 if args.quick else 100_000
+    for size in sorted(set(starts + searches)) if args.only & {"start", "search"} else []:
+        make_database(size)  # cached under /tmp; built here so no timing below includes it
+    table = Table()
+    print(f"benchmarks ({'quick' if args.quick else 'full'}); rows as they finish:", file=sys.stderr)
+
+    # Dashboard start: launch to the first window of contacts drawn, against a bare app with an empty DataTable.
+    searched: dict[int, dict] = {}
+    if "start" not in args.only:
+        starts = []
+    else:
+        floor = [run_child("floor", 0) for _ in range(3)]
+        floor_s = statistics.median(r["ready_s"] for r in floor)
+        floor_rss = max(r["rss_mb"] for r in floor)
+    for size in starts:
+        runs = [run_child("start", size) for _ in range(2)]
+        if size in searches and "search" in args.only:
+            runs.append(run_child("start-search", size))
+            searched[size] = runs[-1]
+        ready = statistics.median(r["ready_s"] for r in runs)
+        table.add("dashboard start (launch to table shown)", size, f"{ready:.3f} s", f"{floor_s:.3f} s",
+                  ready / floor_s, "<= 1.5x at 100k", f"{max(r['ready_rss_mb'] for r in runs):.0f}/{floor_rss:.0f}")
+
+    # Search: a key typed in the dashboard's search box to the table holding the results, against the same SQL
+    # statements run on a bare sqlite3 connection (median and worst over every prefix of the typed words).
+    for size in searches if "search" in args.only else []:
+        r = searched.get(size) or run_child("start-search", size)
+        keys, refs = r["keystroke_ms"], r["reference_ms"]
+        table.add("search keystroke, median of keys", size, f"{statistics.median(keys):.1f} ms",
+                  f"{statistics.median(refs):.1f} ms", statistics.median(keys) / statistics.median(refs),
+                  "< 50 ms at 1M", f"{r['rss_mb']:.0f}/-")
+        worst = max(range(len(keys)), key=keys.__getitem__)
+        table.add(f"search keystroke, worst key ({r['typed'][worst]!r})", size, f"{keys[worst]:.1f} ms",
+                  f"{refs[worst]:.1f} ms", keys[worst] / refs[worst], "< 50 ms at 1M", f"{r['rss_mb']:.0f}/-")
+
+    # Stats header: everything the header reads, against the bare COUNT queries.
+    stats_size = 10_000 if args.quick else 1_000_000
+    if "stats" in args.only:
+        r = run_child("stats", stats_size)
+        table.add("stats header refresh", stats_size, f"{r['ours_ms']:.1f} ms", f"{r['bare_ms']:.1f} ms",
+                  r["ours_ms"] / r["bare_ms"], "< 10 ms", f"{r['rss_mb']:.0f}/-")
+
+    # Bulk login mail: our outbox sender against raw smtplib on one connection to the same aiosmtpd sink.
+    for n in mails if "bulk" in args.only else []:
+        raw = run_child("bulk-raw", n)
+        ours = run_child("bulk-ours", n)
+        table.add("bulk login email (msg/s; ratio = raw time / ours)", n, f"{n / ours['seconds']:.0f}/s",
+                  f"{n / raw['seconds']:.0f}/s", raw["seconds"] / ours["seconds"], ">= 0.8, flat RSS",
+                  f"{ours['send_rss_mb']:.0f}/{raw['send_rss_mb']:.0f}")
+
+    # CSV import: `contacts import` against executemany into a bare table.
+    if "import" in args.only:
+        bare = run_child("import-bare", imports)
+        ours = run_child("import-ours", imports)
+        table.add("CSV import", imports, f"{ours['seconds']:.2f} s", f"{bare['seconds']:.2f} s",
+                  ours["seconds"] / bare["seconds"], "<= 3x", f"{ours['rss_mb']:.0f}/{bare['rss_mb']:.0f}")
+
+    print()
+    table.print()
+    print(f"\n{len(table.rows)} measurements in {time.perf_counter() - started:.0f} s "
+          f"(Python {sys.version.split()[0]}, SQLite {__import__('sqlite3').sqlite_version}, {os.cpu_count()} CPUs)")
+
+
+if __name__ == "__main__":
+    main()
