@@ -54,6 +54,19 @@ def fixed_actor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(audit, "current_host", lambda: None)
 
 
+async def workers_done(app) -> None:
+    """Wait for the running workers. An exclusive worker cancelled by a newer one (typing cancels the previous
+    check) makes `wait_for_complete` raise WorkerCancelled: that is the app working as meant, so keep waiting."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(50):
+        try:
+            await app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            continue
+
+
 async def settle(pilot, rounds: int = 20) -> None:
     """Wait for every worker and the messages they post, until nothing more is started."""
     from textual.widgets import Input
@@ -63,7 +76,7 @@ async def settle(pilot, rounds: int = 20) -> None:
     # Idle must hold over several spaced looks: a worker's last message may start another worker (a write
     # posts DataChanged, which reloads the header), and under load that message lands after a single look.
     for _ in range(rounds * 3):
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause(0.02)
         if any(worker.is_running for worker in app.workers):
             idle = 0
@@ -103,5 +116,5 @@ async def _header_current(pilot, timeout: float = 3.0) -> None:
             pilot.app.screen.refresh()
             await pilot.pause(0.05)
             return
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         await pilot.pause(0.05)

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.widgets import Input
 
 from models import contacts
-from tests.fixtures_tui import HOSTILE_NAME, settle
+from tests.fixtures_tui import HOSTILE_NAME, workers_done, settle
 from tui.screens.main import MainScreen
 from tui.widgets.contact_table import ContactTable
 from tui.widgets.search_bar import SearchBar
@@ -36,7 +36,7 @@ def _keys(bindings) -> list[str]:
 async def _quiet(pilot) -> None:
     """Every worker finished and its messages handled (lighter than `settle`, which also waits for the header)."""
     for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         await pilot.pause()
 
 
