@@ -97,6 +97,7 @@ def reference_ms(db, prefix: str) -> float:
     """The SQL our search runs for `prefix` (captured with a trace callback), timed on a bare connection."""
     from models import contacts
     from models.db import database, open_database
+    from models.schema import create_search_terms
     from tui.widgets.contact_table import WINDOW
 
     if database.is_closed() or database.database != str(db):
@@ -112,6 +113,7 @@ def reference_ms(db, prefix: str) -> float:
     statements = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH")) and "contact" in s
                   and "_config" not in s and "_data" not in s and "_idx" not in s and "_content" not in s]
     bare = sqlite3.connect(db)
+    create_search_terms(bare)  # the per-connection vocabulary table two-letter words are looked up in
     try:
         times = []
         for _ in range(3):

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 import peewee
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from models import audit, clock
 from models.db import database, write_transaction
 from models.entities import STATUS_LABELS, STATUSES, Contact
 from models.errors import InvalidInput, NotFound
-from models.schema import SEARCH_INDEX
+from models.schema import NAMES_BY_ID, SEARCH_INDEX, SEARCH_TERMS, create_search_terms
 
 MAX_FIELD = 200
 """Longest name, company or phone we keep; longer values are refused rather than cut silently."""
@@ -62,6 +62,38 @@ def to_row(c: Contact) -> ContactRow:
     )
 
 
+_ROW_FIELDS = (
+    Contact.id, Contact.email, Contact.first_name, Contact.last_name, Contact.company, Contact.phone, Contact.status,
+    Contact.invited_at, Contact.last_login_at, Contact.joined_at, Contact.revoked_at, Contact.invite_count,
+)
+"""The columns of a `ContactRow`, in its field order."""
+_TIMES = (7, 8, 9, 10)
+
+
+def _time(value, field=Contact.invited_at) -> datetime | None:
+    """A stored timestamp (naive UTC text) as an aware datetime: `fromisoformat` (C, a microsecond) rather than
+    Peewee's format-by-format parsing, which it falls back on for anything else."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        return field.python_value(value)
+
+
+def _rows(select: peewee.ModelSelect) -> list[ContactRow]:
+    """The contacts a query selects, as `ContactRow`s, read as plain tuples: building a Peewee model per row (and
+    parsing its timestamps the slow way) cost more than the query for a window of 200 contacts."""
+    sql, params = select.select(*_ROW_FIELDS).sql()
+    rows = []
+    for values in database.execute_sql(sql, params):
+        values = list(values)
+        for index in _TIMES:
+            values[index] = _time(values[index])
+        rows.append(ContactRow(*values))
+    return rows
+
+
 _PLAIN_ADDRESS = re.compile(
     r"^(?=.{1,254}$)(?=[^@]{1,64}@)[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*"
     r"@(?=.{1,253}$)(?:(?!.{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
@@ -70,12 +102,24 @@ _PLAIN_ADDRESS = re.compile(
 email-validator accepts, checked in ~1 µs instead of ~50 µs, so a 100k-row import is not spent validating."""
 
 
-_SPECIAL_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)  # all single labels: "test", "invalid", "onion", ...
+@functools.cache
+def _special_tlds() -> frozenset[str]:
+    """Special-use names (all single labels: "test", "invalid", "onion", ...). email-validator is imported on
+    first use, not at start: its rule tables take a tenth of the dashboard's start-up."""
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+    return frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def __getattr__(name: str):
+    if name == "_SPECIAL_TLDS":  # the set, for callers that check many addresses in a loop (`models.csv_io`)
+        return _special_tlds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _plain_ok(text: str) -> bool:
-    return bool(_PLAIN_ADDRESS.match(text)) and text.rsplit(".", 1)[1].lower() not in _SPECIAL_TLDS
+    return bool(_PLAIN_ADDRESS.match(text)) and text.rsplit(".", 1)[1].lower() not in _special_tlds()
 
 
 def _shown(text: str, limit: int = 80) -> str:
@@ -98,6 +142,8 @@ def normalize_email(value: str) -> str:
         raise InvalidInput(f"{_shown(text)} is not a valid email address: it contains control characters")
     if _plain_ok(text):
         return text.lower()
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
@@ -197,10 +243,10 @@ def _get_model(email: str) -> Contact:
 
 
 def get_contact(contact_id: int) -> ContactRow:
-    contact = Contact.get_or_none(Contact.id == contact_id)
-    if contact is None:
+    found = _rows(Contact.select().where(Contact.id == contact_id))
+    if not found:
         raise NotFound("that contact no longer exists")
-    return to_row(contact)
+    return found[0]
 
 
 def contacts_by_id(ids: list[int]) -> list[ContactRow]:
@@ -208,7 +254,7 @@ def contacts_by_id(ids: list[int]) -> list[ContactRow]:
     rows: list[ContactRow] = []
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        rows.extend(to_row(c) for c in Contact.select().where(Contact.id.in_(chunk)).order_by(Contact.id))
+        rows.extend(_rows(Contact.select().where(Contact.id.in_(chunk)).order_by(Contact.id)))
     return rows
 
 
@@ -255,9 +301,15 @@ MAX_WORDS = 8
 """Search words beyond this many are ignored (each is one more condition)."""
 
 TRIGRAM = 3
-"""Words at least this long are looked up in the trigram index (`models.schema.SEARCH_INDEX`); shorter ones have
-no trigram to look up and are matched with LIKE alone."""
+"""Words at least this long are looked up in the trigram index (`models.schema.SEARCH_INDEX`) as a phrase."""
 
+PAIR = 2
+"""Words this long are looked up as the index terms (trigrams) that start with them: the index holds two spaces
+after every text, so each place a two-letter word occurs begins a trigram. One-letter words (and a pair that
+starts more than MAX_TERMS terms) are matched with LIKE."""
+
+MAX_TERMS = 64
+"""A two-letter word starting more terms than this is matched with LIKE (an OR of that many lookups is slower)."""
 
 MAX_WORD = 1_000
 """Longer search words are cut to this: still longer than any contact's search text (three fields of at most
@@ -278,65 +330,107 @@ def _fts_phrase(word: str) -> str:
     return '"' + word.translate(_ASCII_LOWER).replace('"', '""') + '"'
 
 
-def _index_match(words: list[str]) -> tuple[str, list[str]] | None:
-    """The index lookup (SQL selecting contact ids, and its parameters) for the words of three or more
-    characters; None if there are none."""
-    indexed = [word for word in words if len(word) >= TRIGRAM]
-    if not indexed:
-        return None
-    return (f"SELECT rowid FROM {SEARCH_INDEX} WHERE {SEARCH_INDEX} MATCH ?",
-            [" AND ".join(_fts_phrase(word) for word in indexed)])
+def _terms_starting(prefix: str) -> list[str]:
+    """The search index's terms (trigrams) that start with `prefix`, from its vocabulary: one range lookup."""
+    sql = f"SELECT term FROM {SEARCH_TERMS} WHERE term >= ? AND term <= ? LIMIT {MAX_TERMS + 1}"
+    params = (prefix, prefix + "\U0010ffff")  # every term is three characters: the prefix and one more
+    try:
+        rows = database.execute_sql(sql, params).fetchall()
+    except peewee.OperationalError as exc:  # first use on this connection: the vocabulary is a temp table
+        if "no such table" not in str(exc):
+            raise
+        create_search_terms(database)
+        rows = database.execute_sql(sql, params).fetchall()
+    return [row[0] for row in rows]
 
 
-def _filtered(query: ContactQuery) -> peewee.ModelSelect:
+@dataclass(frozen=True)
+class _Plan:
+    """How a search runs: the words the index answers (an FTS5 query), the words left to LIKE, and whether the
+    index already knows that nothing matches (a two-letter word that starts no term)."""
+
+    match: str | None
+    like: tuple[str, ...]
+    nothing: bool = False
+
+    @property
+    def index_sql(self) -> str:
+        return f"SELECT rowid FROM {SEARCH_INDEX} WHERE {SEARCH_INDEX} MATCH ?"
+
+
+def _plan(words: list[str]) -> _Plan:
+    parts: list[str] = []
+    like: list[str] = []
+    for word in words:
+        if len(word) >= TRIGRAM:
+            parts.append(_fts_phrase(word))
+            continue
+        if len(word) == PAIR:
+            terms = _terms_starting(word.translate(_ASCII_LOWER))
+            if not terms:
+                return _Plan(None, (), nothing=True)
+            if len(terms) <= MAX_TERMS:
+                parts.append("(" + " OR ".join(_fts_phrase(term) for term in terms) + ")")
+                continue
+        like.append(word)
+    return _Plan(" AND ".join(parts) if parts else None, tuple(like))
+
+
+def _check(query: ContactQuery) -> None:
+    if query.status and query.status not in STATUSES:
+        raise InvalidInput(f"unknown status {query.status!r}; use one of {', '.join(STATUSES)}")
+    if query.sort not in SORT_KEYS:
+        raise InvalidInput(f"cannot sort by {query.sort!r}; use one of {', '.join(SORT_KEYS)}")
+
+
+def _filtered(query: ContactQuery, plan: _Plan, *, index: bool = True) -> peewee.ModelSelect:
     """Contacts matching the status filter and every search word: a substring of the names, email or company,
     case-insensitive for ASCII (as LIKE is), wildcards literal.
 
-    Words of three or more characters are looked up in the trigram index, which holds the text lower-cased for
-    ASCII only, so it finds exactly what LIKE would; shorter words have no trigram and are matched with LIKE.
+    With `index`, the words the plan gives the trigram index are looked up there (it holds the text lower-cased
+    for ASCII only, so it finds exactly what LIKE would); without, every word is a LIKE on the contact's row (for
+    walking a sort order, where each row is read anyway).
     """
+    _check(query)
     select = Contact.select()
+    if plan.nothing:
+        return select.where(peewee.SQL("0"))
     if query.status:
-        if query.status not in STATUSES:
-            raise InvalidInput(f"unknown status {query.status!r}; use one of {', '.join(STATUSES)}")
         select = select.where(Contact.status == query.status)
-    words = _search_words(query.search)
-    match = _index_match(words)
-    if match is not None:
-        sql, params = match
-        select = select.where(peewee.NodeList((Contact.id, peewee.SQL("IN"), peewee.SQL(f"({sql})", params))))
-    for word in words:
-        if len(word) < TRIGRAM:
-            select = select.where(_like(Contact.search_text, f"%{_escape_like(word)}%"))
+    if index and plan.match is not None:
+        subquery = peewee.SQL(f"({plan.index_sql})", [plan.match])
+        select = select.where(peewee.NodeList((Contact.id, peewee.SQL("IN"), subquery)))
+    for word in plan.like if index else _search_words(query.search):
+        select = select.where(_like(Contact.search_text, f"%{_escape_like(word)}%"))
     return select
 
 
-def _index_count(query: ContactQuery) -> int | None:
+def _index_count(query: ContactQuery, plan: _Plan) -> int | None:
     """How many contacts match, from the trigram index alone when it can tell (every word indexed, no status
     filter): no contact row is read. None when it cannot."""
-    words = _search_words(query.search)
-    match = _index_match(words)
-    if match is None or query.status or any(len(word) < TRIGRAM for word in words):
+    if plan.nothing:
+        return 0
+    if plan.match is None or query.status or plan.like:
         return None
-    sql, params = match
-    return database.execute_sql(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0]
+    return database.execute_sql(f"SELECT COUNT(*) FROM ({plan.index_sql})", [plan.match]).fetchone()[0]
 
 
-def _count(query: ContactQuery) -> int:
-    total = _index_count(query)
-    return _filtered(query).count() if total is None else total
+def _count(query: ContactQuery, plan: _Plan) -> int:
+    total = _index_count(query, plan)
+    return _filtered(query, plan).count() if total is None else total
 
 
 def count_contacts(query: ContactQuery = ContactQuery()) -> int:
     """How many contacts match."""
-    return _count(query)
+    return _count(query, _plan(_search_words(query.search)))
 
 
 FEW = 5_000
 DENSE = 4
-"""A search of short words matching at most FEW contacts, or fewer than one in DENSE, is answered by finding
-them all (one scan) and sorting them; one matching more is answered by walking the sort order, where matches are
-dense enough to fill a window at once (walking for sparse matches reads rows in random order, up to all of them)."""
+"""A search matching at most FEW contacts, or fewer than one in DENSE, is answered by finding them all (through
+the index where it can) and sorting them; one matching more is answered by walking the sort order, where matches
+are dense enough to fill a window at once (walking for sparse matches reads rows in random order, up to all of
+them)."""
 
 
 def _all_contacts() -> int:
@@ -344,23 +438,40 @@ def _all_contacts() -> int:
     return database.execute_sql("SELECT COALESCE(SUM(n), 0) FROM contact_status_count").fetchone()[0]
 
 
+_FROM_CONTACT = 'FROM "contact" AS "t1"'
+
+
+def _ids(select: peewee.ModelSelect, *, names_index: bool) -> list[tuple]:
+    """Run an id query; with `names_index`, read the names it sorts by from NAMES_BY_ID, not the contact rows."""
+    sql, params = select.sql()
+    if names_index and sql.count(_FROM_CONTACT) == 1:
+        sql = sql.replace(_FROM_CONTACT, f"{_FROM_CONTACT} INDEXED BY {NAMES_BY_ID}")
+    return database.execute_sql(sql, params).fetchall()
+
+
 def contact_page(query: ContactQuery = ContactQuery(), offset: int = 0, limit: int = 100) -> ContactPage:
     """One window of the contacts that match `query`, filtered, sorted and paged in SQL."""
-    if query.sort not in SORT_KEYS:
-        raise InvalidInput(f"cannot sort by {query.sort!r}; use one of {', '.join(SORT_KEYS)}")
-    select = _filtered(query)
-    fields = SORT_KEYS[query.sort]
+    _check(query)
     words = _search_words(query.search)
-    indexed = any(len(word) >= TRIGRAM for word in words)
-    # SQLite cannot guess how many rows a search matches, so we tell it how to run. Indexed words: the index
-    # counts alone (or, with a status filter or short words, a window counts in the same pass), and the matches
-    # are read by id and sorted (unary + keeps the planner off the sort index, whose walk would probe every
-    # row). Only short words: one scan counts them; few or sparse ones are then found by a scan and sorted, dense
-    # ones by walking the sort index, which fills a window at once. A search matching nothing needs no second pass.
-    total = _index_count(query) if indexed else (_count(query) if words else None)
+    plan = _plan(words)
+    # SQLite cannot guess how many rows a search matches, so we tell it how to run. First the count: from the
+    # index alone when it answers every word and no status filter applies, else one pass over the candidates
+    # (or, when the index narrows them, a window function in the paging query itself). Then the window: matches
+    # that are few or sparse are read by id and sorted (unary + keeps the planner off the sort index, whose walk
+    # would probe every row; a name sort reads the names from NAMES_BY_ID); dense ones by walking the sort index,
+    # which fills a window at once. A search matching nothing needs no second pass.
+    if plan.match is not None:
+        total = _index_count(query, plan)
+    elif plan.nothing or words:
+        total = _count(query, plan)
+    else:
+        total = None
     if total == 0:
         return ContactPage(rows=[], total=0, offset=offset)
-    selective = indexed or (total is not None and (total <= FEW or total * DENSE < _all_contacts()))
+    dense = total is not None and total > FEW and total * DENSE >= _all_contacts()
+    selective = bool(words) and not dense
+    select = _filtered(query, plan, index=selective)
+    fields = SORT_KEYS[query.sort]
     if selective:
         fields = tuple(peewee.NodeList((peewee.SQL("+"), f), glue="") for f in fields)
     order = [peewee.Ordering(f, "DESC" if query.descending else "ASC") for f in fields]
@@ -370,18 +481,19 @@ def contact_page(query: ContactQuery = ContactQuery(), offset: int = 0, limit: i
         ids = select.select(Contact.id)
         if total is None:
             ids = ids.select_extend(peewee.fn.COUNT(peewee.SQL("*")).over())
-        found = list(ids.tuples())
+        names_index = query.sort == "name" and not query.status and not plan.like and plan.match is not None
+        found = _ids(ids, names_index=names_index)
         if total is None:
-            total = found[0][1] if found else _count(query)
-        by_id = {c.id: c for c in Contact.select().where(Contact.id.in_([row[0] for row in found]))}
-        models = [by_id[row[0]] for row in found if row[0] in by_id]
+            total = found[0][1] if found else _count(query, plan)
+        by_id = {row.id: row for row in _rows(Contact.select().where(Contact.id.in_([row[0] for row in found])))}
+        rows = [by_id[row[0]] for row in found if row[0] in by_id]
     else:
-        models = list(select)
+        rows = _rows(select)
         if total is None:
-            total = _count(query)
-    return ContactPage(rows=[to_row(c) for c in models], total=total, offset=offset)
+            total = _count(query, plan)
+    return ContactPage(rows=rows, total=total, offset=offset)
 
 
 def contact_ids(query: ContactQuery = ContactQuery()) -> list[int]:
     """The ids of every contact that matches (for "select all that the filter shows")."""
-    return [row[0] for row in _filtered(query).select(Contact.id).tuples()]
+    return [row[0] for row in _filtered(query, _plan(_search_words(query.search))).select(Contact.id).tuples()]

@@ -88,15 +88,31 @@ lower() folds ASCII only) with a case-sensitive tokenizer, so a match is exactly
 for ASCII and nothing else). It keeps its own copy of the text (not external content) so a trigger can delete a
 contact's entry by rowid alone, whatever order SQLite fires the search-column triggers in."""
 
-SEARCH_INDEX_FILL = f"INSERT INTO {SEARCH_INDEX} (rowid, text) SELECT id, lower(search_text) FROM contact"
+SEARCH_INDEX_TEXT = "lower({p}search_text) || '  '"
+"""What the index holds for a contact (schema v5): the search text lower-cased for ASCII, and two spaces after it,
+so every occurrence of a one- or two-character word (search words hold no spaces) begins one of the text's
+trigrams. A two-letter word is then looked up as the index's terms that start with it (`models.contacts`)."""
+
+SEARCH_INDEX_FILL = (
+    f"INSERT INTO {SEARCH_INDEX} (rowid, text) SELECT id, {SEARCH_INDEX_TEXT.format(p='')} FROM contact"
+)
 """Index every contact (append a WHERE to index some)."""
+
+SEARCH_TERMS = "temp.contact_fts_terms"
+"""The search index's vocabulary (an `fts5vocab` table, one per connection, see `create_search_terms`): its
+trigrams in order, so "the terms starting with `lo`" is one range lookup."""
+
+
+def create_search_terms(db) -> None:
+    """Create SEARCH_TERMS on this connection (a temp table: nothing is stored in the file)."""
+    _execute(db, f"CREATE VIRTUAL TABLE IF NOT EXISTS {SEARCH_TERMS} USING fts5vocab(main, {SEARCH_INDEX}, 'row')")
 
 SEARCH_INDEX_TRIGGERS = {
     "contact_fts_insert": f"AFTER INSERT ON contact WHEN NEW.search_text <> '' BEGIN "
-    f"INSERT INTO {SEARCH_INDEX} (rowid, text) VALUES (NEW.id, lower(NEW.search_text)); END",
+    f"INSERT INTO {SEARCH_INDEX} (rowid, text) VALUES (NEW.id, {SEARCH_INDEX_TEXT.format(p='NEW.')}); END",
     "contact_fts_update": f"AFTER UPDATE OF search_text ON contact BEGIN "
     f"DELETE FROM {SEARCH_INDEX} WHERE rowid = OLD.id; "
-    f"INSERT INTO {SEARCH_INDEX} (rowid, text) VALUES (NEW.id, lower(NEW.search_text)); END",
+    f"INSERT INTO {SEARCH_INDEX} (rowid, text) VALUES (NEW.id, {SEARCH_INDEX_TEXT.format(p='NEW.')}); END",
     "contact_fts_delete": f"AFTER DELETE ON contact BEGIN DELETE FROM {SEARCH_INDEX} WHERE rowid = OLD.id; END",
 }
 """Triggers that keep SEARCH_INDEX in step with every writer. An insert with an empty search_text is indexed by
@@ -130,5 +146,54 @@ def _v4(db: peewee.SqliteDatabase) -> None:
     create_search_index_triggers(db)
 
 
-UPGRADES: dict[int, Callable[[peewee.SqliteDatabase], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
+def _v5(db: peewee.SqliteDatabase) -> None:
+    """The search index again with two spaces after each text (SEARCH_INDEX_TEXT: two-letter words are looked up
+    in it too), and the contact's name keyed by id: a search's matches are sorted by name from this small index
+    instead of from the contact rows (a search matching 5% of a million contacts sorts twice as fast); and the
+    count of open invitations per hour they lapse in (`_expiry_counts`)."""
+    drop_search_index_triggers(db)
+    db.execute_sql(f"DELETE FROM {SEARCH_INDEX}")
+    db.execute_sql(SEARCH_INDEX_FILL)
+    create_search_index_triggers(db)
+    db.execute_sql(f"CREATE INDEX IF NOT EXISTS {NAMES_BY_ID} ON contact (id, last_name, first_name)")
+    _expiry_counts(db)
+
+
+EXPIRY_HOUR = "COALESCE(CAST(strftime('%s', {p}invite_expires_at) AS INTEGER) / 3600, 0)"
+"""The hour (since 1970, UTC) an invitation lapses in: the key of `invite_expiry_count`. A value SQLite cannot read
+as a time counts as lapsed long ago."""
+
+
+def _expiry_counts(db: peewee.SqliteDatabase) -> None:
+    """How many open invitations lapse in each hour, kept by triggers: the header's "expired" is then a sum over
+    the past hours plus one short index range for the current hour, instead of counting every lapsed invitation
+    (a quarter of a million rows at a million contacts)."""
+    db.execute_sql(
+        "CREATE TABLE IF NOT EXISTS invite_expiry_count (hour INTEGER PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID"
+    )
+    db.execute_sql("DELETE FROM invite_expiry_count")
+    db.execute_sql(
+        f"INSERT INTO invite_expiry_count (hour, n) SELECT {EXPIRY_HOUR.format(p='')}, COUNT(*) FROM contact "
+        "WHERE status = 'invited' AND invite_expires_at IS NOT NULL GROUP BY 1"
+    )
+    open_new = "NEW.status = 'invited' AND NEW.invite_expires_at IS NOT NULL"
+    open_old = "OLD.status = 'invited' AND OLD.invite_expires_at IS NOT NULL"
+    up = (f"INSERT INTO invite_expiry_count (hour, n) SELECT {EXPIRY_HOUR.format(p='NEW.')}, 1 WHERE {open_new} "
+          "ON CONFLICT (hour) DO UPDATE SET n = n + 1;")
+    down = f"UPDATE invite_expiry_count SET n = n - 1 WHERE {open_old} AND hour = {EXPIRY_HOUR.format(p='OLD.')};"
+    db.execute_sql(f"CREATE TRIGGER IF NOT EXISTS contact_expiry_insert AFTER INSERT ON contact WHEN {open_new} "
+                   f"BEGIN {up} END")
+    db.execute_sql(f"CREATE TRIGGER IF NOT EXISTS contact_expiry_delete AFTER DELETE ON contact WHEN {open_old} "
+                   f"BEGIN {down} END")
+    db.execute_sql(
+        "CREATE TRIGGER IF NOT EXISTS contact_expiry_update AFTER UPDATE OF status, invite_expires_at ON contact "
+        "WHEN OLD.status IS NOT NEW.status OR OLD.invite_expires_at IS NOT NEW.invite_expires_at "
+        f"BEGIN {down} {up} END"
+    )
+
+
+NAMES_BY_ID = "contact_id_names"
+"""Index of (id, last name, first name): sorting a search's matches by name reads only it (schema v5)."""
+
+UPGRADES: dict[int, Callable[[peewee.SqliteDatabase], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
 """Upgrade to version N from N-1."""

@@ -62,13 +62,13 @@ def test_search_treats_like_wildcards_literally(db):
 
 
 def _index_matches_contacts() -> bool:
-    """The trigram index holds exactly each contact's search text, lower-cased for ASCII (what the triggers must
-    keep true)."""
+    """The trigram index holds exactly each contact's search text, lower-cased for ASCII, and two spaces after it
+    (what the triggers must keep true)."""
     from models.db import database
     from models.schema import SEARCH_INDEX
 
     indexed = database.execute_sql(f"SELECT rowid, text FROM {SEARCH_INDEX} ORDER BY rowid").fetchall()
-    stored = database.execute_sql("SELECT id, lower(search_text) FROM contact ORDER BY id").fetchall()
+    stored = database.execute_sql("SELECT id, lower(search_text) || '  ' FROM contact ORDER BY id").fetchall()
     return indexed == stored
 
 
@@ -96,6 +96,36 @@ def test_search_through_the_trigram_index_finds_what_like_finds(db):
     assert _found("example.com", status="not_invited") == ["ada@example.com", "grace@example.com", "zoe@example.com"]
     assert _found("example.com", status="invited") == []
     assert _found("AND") == _found("NEAR") == _found("*") == []  # FTS5 query syntax is only text
+
+
+def _like(needle: str, haystack: str) -> bool:
+    """What SQLite's LIKE '%needle%' finds: a substring, case-insensitive for ASCII letters only."""
+    fold = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+    return needle.translate(fold) in haystack.translate(fold)
+
+
+def test_one_and_two_letter_words_find_what_like_finds(db):
+    """Two-letter words are looked up as the index terms that start with them (the index holds two spaces after
+    each text); one-letter words by LIKE. Every one- and two-character piece of every contact, and pieces no one
+    has, find exactly the contacts LIKE finds, wherever the piece is: at the start, inside, at the very end."""
+    people = [
+        ("ada@example.com", "Ada", "Lovelace", 'The "Engine" Co'),
+        ("grace@example.com", "Grace", "Hopper", "Navy"),
+        ("zoe@example.com", "Zoë", "ÉCOLE", "100% Pure_Co"),
+        ("x@example.io", "", "", "Qz"),  # a company that ends the text with a rare pair
+        ("li@example.cn", "李", "小龙", "武"),
+    ]
+    texts = {}
+    for email, first, last, company in people:
+        contacts.add_contact(email, first, last, company)
+        texts[email] = f"{first} {last} {email} {company}"
+    pieces = {text[i : i + n] for text in texts.values() for n in (1, 2) for i in range(len(text) - n + 1)}
+    pieces = {piece for piece in pieces if not any(ch.isspace() for ch in piece)}
+    pieces |= {"QZ", "zq", "Ωx", "%", "_", "\\", '""'}
+    for piece in sorted(pieces):
+        expected = sorted(email for email, text in texts.items() if _like(piece, text))
+        assert _found(piece) == expected, piece
+    assert _found("ov lo") == ["ada@example.com"] and _found("qz ov") == []
 
 
 def test_trigram_index_follows_every_change(db):

@@ -122,7 +122,7 @@ def test_upgrade_from_version_3_fills_the_trigram_index(db_path):
     database.execute_sql("PRAGMA user_version = 3")
     database.close()
     open_database(db_path)
-    assert schema_version() == dbmod.SCHEMA_VERSION == 4
+    assert schema_version() == dbmod.SCHEMA_VERSION == 5
     assert database.execute_sql(f"SELECT COUNT(*) FROM {SEARCH_INDEX}").fetchone()[0] == 2
     assert [r.email for r in contacts.contact_page(contacts.ContactQuery(search="lovelace analyt")).rows] == [
         "ada@example.com"
@@ -131,6 +131,36 @@ def test_upgrade_from_version_3_fills_the_trigram_index(db_path):
     assert contacts.count_contacts(contacts.ContactQuery(search="byron")) == 1
     assert contacts.count_contacts(contacts.ContactQuery(search="lovelace")) == 0
     assert contacts.count_contacts(contacts.ContactQuery(search="hopper")) == 1
+
+
+def test_upgrade_from_version_4_reindexes_for_two_letter_words(db_path):
+    """A version-4 file (index text without the two trailing spaces, old triggers, no names-by-id index) is
+    re-indexed: two-letter words at the end of a text are found, and the triggers write the new form."""
+    from models import contacts
+    from models.schema import NAMES_BY_ID, SEARCH_INDEX, SEARCH_INDEX_TRIGGERS
+
+    contacts.add_contact("ada@example.com", first_name="Ada", last_name="Lovelace", company="Qz")
+    for name in SEARCH_INDEX_TRIGGERS:
+        database.execute_sql(f"DROP TRIGGER {name}")
+    database.execute_sql(f"DELETE FROM {SEARCH_INDEX}")
+    database.execute_sql(f"INSERT INTO {SEARCH_INDEX} (rowid, text) SELECT id, lower(search_text) FROM contact")
+    database.execute_sql(
+        f"CREATE TRIGGER contact_fts_insert AFTER INSERT ON contact WHEN NEW.search_text <> '' BEGIN "
+        f"INSERT INTO {SEARCH_INDEX} (rowid, text) VALUES (NEW.id, lower(NEW.search_text)); END"
+    )
+    database.execute_sql(f"DROP INDEX {NAMES_BY_ID}")
+    database.execute_sql("PRAGMA user_version = 4")
+    database.close()
+    open_database(db_path)
+    assert schema_version() == dbmod.SCHEMA_VERSION == 5
+    assert contacts.count_contacts(contacts.ContactQuery(search="qz")) == 1  # the pair that ends the text
+    grace = contacts.add_contact("grace@example.com", first_name="Grace", last_name="Hopper", company="Navy")
+    assert contacts.count_contacts(contacts.ContactQuery(search="vy")) == 1
+    assert database.execute_sql(f"SELECT text FROM {SEARCH_INDEX} WHERE rowid = ?", (grace.id,)).fetchone()[0] == (
+        "grace hopper grace@example.com navy  "
+    )
+    indexes = {row[1] for row in database.execute_sql("PRAGMA index_list(contact)").fetchall()}
+    assert NAMES_BY_ID in indexes
 
 
 def test_status_counts_kept_by_triggers_match_a_full_count(db, frozen_clock):
@@ -158,3 +188,16 @@ def test_status_counts_kept_by_triggers_match_a_full_count(db, frozen_clock):
     lapsed = [c.email for c in Contact.select().where(Contact.status == "invited")
               if c.invite_expires_at is not None and c.invite_expires_at <= frozen_clock[0]]
     assert s.expired == len(lapsed) and "i2@example.com" in lapsed and "i1@example.com" not in lapsed
+
+    # Lapsed invitations come from counts per hour (schema v5) and a range for the current hour: at any moment,
+    # on an hour's edge or inside one, they equal a full count, also after deletes and re-invitations.
+    contacts.delete_contact(contacts.find_contact("i2@example.com").id)
+    portal.invite(["i6@example.com", "i7@example.com"])
+    links.issue_link("i6@example.com", "invite")
+    start = frozen_clock[0]
+    for minutes in range(0, 11 * 24 * 60, 97):
+        frozen_clock[0] = start + timedelta(minutes=minutes)
+        full = sum(1 for c in Contact.select().where(Contact.status == "invited")
+                   if c.invite_expires_at is not None and c.invite_expires_at <= frozen_clock[0])
+        assert portal.stats().expired == full, frozen_clock[0]
+    assert portal.stats().expired >= 2
