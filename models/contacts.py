@@ -84,9 +84,12 @@ def _time(value, field=Contact.invited_at) -> datetime | None:
 def _rows(select: peewee.ModelSelect) -> list[ContactRow]:
     """The contacts a query selects, as `ContactRow`s, read as plain tuples: building a Peewee model per row (and
     parsing its timestamps the slow way) cost more than the query for a window of 200 contacts."""
-    sql, params = select.select(*_ROW_FIELDS).sql()
+    return _tuples_to_rows(database.execute_sql(*select.select(*_ROW_FIELDS).sql()))
+
+
+def _tuples_to_rows(cursor) -> list[ContactRow]:
     rows = []
-    for values in database.execute_sql(sql, params):
+    for values in cursor:
         values = list(values)
         for index in _TIMES:
             values[index] = _time(values[index])
@@ -284,8 +287,11 @@ class ContactQuery:
 class ContactPage:
     rows: list[ContactRow]
     total: int
-    """How many contacts match the query in all (not just this page)."""
+    """How many contacts match the query in all (not just this page); with `exact` false, at least this many."""
     offset: int
+    exact: bool = True
+    """False when the page was found without counting every match (`contact_page(..., count=False)`): `total`
+    is then a lower bound, and `count_contacts` tells the number."""
 
 
 def _escape_like(text: str) -> str:
@@ -305,8 +311,8 @@ TRIGRAM = 3
 
 PAIR = 2
 """Words this long are looked up as the index terms (trigrams) that start with them: the index holds two spaces
-after every text, so each place a two-letter word occurs begins a trigram. One-letter words (and a pair that
-starts more than MAX_TERMS terms) are matched with LIKE."""
+after every text, so each place a one- or two-letter word occurs begins a trigram. One-letter words (and a pair
+that starts more than MAX_TERMS terms) are matched with LIKE, once the index has said some contact has them."""
 
 MAX_TERMS = 64
 """A two-letter word starting more terms than this is matched with LIKE (an OR of that many lookups is slower)."""
@@ -330,9 +336,10 @@ def _fts_phrase(word: str) -> str:
     return '"' + word.translate(_ASCII_LOWER).replace('"', '""') + '"'
 
 
-def _terms_starting(prefix: str) -> list[str]:
-    """The search index's terms (trigrams) that start with `prefix`, from its vocabulary: one range lookup."""
-    sql = f"SELECT term FROM {SEARCH_TERMS} WHERE term >= ? AND term <= ? LIMIT {MAX_TERMS + 1}"
+def _terms_starting(prefix: str, limit: int) -> list[str]:
+    """Up to `limit` of the search index's terms (trigrams) that start with `prefix`, from its vocabulary: one
+    range lookup. (For one letter, the first term alone tells whether any contact has the letter at all.)"""
+    sql = f"SELECT term FROM {SEARCH_TERMS} WHERE term >= ? AND term <= ? LIMIT {int(limit)}"
     params = (prefix, prefix + "\U0010ffff")  # every term is three characters: the prefix and one more
     try:
         rows = database.execute_sql(sql, params).fetchall()
@@ -365,13 +372,12 @@ def _plan(words: list[str]) -> _Plan:
         if len(word) >= TRIGRAM:
             parts.append(_fts_phrase(word))
             continue
-        if len(word) == PAIR:
-            terms = _terms_starting(word.translate(_ASCII_LOWER))
-            if not terms:
-                return _Plan(None, (), nothing=True)
-            if len(terms) <= MAX_TERMS:
-                parts.append("(" + " OR ".join(_fts_phrase(term) for term in terms) + ")")
-                continue
+        terms = _terms_starting(word.translate(_ASCII_LOWER), 1 if len(word) < PAIR else MAX_TERMS + 1)
+        if not terms:
+            return _Plan(None, (), nothing=True)  # no trigram starts with it: no contact has it
+        if len(word) == PAIR and len(terms) <= MAX_TERMS:
+            parts.append("(" + " OR ".join(_fts_phrase(term) for term in terms) + ")")
+            continue
         like.append(word)
     return _Plan(" AND ".join(parts) if parts else None, tuple(like))
 
@@ -383,13 +389,12 @@ def _check(query: ContactQuery) -> None:
         raise InvalidInput(f"cannot sort by {query.sort!r}; use one of {', '.join(SORT_KEYS)}")
 
 
-def _filtered(query: ContactQuery, plan: _Plan, *, index: bool = True) -> peewee.ModelSelect:
+def _filtered(query: ContactQuery, plan: _Plan) -> peewee.ModelSelect:
     """Contacts matching the status filter and every search word: a substring of the names, email or company,
     case-insensitive for ASCII (as LIKE is), wildcards literal.
 
-    With `index`, the words the plan gives the trigram index are looked up there (it holds the text lower-cased
-    for ASCII only, so it finds exactly what LIKE would); without, every word is a LIKE on the contact's row (for
-    walking a sort order, where each row is read anyway).
+    The words the plan gives the trigram index are looked up there (it holds the text lower-cased for ASCII
+    only, so it finds exactly what LIKE would); the others are a LIKE on the contact's row.
     """
     _check(query)
     select = Contact.select()
@@ -397,10 +402,10 @@ def _filtered(query: ContactQuery, plan: _Plan, *, index: bool = True) -> peewee
         return select.where(peewee.SQL("0"))
     if query.status:
         select = select.where(Contact.status == query.status)
-    if index and plan.match is not None:
+    if plan.match is not None:
         subquery = peewee.SQL(f"({plan.index_sql})", [plan.match])
         select = select.where(peewee.NodeList((Contact.id, peewee.SQL("IN"), subquery)))
-    for word in plan.like if index else _search_words(query.search):
+    for word in plan.like:
         select = select.where(_like(Contact.search_text, f"%{_escape_like(word)}%"))
     return select
 
@@ -426,11 +431,18 @@ def count_contacts(query: ContactQuery = ContactQuery()) -> int:
 
 
 FEW = 5_000
-DENSE = 4
-"""A search matching at most FEW contacts, or fewer than one in DENSE, is answered by finding them all (through
-the index where it can) and sorting them; one matching more is answered by walking the sort order, where matches
-are dense enough to fill a window at once (walking for sparse matches reads rows in random order, up to all of
-them)."""
+SPREAD = 4
+"""A search matching more than FEW contacts, and at least one in SPREAD, first tries a walk along the sort order
+(`_walk`): a window is then found among the first thousand contacts or so, while sorting every match reads them
+all. A walk that does not fill its window in WALK contacts (matches bunched elsewhere in the order, as a surname
+is when sorting by name) gives way to finding every match through the index and sorting them."""
+
+WALK = 4_000
+"""How many contacts a walk looks at, at most, before it gives up (each is a row read in index order, about
+5 µs at a million contacts: a walk that fails costs some 20 ms)."""
+
+_WALK_INDEXED = {"name", "email", "invited_at", "last_login", "created"}
+"""Sort orders an index serves, so a walk along them reads only the rows it looks at."""
 
 
 def _all_contacts() -> int:
@@ -449,17 +461,52 @@ def _ids(select: peewee.ModelSelect, *, names_index: bool) -> list[tuple]:
     return database.execute_sql(sql, params).fetchall()
 
 
-def contact_page(query: ContactQuery = ContactQuery(), offset: int = 0, limit: int = 100) -> ContactPage:
-    """One window of the contacts that match `query`, filtered, sorted and paged in SQL."""
+def _walk(query: ContactQuery, words: list[str], offset: int, limit: int, total: int | None) -> ContactPage | None:
+    """The window found by walking at most WALK contacts in sort order and keeping those whose row has every
+    word (LIKE); None if the window did not fill. `total` is the count if known; else the page's total is only a
+    lower bound (`exact` false)."""
+    if query.sort not in _WALK_INDEXED or limit <= 0:
+        return None
+    direction = "DESC" if query.descending else "ASC"
+    order = ", ".join(f'"{field.column_name}" {direction}' for field in SORT_KEYS[query.sort])
+    columns = ", ".join(f'"{field.column_name}"' for field in _ROW_FIELDS)
+    status, params = ("WHERE status = ?", [query.status]) if query.status else ("", [])
+    likes = " AND ".join("search_text LIKE ? ESCAPE '\\'" for _ in words)
+    params += [f"%{_escape_like(word)}%" for word in words]
+    # The subquery runs as a co-routine along the sort index, handing rows over in order; the outer query stops
+    # as soon as the window is full.
+    sql = (f"SELECT {columns} FROM (SELECT {columns}, search_text FROM contact {status} ORDER BY {order} "
+           f"LIMIT {WALK}) WHERE {likes} LIMIT ? OFFSET ?")
+    rows = _tuples_to_rows(database.execute_sql(sql, [*params, limit, offset]))
+    if len(rows) < limit:
+        return None
+    if total is None:
+        return ContactPage(rows=rows, total=offset + len(rows), offset=offset, exact=False)
+    return ContactPage(rows=rows, total=total, offset=offset)
+
+
+def contact_page(
+    query: ContactQuery = ContactQuery(), offset: int = 0, limit: int = 100, *, count: bool = True
+) -> ContactPage:
+    """One window of the contacts that match `query`, filtered, sorted and paged in SQL.
+
+    With `count` false, a search that only LIKE can answer (one-letter words) may return a page whose `total`
+    is a lower bound (`exact` false) rather than read every contact to count; the dashboard counts afterwards.
+    """
     _check(query)
     words = _search_words(query.search)
     plan = _plan(words)
+    offset = max(0, offset)
+    if not count and plan.like and plan.match is None:
+        page = _walk(query, words, offset, limit, None)
+        if page is not None:
+            return page
     # SQLite cannot guess how many rows a search matches, so we tell it how to run. First the count: from the
     # index alone when it answers every word and no status filter applies, else one pass over the candidates
-    # (or, when the index narrows them, a window function in the paging query itself). Then the window: matches
-    # that are few or sparse are read by id and sorted (unary + keeps the planner off the sort index, whose walk
-    # would probe every row; a name sort reads the names from NAMES_BY_ID); dense ones by walking the sort index,
-    # which fills a window at once. A search matching nothing needs no second pass.
+    # (or, when the index narrows them, a window function in the paging query itself). Then the window: for
+    # many matches spread widely, a walk along the sort order; otherwise the matches are read by id and sorted
+    # (unary + keeps the planner off the sort index, whose walk would probe every row; a name sort reads the
+    # names from NAMES_BY_ID). A search matching nothing needs no second pass.
     if plan.match is not None:
         total = _index_count(query, plan)
     elif plan.nothing or words:
@@ -468,15 +515,17 @@ def contact_page(query: ContactQuery = ContactQuery(), offset: int = 0, limit: i
         total = None
     if total == 0:
         return ContactPage(rows=[], total=0, offset=offset)
-    dense = total is not None and total > FEW and total * DENSE >= _all_contacts()
-    selective = bool(words) and not dense
-    select = _filtered(query, plan, index=selective)
+    if words and total is not None and total > FEW and total * SPREAD >= _all_contacts():
+        page = _walk(query, words, offset, limit, total)
+        if page is not None:
+            return page
+    select = _filtered(query, plan)
     fields = SORT_KEYS[query.sort]
-    if selective:
+    if words:
         fields = tuple(peewee.NodeList((peewee.SQL("+"), f), glue="") for f in fields)
     order = [peewee.Ordering(f, "DESC" if query.descending else "ASC") for f in fields]
-    select = select.order_by(*order).offset(max(0, offset)).limit(max(0, limit))
-    if selective:
+    select = select.order_by(*order).offset(offset).limit(max(0, limit))
+    if words:
         # Sort ids, not whole rows (the sorter then holds a few bytes per match), and read the window's rows after.
         ids = select.select(Contact.id)
         if total is None:

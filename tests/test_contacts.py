@@ -290,3 +290,57 @@ def test_fast_address_check_accepts_only_what_email_validator_accepts():
         except EmailNotValidError as exc:  # pragma: no cover - the failure message is the point
             raise AssertionError(f"fast path accepted {address!r}: {exc}") from None
         assert result.normalized.lower() == address.lower()
+
+
+def _by_hand(query: contacts.ContactQuery, everyone: list[contacts.ContactRow]) -> list[int]:
+    """The ids a query should list, worked out in Python: LIKE's matching, SQLite's order (NULL first)."""
+    fold = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+    words = [w.translate(fold) for w in query.search.split()]
+    found = [r for r in everyone
+             if (not query.status or r.status == query.status)
+             and all(w in f"{r.first_name} {r.last_name} {r.email} {r.company}".translate(fold) for w in words)]
+
+    def maybe(value):
+        return (0, 0) if value is None else (1, value)
+
+    keys = {
+        "name": lambda r: (r.last_name, r.first_name, r.id),
+        "email": lambda r: (r.email,),
+        "company": lambda r: (r.company, r.id),
+        "status": lambda r: (r.status, r.id),
+        "invited_at": lambda r: (maybe(r.invited_at), r.id),
+        "last_login": lambda r: (maybe(r.last_login_at), r.id),
+        "created": lambda r: (r.id,),
+    }
+    return [r.id for r in sorted(found, key=keys[query.sort], reverse=query.descending)]
+
+
+def test_every_way_to_find_a_window_lists_what_a_full_sort_lists(db, monkeypatch):
+    """Walks along the sort order (for many matches, and for one-letter words without counting), sorting the
+    matches the index finds, and the plain listing: each gives the window a full sort in Python gives, for every
+    sort order, both directions, a status filter or none, at several offsets. The thresholds are made small so
+    300 contacts take every path; a walk that gives up must fall back to the same answer."""
+    from models import demo
+
+    demo.seed(300)
+    monkeypatch.setattr(contacts, "FEW", 10)
+    monkeypatch.setattr(contacts, "WALK", 60)
+    everyone = contacts.contacts_by_id(contacts.contact_ids())
+    assert len(everyone) == 300
+    for search in ["", "a", "E", "o", "q", "an", "son", "example", "zz", "ada love", "a e"]:
+        for status in (None, "joined", "not_invited"):
+            for sort in contacts.SORT_KEYS:
+                for descending in (False, True):
+                    query = contacts.ContactQuery(search=search, status=status, sort=sort, descending=descending)
+                    expected = _by_hand(query, everyone)
+                    for offset in (0, 13, 150):
+                        exact = contacts.contact_page(query, offset, 20)
+                        quick = contacts.contact_page(query, offset, 20, count=False)
+                        where = (search, status, sort, descending, offset)
+                        assert [r.id for r in exact.rows] == expected[offset : offset + 20], where
+                        assert [r.id for r in quick.rows] == expected[offset : offset + 20], where
+                        assert exact.exact and exact.total == len(expected), where
+                        if quick.exact:
+                            assert quick.total == len(expected), where
+                        else:  # found by a walk that did not count: a lower bound, the window's end
+                            assert quick.total == offset + 20 <= len(expected), where

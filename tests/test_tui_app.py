@@ -150,6 +150,48 @@ async def test_search_filter_sort_and_selection(portal_app):
         assert table.total == 300
 
 
+async def test_a_one_letter_search_shows_contacts_first_and_counts_them_after(portal_app, monkeypatch):
+    """A one-letter word is answered by walking the sort order (no count); the table shows the window at once,
+    says the total is a lower bound, and the count follows from the counting thread. Typing on interrupts a
+    count no one needs, and the last word's count is the one that stays."""
+    from tui.widgets import contact_table
+
+    demo.seed(400)
+    counted: list[str] = []
+    real_count = contact_table.count_matches
+
+    def count_slowly(query):
+        counted.append(query.search)
+        return real_count(query)
+
+    monkeypatch.setattr(contact_table, "count_matches", count_slowly)
+    app = portal_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = table_of(app)
+        await pilot.press("slash", "e")
+        await settle(pilot)
+        expected = contacts.count_contacts(ContactQuery(search="e"))
+        assert expected > 200  # more than a window: found without counting
+        assert counted == ["e"] and table.counted and table.total == expected
+        status = str(app.screen.query_one("#table-status").render())
+        assert f"of {expected:,}" in status and "counting" not in status
+        assert [int(k.value) for k in table.rows] == [
+            r.id for r in contacts.contact_page(ContactQuery(search="e"), 0, table.shown_count).rows
+        ]
+        await pilot.press("enter", "end")  # the whole result can be walked once counted
+        await settle(pilot)
+        assert table.cursor_index == expected - 1
+
+        await pilot.press("slash", "backspace", "a", "backspace", "o")
+        await settle(pilot)
+        assert table.query_spec.search == "o" and table.counted
+        assert table.total == contacts.count_contacts(ContactQuery(search="o"))
+        await pilot.press("x")  # "ox": two letters, counted by the index at once
+        await settle(pilot)
+        assert table.counted and table.total == contacts.count_contacts(ContactQuery(search="ox"))
+
+
 def client_portal(db_path: Path, *args: str) -> subprocess.CompletedProcess:
     """Run the real command in its own process, as another admin would."""
     return subprocess.run(

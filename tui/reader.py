@@ -21,7 +21,12 @@ from models.db import database
 T = TypeVar("T")
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-reader")
+_counter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-counter")
+"""A second reading thread for slow counts (a one-letter search at a million contacts reads every row), so the
+next keystroke's window never waits behind one; `interrupt_count` stops a count no one needs any more."""
 _local = threading.local()
+_counting: list = [None]
+"""The counting thread's connection while it runs a query (for `interrupt_count`)."""
 
 
 def _call(func: Callable[..., T], *args) -> T:
@@ -37,3 +42,24 @@ def _call(func: Callable[..., T], *args) -> T:
 async def read(func: Callable[..., T], *args) -> T:
     """Run `func(*args)` on the reading thread and return its result (exceptions are raised here)."""
     return await asyncio.get_running_loop().run_in_executor(_executor, partial(_call, func, *args))
+
+
+def _count_call(func: Callable[..., T], *args) -> T:
+    _call(lambda: None)  # connect (and follow the database file) as the reading thread does
+    _counting[0] = database.connection()
+    try:
+        return func(*args)
+    finally:
+        _counting[0] = None
+
+
+async def count(func: Callable[..., T], *args) -> T:
+    """Run `func(*args)` on the counting thread (a count that may take a while); raises if it is interrupted."""
+    return await asyncio.get_running_loop().run_in_executor(_counter, partial(_count_call, func, *args))
+
+
+def interrupt_count() -> None:
+    """Stop the count running now, if any (SQLite's interrupt: its query raises "interrupted")."""
+    connection = _counting[0]
+    if connection is not None:
+        connection.interrupt()

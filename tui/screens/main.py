@@ -32,6 +32,9 @@ from tui.widgets.stats_header import StatsHeader
 POLL_SECONDS = 0.5
 """How often `PRAGMA data_version` is read to notice other admins' changes (cheap: no table is touched)."""
 
+FOOTER_AT_THE_LATEST = 0.5
+"""Seconds after which the footer is mounted even if no contacts were drawn yet (a slow or failed first read)."""
+
 PALETTE: dict[str, tuple[str, str]] = {
     "portal_url": ("Copy portal URL", "Show the portal URL and copy it"),
     "magic_link": ("Copy magic link", "Make a login link for the highlighted contact, show and copy it"),
@@ -132,7 +135,9 @@ class MainScreen(Screen):
         yield ContactTable(id="contacts")
         yield EmptyState(id="empty")
         yield Static("", id="table-status", markup=False)
-        yield Footer()
+        # The footer is mounted with the first contacts (`_mount_footer`), not here: composed now, it would be
+        # composed twice before the table shows (again when a highlighted contact enables its keys), a tenth of
+        # the start-up on its own.
 
     @property
     def table(self) -> ContactTable:
@@ -142,8 +147,14 @@ class MainScreen(Screen):
         self.query_one(EmptyState).display = False
         self._data_version = data_version()
         self.set_interval(POLL_SECONDS, self._poll)
+        self.set_timer(FOOTER_AT_THE_LATEST, self._mount_footer)  # if the first window is slow or fails
         self.table.focus()
         self._update_status()
+
+    def _mount_footer(self) -> None:
+        if not self.query(Footer):
+            self._binding_state = self._actions_available()
+            self.mount(Footer())
 
     # --- keeping current --------------------------------------------------------------------------------------
 
@@ -180,11 +191,16 @@ class MainScreen(Screen):
     @on(ContactTable.ViewChanged)
     def _view_changed(self) -> None:
         self._update_status()
+        if self.table.loaded:
+            self._mount_footer()
         self._refresh_bindings_if_changed()
+
+    def _actions_available(self) -> tuple:
+        return tuple(self.check_action(action, ()) for action in ("magic_link", "login_email", "select_all"))
 
     def _refresh_bindings_if_changed(self) -> None:
         # Refreshing bindings recomposes the footer: only do it when an action became (un)available.
-        state = tuple(self.check_action(action, ()) for action in ("magic_link", "login_email", "select_all"))
+        state = self._actions_available()
         if state != self._binding_state:
             self._binding_state = state
             self.refresh_bindings()
@@ -206,7 +222,11 @@ class MainScreen(Screen):
         if table.total:
             first = table.top_index + 1
             last = table.top_index + table.shown_count
-            text.append(f"{first:,}–{last:,} of {table.total:,}", style="bold")
+            if table.counted:
+                text.append(f"{first:,}–{last:,} of {table.total:,}", style="bold")
+            else:  # a one-letter search shows its first contacts before it has counted them all
+                text.append(f"{first:,}–{last:,} of {table.total:,}+", style="bold")
+                text.append(" (counting…)")
             text.append(f" · row {table.cursor_index + 1:,}")
         elif not filtered:
             text.append("No contacts" if table.loaded else "Reading contacts…", style="bold")

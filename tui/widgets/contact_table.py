@@ -60,8 +60,14 @@ class _Request:
 
 
 def load_window(query: ContactQuery, offset: int, limit: int = WINDOW) -> ContactPage:
-    """One window of contacts; the only database call the table makes (run in a worker)."""
-    return contacts.contact_page(query, max(0, offset), limit)
+    """One window of contacts (run in a worker). Its total may be a lower bound (`ContactPage.exact`): a
+    one-letter search is shown before every contact has been read to count the matches."""
+    return contacts.contact_page(query, max(0, offset), limit, count=False)
+
+
+def count_matches(query: ContactQuery) -> int:
+    """How many contacts match (run on the counting thread after a window whose total was a lower bound)."""
+    return contacts.count_contacts(query)
 
 
 class ContactTable(DataTable):
@@ -115,6 +121,15 @@ class ContactTable(DataTable):
             self.page = page
             self.error = error
 
+    class Counted(Message):
+        """The count of a query's matches arrived (or failed: `total` None)."""
+
+        def __init__(self, query: ContactQuery, generation: int, total: int | None) -> None:
+            super().__init__()
+            self.query = query
+            self.generation = generation
+            self.total = total
+
     class ViewChanged(Message):
         """What the table shows changed: the status line and the empty state follow it."""
 
@@ -131,7 +146,11 @@ class ContactTable(DataTable):
         self.query_spec = ContactQuery()
         """The search, status filter and sort being shown."""
         self.total = 0
-        """How many contacts match `query_spec`."""
+        """How many contacts match `query_spec` (at least this many while `counted` is false)."""
+        self.counted = True
+        """Whether `total` is the count, not a lower bound while the count is read."""
+        self._counted_total: tuple[int, int] | None = None
+        """(generation, count) once the count of the current query arrived."""
         self.selected: set[int] = set()
         """Ids of the selected contacts (kept across searches and refreshes)."""
         self.loaded = False
@@ -147,6 +166,7 @@ class ContactTable(DataTable):
         self._inflight: _Request | None = None
         self._rendering = False
         self._wide = True
+        self._columns_built: tuple | None = None
 
     # --- what the rest of the dashboard reads ---------------------------------------------------------------
 
@@ -192,6 +212,7 @@ class ContactTable(DataTable):
         resorted = (query.sort, query.descending) != (self.query_spec.sort, self.query_spec.descending)
         self.query_spec = query
         self._generation += 1
+        reader.interrupt_count()  # the old query's count, if one runs: no one needs it now
         self._cursor = self._top = 0
         if resorted:
             self._build_columns()  # the sorted column's heading shows ▲ or ▼
@@ -199,6 +220,7 @@ class ContactTable(DataTable):
 
     def reload(self) -> None:
         """Read the current window again (the data changed), keeping the cursor and the selection."""
+        self._counted_total = None  # a count from before the change is stale
         highlighted = self.highlighted
         offset = max(0, min(self._cache_offset, self._top)) if self._cache else max(0, self._top - WINDOW // 4)
         self._request(
@@ -242,7 +264,16 @@ class ContactTable(DataTable):
 
     def _apply(self, request: _Request, page: ContactPage) -> None:
         self.loaded = True
-        self.total = page.total
+        known = self._counted_total
+        if page.exact:
+            self.total, self.counted = page.total, True
+        elif known is not None and known[0] == request.generation and known[1] >= 0:
+            self.total, self.counted = max(known[1], page.total), True
+        else:
+            self.total, self.counted = page.total, False
+            if known is None or known[0] != request.generation:
+                self._counted_total = (request.generation, -1)  # asked for: one count per query
+                self._count(request.query, request.generation)
         self._cache_offset = page.offset
         self._cache = list(page.rows)
         if request.keep_id is not None:
@@ -250,6 +281,30 @@ class ContactTable(DataTable):
                 if row.id == request.keep_id:
                     self._cursor = self._cache_offset + index
                     break
+        self._clamp()
+        self._render_view()
+        self._ensure_window()
+
+    @work(group="contact-count", exit_on_error=False)
+    async def _count(self, query: ContactQuery, generation: int) -> None:
+        for _ in range(2):  # once more if an interrupt meant for the previous query's count caught this one
+            try:
+                total = await reader.count(count_matches, query)
+            except Exception:  # interrupted, or the database went away: the total stays a lower bound
+                if generation != self._generation:
+                    return
+                continue
+            self.post_message(self.Counted(query, generation, total))
+            return
+        self.post_message(self.Counted(query, generation, None))
+
+    @on(Counted)
+    def _counted(self, message: Counted) -> None:
+        message.stop()
+        if message.generation != self._generation or message.total is None:
+            return
+        self._counted_total = (message.generation, message.total)
+        self.total, self.counted = message.total, True
         self._clamp()
         self._render_view()
         self._ensure_window()
@@ -311,6 +366,11 @@ class ContactTable(DataTable):
 
     def _build_columns(self) -> None:
         widths = self._widths()
+        headings = [(key, str(self._heading(key, label))) for key, label in COLUMNS]
+        if (widths, headings) == self._columns_built:
+            self._render_view()  # same columns (a resize that only changed the height): no redraw of every cell
+            return
+        self._columns_built = (widths, headings)
         self._rendering = True
         try:
             self.clear(columns=True)
