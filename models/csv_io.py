@@ -7,13 +7,15 @@ Export neutralises cells a spreadsheet would run as a formula.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
 import sqlite3
 import sys
-from datetime import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from models import audit, clock
@@ -21,7 +23,7 @@ from models.contacts import MAX_FIELD, normalize_email
 from models.db import write_transaction
 from models.entities import Contact
 from models.errors import InvalidInput
-from models.schema import SEARCH_INDEX_FILL, create_search_index_triggers, drop_search_index_triggers, search_text
+from models.schema import SEARCH_INDEX_FILL, search_text
 
 MAX_COLUMNS = 1_000
 """More columns than this is not a contacts export; the file is refused before it is read whole."""
@@ -112,6 +114,113 @@ def _first_address(cell: str) -> str:
     return ""
 
 
+FIELDS = ("email", "first_name", "last_name", "company", "phone")
+"""What a row gives a contact, in the order `_records` yields them."""
+
+_Record = tuple[int, str, str, str, str, str]
+"""(line number, email as written, first name, last name, company, phone), every cell trimmed."""
+
+
+@contextlib.contextmanager
+def _long_fields() -> Iterator[None]:
+    """Let the csv module read cells up to 10 MB (its default limit is 128 kB), for the length of a read."""
+    old_limit = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 10 * 1024 * 1024))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old_limit)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Where each field is in a row (None: the file has no such column)."""
+
+    email: int
+    first_name: int | None
+    last_name: int | None
+    company: int | None
+    phone: int | None
+    name: int | None
+    """A single "Name" column, split at the first space when there is no first or last name."""
+    email_fallbacks: tuple[int, ...]
+    """Further e-mail columns (Google's "E-mail 2 - Value"), read when the first one is empty."""
+
+
+def _open(text: str, report: ImportReport) -> tuple[Iterator[list[str]], _Columns]:
+    """A csv reader past the header, and where the fields are (call it under `_long_fields`).
+
+    Raises:
+        InvalidInput: the file as a whole is unusable (empty, no email column, too many columns).
+    """
+    if not text or text.isspace():
+        raise InvalidInput("the file is empty")
+    end = text.find("\n")
+    first_line = text if end < 0 else text[:end]
+    if first_line.count(",") + first_line.count(";") + first_line.count("\t") > MAX_COLUMNS:
+        raise InvalidInput(f"the file has more than {MAX_COLUMNS} columns; that is not a contacts export")
+    # Only the separator is guessed (from the header). The rest is Excel's quoting: the sniffer, seeing no quote
+    # in a header, turns off `""` as an escaped quote, and `"O""Brien"` would then be read as `O"Brien"`.
+    try:
+        delimiter = csv.Sniffer().sniff(first_line, delimiters=",;\t").delimiter
+    except csv.Error:
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=delimiter)
+    try:
+        headers = next(reader)
+    except csv.Error as exc:
+        raise InvalidInput(f"line 1: cannot read the header: {exc}") from None
+    mapping, fallbacks, names = _map_columns(headers)
+    report.columns = names
+    if "email" not in mapping:
+        raise InvalidInput(
+            "no email column found in the header (looked for Email, E-mail Address, E-mail 1 - Value, ...)"
+        )
+    columns = _Columns(mapping["email"], mapping.get("first_name"), mapping.get("last_name"),
+                       mapping.get("company"), mapping.get("phone"), mapping.get("name"), tuple(fallbacks))
+    return reader, columns
+
+
+def _records(reader, columns: _Columns, report: ImportReport) -> Iterator[_Record]:
+    """The rows with something in them, as `_Record`s; a row the csv module cannot read is reported and skipped.
+
+    This runs once per row of a file that may have a million: rows stay lists (no dict per row), the column
+    positions are local variables, and rows are padded once rather than each cell bounds-checked."""
+    at_email, at_first, at_last = columns.email, columns.first_name, columns.last_name
+    at_company, at_phone, at_name, fallbacks = columns.company, columns.phone, columns.name, columns.email_fallbacks
+    width = 1 + max(i for i in (at_email, at_first, at_last, at_company, at_phone, at_name) if i is not None)
+    padding = [""] * width
+    read_to = reader.line_num  # the last line of the previous record (the header)
+    while True:
+        try:
+            for row in reader:
+                line, read_to = read_to + 1, reader.line_num
+                if len(row) < width:
+                    row += padding[len(row):]
+                address = row[at_email].strip()
+                if ":" in address or ";" in address or "," in address:
+                    address = _first_address(address)
+                if not address:
+                    if not any(cell.strip() for cell in row):
+                        continue  # a blank line, or a row of empty cells: nothing to report
+                    for index in fallbacks:
+                        address = _first_address(_cell(row, index))
+                        if address:
+                            break
+                first = "" if at_first is None else row[at_first].strip()
+                last = "" if at_last is None else row[at_last].strip()
+                if not first and not last and at_name is not None:
+                    first, _, last = row[at_name].strip().partition(" ")
+                    first, last = first.strip(), last.strip()
+                yield (line, address, first, last, "" if at_company is None else row[at_company].strip(),
+                       "" if at_phone is None else row[at_phone].strip())
+        except csv.Error as exc:
+            report.skipped.append((read_to + 1, f"unreadable row: {exc}"))
+            read_to = reader.line_num
+            continue
+        return
+
+
 def read_csv(data: bytes | str) -> tuple[list[tuple[int, dict[str, str]]], ImportReport]:
     """Parse CSV content into (line number, fields) rows, reporting rows that cannot be used.
 
@@ -120,69 +229,19 @@ def read_csv(data: bytes | str) -> tuple[list[tuple[int, dict[str, str]]], Impor
     """
     report = ImportReport()
     text = data if isinstance(data, str) else _decode(data, report)
-    if not text.strip():
-        raise InvalidInput("the file is empty")
-    first_line = text.split("\n", 1)[0]
-    if first_line.count(",") + first_line.count(";") + first_line.count("\t") > MAX_COLUMNS:
-        raise InvalidInput(f"the file has more than {MAX_COLUMNS} columns; that is not a contacts export")
-    try:
-        dialect = csv.Sniffer().sniff(first_line, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    old_limit = csv.field_size_limit()
-    csv.field_size_limit(min(sys.maxsize, 10 * 1024 * 1024))
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""), dialect)
-        try:
-            headers = next(reader)
-        except csv.Error as exc:
-            raise InvalidInput(f"line 1: cannot read the header: {exc}") from None
-        mapping, fallbacks, names = _map_columns(headers)
-        report.columns = names
-        if "email" not in mapping:
-            raise InvalidInput(
-                "no email column found in the header (looked for Email, E-mail Address, E-mail 1 - Value, ...)"
-            )
-        rows: list[tuple[int, dict[str, str]]] = []
-        while True:
-            line = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                report.skipped.append((line, f"unreadable row: {exc}"))
-                continue
-            if not any(cell.strip() for cell in row):
-                continue
-            address = _first_address(_cell(row, mapping["email"]))
-            for index in fallbacks:
-                if address:
-                    break
-                address = _first_address(_cell(row, index))
-            fields = {
-                "email": address,
-                "first_name": _cell(row, mapping.get("first_name")),
-                "last_name": _cell(row, mapping.get("last_name")),
-                "company": _cell(row, mapping.get("company")),
-                "phone": _cell(row, mapping.get("phone")),
-            }
-            if not fields["first_name"] and not fields["last_name"] and "name" in mapping:
-                first, _, last = _cell(row, mapping["name"]).partition(" ")
-                fields["first_name"], fields["last_name"] = first.strip(), last.strip()
-            rows.append((line, fields))
-        return rows, report
-    finally:
-        csv.field_size_limit(old_limit)
+    with _long_fields():
+        reader, columns = _open(text, report)
+        rows = [(line, dict(zip(FIELDS, values))) for line, *values in _records(reader, columns, report)]
+    return rows, report
 
 
-def _field_problem(fields: dict[str, str]) -> str | None:
-    for name in ("first_name", "last_name", "company", "phone"):
-        value = fields[name]
+def _field_problem(first_name: str, last_name: str, company: str, phone: str) -> str | None:
+    for name, value in (("first name", first_name), ("last name", last_name), ("company", company),
+                        ("phone", phone)):
         if len(value) > MAX_FIELD:
-            return f"{name.replace('_', ' ')} is too long ({len(value)} characters, at most {MAX_FIELD})"
+            return f"{name} is too long ({len(value)} characters, at most {MAX_FIELD})"
         if "\x00" in value:
-            return f"{name.replace('_', ' ')} contains a NUL byte"
+            return f"{name} contains a NUL byte"
     return None
 
 
@@ -194,41 +253,58 @@ def import_contacts(data: bytes | str, update_existing: bool = False) -> ImportR
         data: The file's bytes (or text).
         update_existing: Fill in names, company and phone of contacts that already exist (instead of skipping).
     """
-    rows, report = read_csv(data)
-    existing = {email: cid for cid, email in Contact.select(Contact.id, Contact.email).tuples()}
+    report = ImportReport()
     now = clock.now()
-    seen: dict[str, int] = {}
-    batch: list[dict] = []
-    for line, fields in rows:
-        if not fields["email"]:
-            report.skipped.append((line, "no email address"))
-            continue
-        try:
-            address = normalize_email(fields["email"])
-        except InvalidInput as exc:
-            report.skipped.append((line, str(exc)))
-            continue
-        problem = _field_problem(fields)
-        if problem:
-            report.skipped.append((line, problem))
-            continue
-        if address in seen:
-            report.skipped.append((line, f"{address} appears already on line {seen[address]}"))
-            continue
-        seen[address] = line
-        values = {k: v for k, v in fields.items() if k != "email"}
-        if address in existing:
-            if update_existing:
-                changes = {k: v for k, v in values.items() if v}
-                if changes:
-                    Contact.update(updated_at=now, **changes).where(Contact.id == existing[address]).execute()
-            report.skipped.append((line, f"{address} is already a contact" + (" (updated)" if update_existing else "")))
-            continue
-        batch.append((address, values["first_name"], values["last_name"], values["company"], values["phone"]))
-    _insert_new(batch, now, len(existing))
+    batch, existing = _new_contacts(data, report, update_existing, now)
+    _insert_new(batch, now, existing)
     report.added = len(batch)
     audit.record("contact.import", subject="csv", detail=f"{report.added} added, {len(report.skipped)} skipped")
     return report
+
+
+def _new_contacts(data: bytes | str, report: ImportReport, update_existing: bool,
+                  now) -> tuple[list[tuple[str, str, str, str, str]], int]:
+    """Read the file and check each row as add_contact would: the contacts to add (email, first, last, company,
+    phone), and how many contacts there are already. Rows not added are reported; existing contacts are updated
+    if asked. A function of its own so the text, the reader and the lookups are freed before the inserts."""
+    text = data if isinstance(data, str) else _decode(data, report)
+    may_hold_nul = "\x00" in text  # one scan of the file instead of four per row
+    normalize = normalize_email  # it has its own fast path for the common shape of address
+    seen: dict[str, int] = {}
+    skipped: list[tuple[int, str]] = []  # after the unreadable rows the reader reports, as they always came
+    batch: list[tuple[str, str, str, str, str]] = []
+    with _long_fields():
+        reader, columns = _open(text, report)
+        existing = dict(Contact._meta.database.execute_sql("SELECT email, id FROM contact"))
+        for line, written, first, last, company, phone in _records(reader, columns, report):
+            if not written:
+                skipped.append((line, "no email address"))
+                continue
+            try:
+                address = normalize(written)
+            except InvalidInput as exc:
+                skipped.append((line, str(exc)))
+                continue
+            if (may_hold_nul or len(first) > MAX_FIELD or len(last) > MAX_FIELD or len(company) > MAX_FIELD
+                    or len(phone) > MAX_FIELD):
+                problem = _field_problem(first, last, company, phone)
+                if problem:
+                    skipped.append((line, problem))
+                    continue
+            first_seen = seen.setdefault(address, line)
+            if first_seen != line:
+                skipped.append((line, f"{address} appears already on line {first_seen}"))
+                continue
+            if address in existing:
+                if update_existing:
+                    changes = {k: v for k, v in zip(FIELDS[1:], (first, last, company, phone)) if v}
+                    if changes:
+                        Contact.update(updated_at=now, **changes).where(Contact.id == existing[address]).execute()
+                skipped.append((line, f"{address} is already a contact" + (" (updated)" if update_existing else "")))
+                continue
+            batch.append((address, first, last, company, phone))
+    report.skipped.extend(skipped)
+    return batch, len(existing)
 
 
 REBUILD_AT = 10_000
@@ -236,12 +312,22 @@ REBUILD_AT = 10_000
 table's secondary indexes and builds them again afterwards: one sort per index instead of a B-tree insert per
 row and index (each index costs a row-by-row import about half a second per 100k rows)."""
 
+_INSERT_TRIGGERS = ("contact_search_insert", "contact_count_insert", "contact_fts_insert")
+"""The insert triggers on contact (schema v2-v4) an import sets aside, each replaced by work done once: every row
+comes with its search_text (the search trigger only fills in an empty one, and `search_text` never makes one), the
+count per status is raised once by the number of rows, and the search index is filled in one statement. Row by
+row, the first two add about 60% to each insert, and the search index's makes it about ten times slower. A
+trigger not named here stays, and fires for each row as it would for any insert."""
+
 
 def _insert_new(batch: list[tuple[str, str, str, str, str]], now, existing: int) -> None:
-    """Insert the new contacts, then add them to the search index in one statement: its per-row trigger makes
-    each insert about ten times slower. All of it runs in the import's one IMMEDIATE transaction: no other writer
-    adds a contact while the trigger and indexes are away (so every contact above the old highest id is one of
-    ours), readers keep seeing the schema of their snapshot, and a failure rolls the schema back with the rows."""
+    """Insert the new contacts with `_INSERT_TRIGGERS` (and, for a big import, the secondary indexes) set aside,
+    then do their work for all rows at once.
+
+    All of it runs in the import's one IMMEDIATE transaction: no other writer adds a contact while the triggers
+    and indexes are away (so every contact above the old highest id is one of ours), readers keep seeing the
+    schema of their snapshot, and a failure rolls the schema back with the rows. The triggers and indexes are
+    created again from their own SQL in sqlite_master, so they come back exactly as they were."""
     if not batch:
         return
     db = Contact._meta.database
@@ -251,16 +337,29 @@ def _insert_new(batch: list[tuple[str, str, str, str, str]], now, existing: int)
         # Not the UNIQUE index on email: it is the constraint, not only a way to find rows.
         indexes = db.execute_sql(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'contact' "
-            "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'"
+            "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%' ORDER BY rowid"
         ).fetchall()
-        for name, _ in indexes:
-            db.execute_sql(f'DROP INDEX "{name}"')
-    drop_search_index_triggers(db)
+    triggers = db.execute_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'contact' "
+        f"AND name IN ({', '.join('?' * len(_INSERT_TRIGGERS))}) ORDER BY rowid",
+        _INSERT_TRIGGERS,
+    ).fetchall()
+    for name, _ in indexes:
+        db.execute_sql(f'DROP INDEX "{name}"')
+    for name, _ in triggers:
+        db.execute_sql(f'DROP TRIGGER "{name}"')
     for start in range(0, len(batch), 5_000):
         _insert_rows(batch[start : start + 5_000], now)
-    db.execute_sql(f"{SEARCH_INDEX_FILL} WHERE id > ?", (last_id,))
-    create_search_index_triggers(db)
-    for _, sql in indexes:
+    dropped = {name for name, _ in triggers}
+    if "contact_count_insert" in dropped:
+        db.execute_sql(
+            "INSERT INTO contact_status_count (status, n) VALUES (?, ?) "
+            "ON CONFLICT (status) DO UPDATE SET n = n + excluded.n",
+            (Contact.status.default, len(batch)),
+        )
+    if "contact_fts_insert" in dropped:
+        db.execute_sql(f"{SEARCH_INDEX_FILL} WHERE id > ?", (last_id,))
+    for _, sql in triggers + indexes:
         db.execute_sql(sql)
 
 

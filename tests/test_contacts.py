@@ -344,3 +344,19 @@ def test_every_way_to_find_a_window_lists_what_a_full_sort_lists(db, monkeypatch
                             assert quick.total == len(expected), where
                         else:  # found by a walk that did not count: a lower bound, the window's end
                             assert quick.total == offset + 20 <= len(expected), where
+
+
+def test_quotes_inside_quoted_cells_survive_a_header_without_quotes(db):
+    """Only the separator is guessed from the header: a header with no quotes must not turn off Excel's `""`
+    (an escaped quote), or `"O""Brien"` loses a quote and a formula with quotes is split over two cells."""
+    data = (b'email,first name,last name,company\n'
+            b'ob@example.com,Pat,"O""Brien","=HYPERLINK(""http://x"",""y"")"\n'
+            b'semi@example.com,"Al ""Big""",Smith,"A, B and C"\n')
+    report = csv_io.import_contacts(data)
+    assert report.added == 2 and report.skipped == []
+    ob = contacts.find_contact("ob@example.com")
+    assert ob.last_name == 'O"Brien' and ob.company == '=HYPERLINK("http://x","y")'
+    semi = contacts.find_contact("semi@example.com")
+    assert semi.first_name == 'Al "Big"' and semi.company == "A, B and C"
+    report = csv_io.import_contacts(b'email;last name\nsc@example.com;"D""Arcy; Jr"\n')
+    assert report.added == 1 and contacts.find_contact("sc@example.com").last_name == 'D"Arcy; Jr'
