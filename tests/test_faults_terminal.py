@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from textual import events
 from textual.binding import Binding
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from models import contacts
-from tests.fixtures_tui import HOSTILE_NAME, workers_done, settle
+from tests.fixtures_tui import HOSTILE_NAME, settle, workers_done
+from tui.app import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from tui.screens.main import MainScreen
 from tui.widgets.contact_table import ContactTable
 from tui.widgets.search_bar import SearchBar
@@ -65,6 +66,14 @@ async def test_resize_to_40x10_and_back_on_the_main_screen_and_in_modals(portal_
         for size in ((40, 10), (120, 36), (40, 10), (20, 5), (120, 36)):
             await pilot.resize_terminal(*size)
             await _quiet(pilot)
+            if size[0] < MIN_WIDTH:  # too small to use: one screen says so, over everything
+                assert isinstance(app.screen, TooSmallScreen)
+                message = str(app.screen.query_one("#too-small", Static).render())
+                assert f"{size[0]}×{size[1]}" in message and f"{MIN_WIDTH}×{MIN_HEIGHT}" in message
+                await pilot.press("m", "i", "escape", "space")  # keys do nothing underneath meanwhile
+                assert isinstance(app.screen, TooSmallScreen) and not table.selected
+            else:
+                assert isinstance(app.screen, MainScreen)
         assert app.size == (120, 36)
         assert table.total == 3 and table.shown_count == 3
 
@@ -76,9 +85,24 @@ async def test_resize_to_40x10_and_back_on_the_main_screen_and_in_modals(portal_
             for size in ((40, 10), (120, 36)):
                 await pilot.resize_terminal(*size)
                 await pilot.pause()
-                assert app.screen is modal and app.size == size
+                await pilot.pause()
+                assert app.size == size
+                assert app.screen is modal if size[0] >= MIN_WIDTH else isinstance(app.screen, TooSmallScreen)
+            assert app.screen is modal  # the modal, its text and its worker, as they were
             await _back_to_main(pilot)
         assert table.total == 3
+
+
+async def test_started_in_a_tiny_terminal_it_says_so_and_opens_when_it_grows(portal_app):
+    _add_hostile_contacts()
+    app = portal_app()
+    async with app.run_test(size=(30, 8)) as pilot:
+        await _quiet(pilot)
+        assert isinstance(app.screen, TooSmallScreen)
+        await pilot.resize_terminal(MIN_WIDTH, MIN_HEIGHT)
+        await _quiet(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert app.screen.query_one(ContactTable).total == 3
 
 
 async def test_a_pasted_megabyte_in_the_search_box_stays_bounded(portal_app):

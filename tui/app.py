@@ -9,14 +9,45 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from textual import on
-from textual.app import App, SystemCommand
+from textual import events, on
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import Static
 
 from models.db import data_dir_for, database, open_database
 from tui.messages import DataChanged
 from tui.screens.main import MainScreen
+
+
+MIN_WIDTH, MIN_HEIGHT = 60, 15
+"""The smallest terminal the dashboard is drawn in; below it, `TooSmallScreen` says so until it grows."""
+
+
+class TooSmallScreen(Screen):
+    """Covers everything while the terminal is too small to use: says how big it is and how big it must be.
+    Nothing underneath is closed or lost; the screen goes away by itself when the terminal is large enough."""
+
+    DEFAULT_CSS = """
+    TooSmallScreen {
+        align: center middle;
+    }
+    TooSmallScreen > Static {
+        width: 100%;
+        text-align: center;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._message(), id="too-small", markup=False)
+
+    def _message(self) -> str:
+        width, height = self.app.size
+        return (f"The terminal is {width}×{height}; client-portal needs at least {MIN_WIDTH}×{MIN_HEIGHT}.\n"
+                "Make the window larger: nothing is lost. ctrl+q quits.")
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.query_one("#too-small", Static).update(self._message())
 
 
 class ClientPortalApp(App):
@@ -46,6 +77,20 @@ class ClientPortalApp(App):
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen(self.db_path, self.data_dir))
+        self._check_size()
+
+    async def _on_resize(self, event: events.Resize) -> None:
+        # Textual's own handler stops the event (App.on_resize never runs); this one sees every resize.
+        await super()._on_resize(event)
+        self.call_later(self._check_size)
+
+    def _check_size(self) -> None:
+        small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+        shown = any(isinstance(screen, TooSmallScreen) for screen in self.screen_stack)
+        if small and not shown:
+            self.push_screen(TooSmallScreen())
+        elif not small and isinstance(self.screen, TooSmallScreen):
+            self.pop_screen()
 
     @property
     def main_screen(self) -> MainScreen | None:

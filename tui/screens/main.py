@@ -32,9 +32,6 @@ from tui.widgets.stats_header import StatsHeader
 POLL_SECONDS = 0.5
 """How often `PRAGMA data_version` is read to notice other admins' changes (cheap: no table is touched)."""
 
-FOOTER_AT_THE_LATEST = 0.5
-"""Seconds after which the footer is mounted even if no contacts were drawn yet (a slow or failed first read)."""
-
 PALETTE: dict[str, tuple[str, str]] = {
     "portal_url": ("Copy portal URL", "Show the portal URL and copy it"),
     "magic_link": ("Copy magic link", "Make a login link for the highlighted contact, show and copy it"),
@@ -118,6 +115,9 @@ class MainScreen(Screen):
         Binding("escape", "clear", "Clear", show=False),
     ]
 
+    AUTO_FOCUS = "#contacts"
+    """The table has the focus from the start (each change of focus recomposes the footer)."""
+
     class Poll(Message):
         """Internal: time to look at `data_version`."""
 
@@ -135,9 +135,7 @@ class MainScreen(Screen):
         yield ContactTable(id="contacts")
         yield EmptyState(id="empty")
         yield Static("", id="table-status", markup=False)
-        # The footer is mounted with the first contacts (`_mount_footer`), not here: composed now, it would be
-        # composed twice before the table shows (again when a highlighted contact enables its keys), a tenth of
-        # the start-up on its own.
+        yield Footer()
 
     @property
     def table(self) -> ContactTable:
@@ -147,14 +145,8 @@ class MainScreen(Screen):
         self.query_one(EmptyState).display = False
         self._data_version = data_version()
         self.set_interval(POLL_SECONDS, self._poll)
-        self.set_timer(FOOTER_AT_THE_LATEST, self._mount_footer)  # if the first window is slow or fails
-        self.table.focus()
+        self._binding_state = self._actions_available()  # what the footer was composed with
         self._update_status()
-
-    def _mount_footer(self) -> None:
-        if not self.query(Footer):
-            self._binding_state = self._actions_available()
-            self.mount(Footer())
 
     # --- keeping current --------------------------------------------------------------------------------------
 
@@ -191,8 +183,6 @@ class MainScreen(Screen):
     @on(ContactTable.ViewChanged)
     def _view_changed(self) -> None:
         self._update_status()
-        if self.table.loaded:
-            self._mount_footer()
         self._refresh_bindings_if_changed()
 
     def _actions_available(self) -> tuple:
@@ -246,7 +236,10 @@ class MainScreen(Screen):
     # --- which actions apply ----------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if not self.is_mounted:
+        if not self.is_mounted or not self.table.loaded:
+            # Until the first contacts arrive, keys that need one show as available (pressed, they do nothing):
+            # the footer is then composed once, not again a moment later when the first contact is highlighted
+            # (composing it costs a tenth of the start-up).
             return True
         table = self.table
         if action == "magic_link":
