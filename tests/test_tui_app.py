@@ -192,6 +192,34 @@ async def test_a_one_letter_search_shows_contacts_first_and_counts_them_after(po
         assert table.counted and table.total == contacts.count_contacts(ContactQuery(search="ox"))
 
 
+async def test_the_bottom_line_shows_the_keys_that_apply_and_a_click_on_one_runs_it(portal_app):
+    from tui.widgets.key_hints import KeyHints
+
+    demo.seed(5)
+    app = portal_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        hints = app.screen.query_one(KeyHints)
+        line = hints.render().plain
+        for label in ("/ Search", "i Invite", "l Login email", "m Magic link", "u URL", "? Help", "^p palette"):
+            assert label in line, label
+        assert line.rstrip().endswith("palette") and len(line.rstrip()) <= 100
+        await pilot.click(KeyHints, offset=(line.index("i Invite") + 1, 0))
+        await settle(pilot)
+        assert isinstance(app.screen, InviteScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+
+        await pilot.press("slash")  # in the search box letters type: the line says what enter and escape do
+        await pilot.pause()
+        line = hints.render().plain
+        assert "Results" in line and "Invite" not in line
+        await pilot.click(KeyHints, offset=(line.index("Results"), 0))
+        await pilot.pause()
+        assert app.focused is table_of(app)
+        assert "Invite" in hints.render().plain
+
+
 def client_portal(db_path: Path, *args: str) -> subprocess.CompletedProcess:
     """Run the real command in its own process, as another admin would."""
     return subprocess.run(

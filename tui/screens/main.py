@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Input, Static
 
 from models import contacts, domains
 from models.db import data_version
@@ -26,6 +26,7 @@ from tui import reader
 from tui.screens.help import KeySection
 from tui.text import plural, visible
 from tui.widgets.contact_table import COLUMNS, ContactTable
+from tui.widgets.key_hints import KeyHints
 from tui.widgets.search_bar import SearchBar
 from tui.widgets.stats_header import StatsHeader
 
@@ -116,7 +117,14 @@ class MainScreen(Screen):
     ]
 
     AUTO_FOCUS = "#contacts"
-    """The table has the focus from the start (each change of focus recomposes the footer)."""
+    """The table has the focus from the start."""
+
+    SEARCH_HINTS = [
+        Binding("enter", "results", "Results"),
+        Binding("escape", "clear", "Clear search"),
+        Binding("tab", "app.focus_next", "Status filter"),
+    ]
+    """The bottom line while the search box has the focus (letters then type)."""
 
     class Poll(Message):
         """Internal: time to look at `data_version`."""
@@ -135,7 +143,7 @@ class MainScreen(Screen):
         yield ContactTable(id="contacts")
         yield EmptyState(id="empty")
         yield Static("", id="table-status", markup=False)
-        yield Footer()
+        yield KeyHints(id="key-hints")
 
     @property
     def table(self) -> ContactTable:
@@ -145,8 +153,9 @@ class MainScreen(Screen):
         self.query_one(EmptyState).display = False
         self._data_version = data_version()
         self.set_interval(POLL_SECONDS, self._poll)
-        self._binding_state = self._actions_available()  # what the footer was composed with
+        self._binding_state = self._actions_available()
         self._update_status()
+        self._update_hints()
 
     # --- keeping current --------------------------------------------------------------------------------------
 
@@ -189,11 +198,37 @@ class MainScreen(Screen):
         return tuple(self.check_action(action, ()) for action in ("magic_link", "login_email", "select_all"))
 
     def _refresh_bindings_if_changed(self) -> None:
-        # Refreshing bindings recomposes the footer: only do it when an action became (un)available.
+        # Only when an action became (un)available: the bottom line and the palette follow.
         state = self._actions_available()
         if state != self._binding_state:
             self._binding_state = state
             self.refresh_bindings()
+            self._update_hints()
+
+    def _update_hints(self) -> None:
+        """The bottom line: the keys that apply to what has the focus (dimmed when they cannot apply now)."""
+        if isinstance(self.focused, Input):
+            hints = [(binding, True, "screen") for binding in self.SEARCH_HINTS]
+        else:
+            hints = []
+            for namespace, bindings in (("screen", self.BINDINGS), ("app", self.app.BINDINGS)):
+                for binding in bindings:
+                    if isinstance(binding, Binding) and binding.show:
+                        allowed = self.check_action(binding.action, ()) if namespace == "screen" else True
+                        if allowed is not False:
+                            hints.append((binding, bool(allowed), namespace))
+        palette = self.app.COMMAND_PALETTE_BINDING if self.app.ENABLE_COMMAND_PALETTE else None
+        self.query_one(KeyHints).show(hints, palette and self.app.get_key_display(Binding(palette, "")))
+
+    def on_descendant_focus(self) -> None:
+        self._update_hints()
+
+    def on_descendant_blur(self) -> None:
+        self._update_hints()
+
+    def action_results(self) -> None:
+        """From the search box to the results."""
+        self.table.focus()
 
     def _update_status(self) -> None:
         table = self.table
