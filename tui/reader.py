@@ -44,7 +44,13 @@ async def read(func: Callable[..., T], *args) -> T:
     return await asyncio.get_running_loop().run_in_executor(_executor, partial(_call, func, *args))
 
 
-def _count_call(func: Callable[..., T], *args) -> T:
+class NotWanted(Exception):
+    """The count was no longer wanted when its turn came."""
+
+
+def _count_call(wanted: Callable[[], bool], func: Callable[..., T], *args) -> T:
+    if not wanted():  # typed on while it waited: skip it rather than start and interrupt it
+        raise NotWanted
     _call(lambda: None)  # connect (and follow the database file) as the reading thread does
     _counting[0] = database.connection()
     try:
@@ -53,9 +59,10 @@ def _count_call(func: Callable[..., T], *args) -> T:
         _counting[0] = None
 
 
-async def count(func: Callable[..., T], *args) -> T:
-    """Run `func(*args)` on the counting thread (a count that may take a while); raises if it is interrupted."""
-    return await asyncio.get_running_loop().run_in_executor(_counter, partial(_count_call, func, *args))
+async def count(func: Callable[..., T], *args, wanted: Callable[[], bool] = lambda: True) -> T:
+    """Run `func(*args)` on the counting thread (a count that may take a while); raises if it is interrupted
+    or, when its turn comes, no longer `wanted()` (called on the counting thread)."""
+    return await asyncio.get_running_loop().run_in_executor(_counter, partial(_count_call, wanted, func, *args))
 
 
 def interrupt_count() -> None:

@@ -289,7 +289,7 @@ class ContactTable(DataTable):
     async def _count(self, query: ContactQuery, generation: int) -> None:
         for _ in range(2):  # once more if an interrupt meant for the previous query's count caught this one
             try:
-                total = await reader.count(count_matches, query)
+                total = await reader.count(count_matches, query, wanted=lambda: generation == self._generation)
             except Exception:  # interrupted, or the database went away: the total stays a lower bound
                 if generation != self._generation:
                     return
