@@ -54,9 +54,17 @@ def _count_call(wanted: Callable[[], bool], func: Callable[..., T], *args) -> T:
     _call(lambda: None)  # connect (and follow the database file) as the reading thread does
     _counting[0] = database.connection()
     try:
+        if not wanted():  # an interrupt that came while connecting found nothing to interrupt
+            raise NotWanted
         return func(*args)
     finally:
         _counting[0] = None
+
+
+def warm_counter() -> None:
+    """Open the counting thread's connection now, in the background, so the first count does not pay for it
+    (and an interrupt meant for it does not fall in the moment it takes)."""
+    _counter.submit(_call, lambda: None)
 
 
 async def count(func: Callable[..., T], *args, wanted: Callable[[], bool] = lambda: True) -> T:

@@ -201,6 +201,7 @@ class ContactTable(DataTable):
     # --- loading --------------------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        reader.warm_counter()
         self._build_columns()
         # The first window is read while Textual is still laying out and painting the screen.
         self._request(_Request(self.query_spec, 0, WINDOW, self._generation))
