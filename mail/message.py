@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -24,6 +24,30 @@ SENDER_LOCAL_PART = "portal"
 """Mail goes out as `portal@<default domain>` unless `CLIENT_PORTAL_MAIL_FROM` says otherwise."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, except that each header's class is made once.
+
+    `HeaderRegistry.__getitem__` builds a new class (`type(...)`) every time a header is set, read or folded,
+    about thirty times per message built and sent; that was a third of the time it took to build and flatten a
+    login email. The classes it makes depend on nothing but the header's name, so one per name serves them all.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+POLICY = policy.default.clone(header_factory=_HeaderClasses())
+"""`email.policy.default` with `_HeaderClasses`: what every message we build is made (and sent) with."""
 
 
 def header_text(value: str) -> str:
@@ -69,9 +93,10 @@ def build_message(
         kind: `invite` or `login`, recorded in an `X-Client-Portal-Kind` header for filters and support.
 
     Returns:
-        A `multipart/alternative` `EmailMessage` (default policy: `\\n` line ends; smtplib sends it as CRLF).
+        A `multipart/alternative` `EmailMessage` made with `POLICY` (the default policy, `\\n` line ends; smtplib
+        sends it as CRLF).
     """
-    msg = EmailMessage(policy=policy.default)
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = header_text(rendered.subject)

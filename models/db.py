@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -118,6 +119,18 @@ def migrate() -> None:
         with database.atomic("IMMEDIATE"):
             schema.UPGRADES[version](database)
             database.execute_sql(f"PRAGMA user_version = {version}")
+
+
+@contextmanager
+def page_cache(kib: int) -> Iterator[None]:
+    """SQLite's page cache on this thread's connection set to `kib` for the block, then back to what it was (a
+    long run that writes pages it never reads again, such as sending a batch, need not hold them all)."""
+    previous = database.execute_sql("PRAGMA cache_size").fetchone()[0]
+    database.execute_sql(f"PRAGMA cache_size = {-int(kib)}")
+    try:
+        yield
+    finally:
+        database.execute_sql(f"PRAGMA cache_size = {int(previous)}")
 
 
 def data_version() -> int:

@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from models import audit, clock, settings
-from models.contacts import ContactRow, _get_model, get_model, to_row
 from models.base import to_db_time
+from models.contacts import ContactRow, _get_model, get_model, to_row
 from models.db import database, write_transaction
 from models.domains import portal_url
 from models.entities import (
@@ -121,6 +121,68 @@ def _issue(contact: Contact, purpose: str) -> IssuedLink:
         contact.invite_expires_at = expires
     audit.record(f"link.{purpose}", contact, detail=f"expires {expires:%Y-%m-%d %H:%M} UTC")
     return IssuedLink(url=url_base + token, token=token, contact=to_row(contact), purpose=purpose, expires_at=expires)
+
+
+_INSERT_LINK_IF_UNCHANGED = (
+    'INSERT INTO "magic_link" ("contact_id", "purpose", "token_hash", "created_at", "created_by", "expires_at") '
+    'SELECT "id", ?, ?, ?, ?, ? FROM "contact" WHERE "id" = ? AND "status" = ? AND "email" = ?'
+)
+_SUPERSEDE_OTHERS = _SUPERSEDE + ' AND "id" != ?'
+
+
+class LinkIssuer:
+    """Issues links of one purpose to many contacts in a row: what the outbox sender does once per email.
+
+    The portal address, the link lifetime and the actor are read once, when the issuer is made (the sender
+    makes one per chunk of mail, so a changed setting applies from the next chunk on), and `issue` trusts the
+    contact the caller has just read instead of reading it again. That trust is checked, not assumed: the new link is
+    inserted only if the contact's row still has the status and the address the caller saw, in the same
+    statement, so a contact revoked, deleted or readdressed in between gets no link from here.
+    """
+
+    def __init__(self, purpose: str) -> None:
+        """Read what every link of `purpose` shares; call inside a database connection.
+
+        Raises:
+            InvalidInput: `purpose` is not a link purpose.
+            PortalError: no portal domain is set up.
+        """
+        if purpose not in PURPOSES:
+            raise InvalidInput(f"unknown link purpose {purpose!r}")
+        self.purpose = purpose
+        self.url_base = portal_url(LINK_PATH)
+        self.valid_for = ttl(purpose)
+        self.actor = audit.current_actor()
+
+    @write_transaction
+    def issue(self, contact: ContactRow) -> IssuedLink | None:
+        """A new link for `contact` as the caller read it, superseding their older open link of this purpose.
+
+        Returns:
+            The link, or None (nothing written) when the stored contact no longer has `contact`'s status and
+            address, or was never invited and asks for a login link: `issue_link` decides those cases.
+        """
+        if contact.status == STATUS_REVOKED or (
+            self.purpose == PURPOSE_LOGIN and contact.status == STATUS_NOT_INVITED
+        ):
+            return None
+        now = clock.now()
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        expires = now + self.valid_for
+        stamp, until = to_db_time(now), to_db_time(expires)
+        inserted = database.execute_sql(
+            _INSERT_LINK_IF_UNCHANGED,
+            (self.purpose, hash_token(token), stamp, self.actor, until, contact.id, contact.status, contact.email),
+        )
+        if inserted.rowcount != 1:
+            return None
+        database.execute_sql(_SUPERSEDE_OTHERS, (stamp, contact.id, self.purpose, inserted.lastrowid))
+        if self.purpose == PURPOSE_INVITE:
+            database.execute_sql('UPDATE "contact" SET "invite_expires_at" = ? WHERE "id" = ?', (until, contact.id))
+        # `record` reads only the id and the address, which the INSERT above just matched against the row.
+        audit.record(f"link.{self.purpose}", contact, detail=f"expires {expires:%Y-%m-%d %H:%M} UTC")
+        return IssuedLink(url=self.url_base + token, token=token, contact=contact, purpose=self.purpose,
+                          expires_at=expires)
 
 
 @write_transaction
@@ -288,8 +350,12 @@ def current_link(email_or_id: str | int, purpose: str = PURPOSE_LOGIN) -> LinkIn
 
 
 __all__ = [
+    "PURPOSE_INVITE",
+    "PURPOSE_LOGIN",
+    "STATUS_INVITED",
     "IssuedLink",
     "LinkInfo",
+    "LinkIssuer",
     "Redeemed",
     "current_link",
     "extract_token",
@@ -299,7 +365,4 @@ __all__ = [
     "revoke_access",
     "revoke_all_links",
     "revoke_link",
-    "PURPOSE_INVITE",
-    "PURPOSE_LOGIN",
-    "STATUS_INVITED",
 ]

@@ -9,7 +9,8 @@ never take the same row, a crash loses nothing) are kept in one place:
 - a claim records who (`host:pid`) and when; a `sending` row whose claimer died (its pid is gone on this
   host) or whose lease ran out is taken again, keeping its Message-ID, so at most that one message is sent
   twice and the copies are recognisably the same email;
-- a row is marked sent in its own transaction right after the server accepted it, before the next is sent.
+- a row is marked sent right after the server accepted it, before the next is sent (`mark_sent`; the sender
+  runs it in the transaction that issues the next message's link).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 import peewee
@@ -236,6 +237,33 @@ def _scope(query, batch: str | None):
     return query.where(OutboxMessage.batch == batch) if batch is not None else query
 
 
+# The claim runs once per chunk of mail on the sender's critical path, so its statements are SQL text: Peewee
+# building them, and making a model of each joined row, cost more than the rest of the claim together.
+_STALE_SQL = 'SELECT "id", "claimed_by", "claimed_at" FROM "outbox_message" WHERE "status" = ?'
+_DUE_SQL = 'SELECT "id" FROM "outbox_message" WHERE "status" = ? AND "next_attempt_at" <= ?'
+_DUE_ORDER = ' ORDER BY "next_attempt_at", "id" LIMIT ?'
+_CONTACT_COLUMNS = tuple(f.name for f in fields(ContactRow) if f.name in Contact._meta.fields)
+"""The columns a `ContactRow` is made of (every field of it that is a column of `contact`)."""
+_CONTACT_VALUES = tuple(Contact._meta.fields[name].python_value for name in _CONTACT_COLUMNS)
+_CLAIMED_SQL = (
+    'SELECT o."id", o."kind", o."batch", o."message_id", o."attempts", '
+    + ", ".join(f'c."{name}"' for name in _CONTACT_COLUMNS)
+    + ' FROM "outbox_message" AS o JOIN "contact" AS c ON c."id" = o."contact_id" WHERE o."id" IN ({})'
+)
+_TAKE_SQL = (
+    'UPDATE "outbox_message" SET "status" = ?, "claimed_by" = ?, "claimed_at" = ?, "attempts" = "attempts" + 1 '
+    'WHERE "id" IN ({})'
+)
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _claimed_contact(values: tuple) -> ContactRow:
+    return ContactRow(**{name: convert(v) for name, convert, v in zip(_CONTACT_COLUMNS, _CONTACT_VALUES, values)})
+
+
 def count_due(batch: str | None, due_by: datetime) -> int:
     """Rows a sender would take now: queued and due by `due_by`, plus `sending` rows whose claim is dead."""
     queued = _scope(OutboxMessage.select(), batch).where(
@@ -245,11 +273,11 @@ def count_due(batch: str | None, due_by: datetime) -> int:
 
 
 def _stale_ids(batch: str | None, now: datetime) -> list[int]:
-    query = _scope(
-        OutboxMessage.select(OutboxMessage.id, OutboxMessage.claimed_by, OutboxMessage.claimed_at),
-        batch,
-    ).where(OutboxMessage.status == OUTBOX_SENDING).order_by(OutboxMessage.id)
-    return [row.id for row in query if claim_is_stale(row.claimed_by, row.claimed_at, now)]
+    sql = _STALE_SQL + (' AND "batch" = ?' if batch is not None else "") + ' ORDER BY "id"'
+    params = (OUTBOX_SENDING, batch) if batch is not None else (OUTBOX_SENDING,)
+    claimed_at = OutboxMessage.claimed_at.python_value
+    return [row_id for row_id, claimed_by, at in database.execute_sql(sql, params)
+            if claim_is_stale(claimed_by, claimed_at(at), now)]
 
 
 @write_transaction
@@ -264,38 +292,37 @@ def claim_due(owner: str, limit: int, *, batch: str | None, due_by: datetime, ma
     ids = _stale_ids(batch, now)[:limit]
     reclaimed = set(ids)
     if len(ids) < limit:
-        due = _scope(OutboxMessage.select(OutboxMessage.id), batch).where(
-            (OutboxMessage.status == OUTBOX_QUEUED) & (OutboxMessage.next_attempt_at <= due_by)
-        ).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit - len(ids))
-        ids.extend(row.id for row in due)
+        sql = _DUE_SQL + (' AND "batch" = ?' if batch is not None else "") + _DUE_ORDER
+        due_at = OutboxMessage.next_attempt_at.db_value(due_by)
+        params = (OUTBOX_QUEUED, due_at, batch) if batch is not None else (OUTBOX_QUEUED, due_at)
+        ids.extend(row_id for (row_id,) in database.execute_sql(sql, (*params, limit - len(ids))))
     if not ids:
         return Claim()
-    rows = {
-        m.id: m
-        for m in OutboxMessage.select(OutboxMessage, Contact).join(Contact).where(OutboxMessage.id.in_(ids))
-    }
+    rows = {row[0]: row for row in database.execute_sql(_CLAIMED_SQL.format(_marks(len(ids))), ids)}
     claim = Claim()
     take: list[int] = []
     for row_id in ids:
-        m = rows.get(row_id)
-        if m is None:
+        row = rows.get(row_id)
+        if row is None:
             continue
-        if m.contact.status == STATUS_REVOKED:
-            claim.skipped.append((m.id, m.contact.email, "access revoked"))
-        elif row_id in reclaimed and m.attempts >= max_attempts:
+        _, kind, row_batch, message_id, attempts = row[:5]
+        contact = _claimed_contact(row[5:])
+        if contact.status == STATUS_REVOKED:
+            claim.skipped.append((row_id, contact.email, "access revoked"))
+        elif row_id in reclaimed and attempts >= max_attempts:
             claim.failed.append(
-                (m.id, m.contact.email, f"gave up after {m.attempts} attempts: the sender stopped while sending it")
+                (row_id, contact.email, f"gave up after {attempts} attempts: the sender stopped while sending it")
             )
         else:
             take.append(row_id)
             claim.messages.append(
                 ClaimedMessage(
-                    id=m.id,
-                    kind=m.kind,
-                    batch=m.batch,
-                    message_id=m.message_id,
-                    attempts=m.attempts + 1,
-                    contact=to_row(m.contact),
+                    id=row_id,
+                    kind=kind,
+                    batch=row_batch,
+                    message_id=message_id,
+                    attempts=attempts + 1,
+                    contact=contact,
                     reclaimed=row_id in reclaimed,
                 )
             )
@@ -306,9 +333,8 @@ def claim_due(owner: str, limit: int, *, batch: str | None, due_by: datetime, ma
                 OutboxMessage.id == row_id
             ).execute()
     if take:
-        OutboxMessage.update(
-            status=OUTBOX_SENDING, claimed_by=owner, claimed_at=now, attempts=OutboxMessage.attempts + 1
-        ).where(OutboxMessage.id.in_(take)).execute()
+        database.execute_sql(_TAKE_SQL.format(_marks(len(take))),
+                             (OUTBOX_SENDING, owner, OutboxMessage.claimed_at.db_value(now), *take))
     return claim
 
 
@@ -330,10 +356,9 @@ def mark_sent(row_id: int, owner: str) -> None:
     now = clock.now()
     params = (OUTBOX_SENT, OutboxMessage.sent_at.db_value(now), row_id, OUTBOX_SENDING, owner)
     if not database.execute_sql(_MARK_SENT_SQL, params).rowcount:
-        fields = dict(status=OUTBOX_SENT, sent_at=now, last_error="", claimed_by=None, claimed_at=None)
         # Our claim was taken over (we stalled past the lease) but the mail did go: say so unless it is
         # already recorded as sent.
-        OutboxMessage.update(**fields).where(
+        OutboxMessage.update(status=OUTBOX_SENT, sent_at=now, last_error="", claimed_by=None, claimed_at=None).where(
             (OutboxMessage.id == row_id) & (OutboxMessage.status != OUTBOX_SENT)
         ).execute()
 
