@@ -167,7 +167,8 @@ def main() -> None:
         ours = run_child("bulk-ours", n)
         table.add("bulk login email (msg/s; ratio = raw time / ours)", n, f"{n / ours['seconds']:.0f}/s",
                   f"{n / raw['seconds']:.0f}/s", raw["seconds"] / ours["seconds"], ">= 0.8, flat RSS",
-                  f"{ours['send_rss_mb']:.0f}/{raw['send_rss_mb']:.0f}")
+                  f"{ours['send_rss_mb']:.0f}/{raw['send_rss_mb']:.0f}, "
+                  f"added by the send {ours['send_growth_mb']:.1f}/{raw['send_growth_mb']:.1f}")
 
     # CSV import: `contacts import` against executemany into a bare table.
     if "import" in args.only:
