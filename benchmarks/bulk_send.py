@@ -15,8 +15,9 @@ reference's list, nor the sink (another process) counts against either side. SQL
 cache) is also shown on its own, and `--tracemalloc` adds each side's Python heap. Rounds alternate which side
 goes first; the ratio is the median of each round's raw time / our time.
 
-Run by hand: `.venv/bin/python benchmarks/bulk_send.py [sizes] [--rounds 3] [--prebuilt]`, sizes comma-separated
-(default 5000), e.g. `1000,5000,10000`. Prints the figures; it asserts only that every message arrived.
+Run by hand: `.venv/bin/python benchmarks/bulk_send.py [sizes] [--rounds 3] [--prebuilt] [--tracemalloc]`, sizes
+comma-separated (default 5000), e.g. `1000,5000,10000`. Prints the figures; it asserts only that every message
+arrived. `run_all.py` calls `measure` in a child process of its own.
 """
 
 from __future__ import annotations

@@ -104,13 +104,13 @@ class SMTPTransport:
             return self.config.password
         try:
             import keyring
-        except Exception:  # keyring is optional (the `keyring` extra) and can fail to load its backend
+        except Exception:  # noqa: BLE001 - keyring is optional (the `keyring` extra) and can fail to load its backend
             keyring = None
         if keyring is not None:
             for service in KEYRING_SERVICES:
                 try:
                     found = keyring.get_password(service, self.config.user)
-                except Exception:  # a locked or missing keyring backend is "no password there"
+                except Exception:  # noqa: BLE001 - a locked or missing keyring backend is "no password there"
                     found = None
                 if found:
                     return found
