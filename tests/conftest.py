@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from models import clock
 from models.db import database, open_database
 
-pytest_plugins = ["tests.fixtures_smtp", "tests.fixtures_tui"]
+pytest_plugins = ["tests.fixtures_smtp", "tests.fixtures_tui", "tests.fixtures_browser"]
 
 FIXED_NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 
