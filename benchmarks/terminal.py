@@ -29,9 +29,9 @@ from _data import make_database  # noqa: E402
 from _terminal import Terminal  # noqa: E402
 
 SIZE = (120, 40)
-QUERIES = ("x", "jo", "gmail", "rosemann", "mary smith", "zzqx")
-"""One rare letter, two letters, the commonest mail domain, the largest company, two words, a miss (every
-candidate read)."""
+QUERIES = ("x", "jo", "gmail", "{company}", "mary smith", "zzqx")
+"""One rare letter, two letters, the commonest mail domain, the largest company (its first word, found in the
+data), two words, a miss (every candidate read)."""
 SHOWN = 5
 """How many of the first rows of an answer are checked on screen."""
 CLIENT = str(Path(sys.executable).with_name("client-portal"))
@@ -147,13 +147,18 @@ def measure_search(db: Path) -> dict:
     """Every prefix of every query typed one key at a time, each timed to its painted frame and checked."""
     from dashboard_start import reference_ms
 
-    typed = [q[:i] for q in QUERIES for i in range(1, len(q) + 1)]
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    largest = conn.execute("SELECT company FROM contact WHERE company <> '' GROUP BY company "
+                           "ORDER BY COUNT(*) DESC LIMIT 1").fetchone()[0]
+    conn.close()
+    queries = [q.format(company=largest.split()[0].lower()) for q in QUERIES]
+    typed = [q[:i] for q in queries for i in range(1, len(q) + 1)]
     answers = expected_answers(db, sorted(set(typed) | {""}))
     keys: list[dict] = []
     with Terminal([CLIENT, "--db", str(db)], *SIZE) as term:
         term.wait_until(shows(answers[""]), timeout=60)
         term.drain()
-        for query in QUERIES:
+        for query in queries:
             term.send("/")
             term.wait_until(lambda lines: any("Clear search" in line for line in lines))
             term.drain(0.1)
