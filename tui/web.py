@@ -215,6 +215,7 @@ PAGE = jinja2.Template(
   <head>
     <meta charset="utf-8">
     <title>{{ title }}</title>
+    <link rel="icon" href="data:,">
     <link rel="preload" href="{{ static }}fonts/RobotoMono-VariableFont_wght.ttf" as="font" type="font/ttf"
           crossorigin>
     <link rel="stylesheet" href="{{ static }}css/xterm.css">
