@@ -23,6 +23,7 @@ no one else. The file is removed when the server stops.
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import hashlib
 import ipaddress
@@ -528,8 +529,9 @@ class DashboardServer(Server):
             await site.start()
         except OSError as exc:
             await self._runner.cleanup()
-            raise PortalError(f"cannot listen on {self.host} port {self.port}: {exc.strerror or exc}; "
-                              "choose another with --port") from None
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            hint = "choose another with --port" if exc.errno == errno.EADDRINUSE else "check --host"
+            raise PortalError(f"cannot listen on {self.host} port {self.port}: {reason}; {hint}") from None
         sockets = site._server.sockets if site._server else []  # the port the system chose for port 0
         if sockets:
             self.port = sockets[0].getsockname()[1]
