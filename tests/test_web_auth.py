@@ -273,7 +273,8 @@ async def test_the_page_loads_nothing_from_elsewhere(web_server):
     assert not re.search(r"(?i)\b(?:https?|wss?):|//[a-z0-9]", page.replace(web_server.ws_url, "")), page
     assert "fonts.googleapis" not in page
     referenced = re.findall(r"""(?:src|href)=["']([^"']+)["']|url\(["']?([^"')]+)""", page)
-    assert referenced and all(path.startswith("/") for pair in referenced for path in pair if path)
+    paths = [path for pair in referenced for path in pair if path]
+    assert paths and all(path.startswith("/") or path == "data:," for path in paths), paths  # data:, the icon
     assert f'data-session-websocket-url="{web_server.ws_url}"' in page
     assert "default-src 'self'" in csp and "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp
 
