@@ -104,6 +104,12 @@ def test_the_dashboard_in_chromium_header_help_clipboard_and_no_outside_request(
     wait_for_text(page, "Copied to the browser's clipboard", since=since)
     assert page.evaluate("navigator.clipboard.readText()") == "https://portal.example.com/"
 
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    since = mark(page)
+    page.keyboard.press("Control+p")  # the page gets ctrl+p (not the browser's print dialog)
+    wait_for_text(page, "Search for commands", since=since)
+
     outside = [url for url in requests if not url.startswith(origin + "/") and not url.startswith("ws://127.0.0.1")]
     assert not outside, outside
     assert any(url.endswith("/static/fonts/RobotoMono-VariableFont_wght.ttf") for url in requests)
