@@ -384,3 +384,20 @@ def test_the_dashboard_process_does_not_inherit_the_servers_ssh_session(monkeypa
     assert environment[web.WEB_CLIENT_ENV] == "192.0.2.44"
     assert environment["TEXTUAL_DRIVER"] == "textual.drivers.web_driver:WebDriver"
     assert os.environ["SSH_CLIENT"] == "10.1.2.3 50000 22"  # the server's own environment is left alone
+
+
+async def test_in_a_browser_the_servers_own_clipboard_is_left_alone(portal_app, headless_clipboard, monkeypatch):
+    """pyperclip would copy to the clipboard of the machine the server runs on, which is not the admin's."""
+    from tui.screens.portal_url import PortalUrlScreen
+    from tests.fixtures_tui import settle
+
+    monkeypatch.setenv(web.WEB_CLIPBOARD_ENV, "browser")
+    app = portal_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("u")
+        await settle(pilot)
+        assert isinstance(app.screen, PortalUrlScreen)
+        assert app.clipboard == "https://portal.example.com/"  # sent as OSC 52, which the page forwards
+        assert "Copied to the browser's clipboard" in str(app.screen.query_one("#copied").render())
+    assert headless_clipboard == []
