@@ -207,7 +207,7 @@ class Session:
     """A signed-in browser."""
 
     expires: float
-    address: str
+    """When the session ends (seconds since the epoch)."""
 
 
 PAGE = jinja2.Template(
@@ -419,7 +419,7 @@ class DashboardServer(Server):
             return self._refuse(403, "This sign-in URL was already used, has expired, or is not one of this "
                                      "server's (each URL works once).")
         cookie = secrets.token_urlsafe(32)
-        self.sessions[_digest(cookie)] = Session(time.time() + SESSION_SECONDS, self.client_address(request))
+        self.sessions[_digest(cookie)] = Session(time.time() + SESSION_SECONDS)
         # A page that moves on to `/` rather than a 303: a SameSite=Strict cookie is not sent on a redirect
         # that follows a link clicked on another site (a chat, a webmail), and the page's own navigation is
         # same-site. The token leaves the address bar either way.
