@@ -16,7 +16,12 @@ def current_actor() -> str:
 
 
 def current_host() -> str | None:
-    """The SSH client's address from `SSH_CLIENT` (`host port port`), or None for a local session."""
+    """Where the session is: the browser's address under `client-portal web` (`CLIENT_PORTAL_WEB_CLIENT`, set by
+    the web server for each dashboard it starts), the SSH client's address from `SSH_CLIENT` (`host port port`),
+    or None for a local session."""
+    web_client = os.environ.get("CLIENT_PORTAL_WEB_CLIENT")
+    if web_client:
+        return f"{web_client} (web)"
     value = os.environ.get("SSH_CLIENT") or os.environ.get("SSH_CONNECTION")
     if not value:
         return None

@@ -49,9 +49,13 @@ def _missing_browser_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_browser() -> Iterator[object]:
-    """One headless Chromium for the session (a Playwright `Browser`); each test opens its own context."""
+    """One headless Chromium per test module (a Playwright `Browser`); each test opens its own context.
+
+    Not per session: while Playwright's sync API is open it leaves its event loop marked running on this
+    thread, so every asyncio test after it in the same worker would fail ("cannot be called from a running
+    event loop"). Closed at the end of the module, it leaves the thread as it found it."""
     reason = _missing_browser_reason()
     if reason:
         if os.environ.get("CI"):

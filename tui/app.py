@@ -6,6 +6,7 @@ live in `models/` and `mail/`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -110,16 +111,25 @@ class ClientPortalApp(App):
         if isinstance(self.screen, MainScreen):
             self.screen.action_help()
 
-    def copy_text(self, text: str) -> str:
+    def copy_text(self, text: str) -> str | None:
         """Copy `text` to every clipboard we can reach, and say which.
 
         OSC 52 (`copy_to_clipboard`) goes through the terminal, so it works over SSH and in tmux where the
         terminal allows it; `pyperclip` reaches the local clipboard where there is one and raises on a headless
         server, which is fine: the text is always on screen to be copied by hand too.
+        In a browser (`client-portal web` sets `CLIENT_PORTAL_WEB_CLIPBOARD`), textual-serve's page hands OSC 52
+        to the browser's clipboard, which browsers allow only on https and localhost pages; the server's own
+        clipboard (pyperclip) is not the user's.
 
         Returns:
-            Where the text went, for the message the user sees.
+            Where the text went, for the message the user sees; None when it could not be copied.
         """
+        browser = os.environ.get("CLIENT_PORTAL_WEB_CLIPBOARD")
+        if browser is not None:
+            if browser != "browser":
+                return None
+            self.copy_to_clipboard(text)
+            return "to the browser's clipboard"
         self.copy_to_clipboard(text)
         try:
             import pyperclip

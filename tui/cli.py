@@ -7,6 +7,7 @@ non-zero with one line naming the problem, never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
@@ -104,7 +105,8 @@ def main(ctx: click.Context, db: str | None, demo: bool) -> None:
 def _run_dashboard(path: Path) -> None:
     from tui.app import ClientPortalApp  # here, not at the top: subcommands need not pay for importing Textual
 
-    if not sys.stdout.isatty() or not sys.stdin.isatty():
+    # Under `client-portal web` (textual-serve's TEXTUAL_DRIVER) the terminal is a browser, over pipes.
+    if (not sys.stdout.isatty() or not sys.stdin.isatty()) and not os.environ.get("TEXTUAL_DRIVER"):
         raise PortalError("the dashboard needs a terminal; use a subcommand (client-portal --help) in scripts")
     ClientPortalApp(db_path=path).run()
 
@@ -419,9 +421,10 @@ def audit_cmd(ctx, limit, as_json) -> None:
 
 def _register_optional_commands() -> None:
     """Mail commands live in their own module (imported plainly: a broken import must fail loudly)."""
-    from tui import cli_mail
+    from tui import cli_mail, cli_web
 
     cli_mail.register(main)
+    cli_web.register(main)
 
 
 _register_optional_commands()

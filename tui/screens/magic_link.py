@@ -121,6 +121,11 @@ class MagicLinkScreen(Dialog[str]):
         if self.link is None:
             return
         where = self.app.copy_text(self.link.url)
+        if where is None:
+            self.say("status", "Not copied: this browser page may not use the clipboard (only https and localhost "
+                     "pages may). "
+                     "Select the link above to copy it.", "problem")
+            return
         self.say("status", f"Copied {where}. You can also select the link above by hand.", "good")
         self.notify_plain(f"Copied a magic link for {self.contact.email}")
 

@@ -35,6 +35,11 @@ class PortalUrlScreen(Dialog[str]):
     def action_copy(self) -> None:
         """Copy the URL and say where it went."""
         where = self.app.copy_text(self.url)
+        if where is None:
+            self.say("copied", "Not copied: this browser page may not use the clipboard (only https and localhost "
+                     "pages may). "
+                     "Select the text above to copy it.", "problem")
+            return
         self.say("copied", f"Copied {where}. You can also select the text above by hand.", "good")
         self.notify_plain("Copied the portal URL")
 
