@@ -83,6 +83,39 @@ def test_a_loopback_address_never_becomes_the_default_domain(db_path):
     assert domains.default_domain() == "portal.example.com"
 
 
+def test_demo_links_point_at_the_local_portal_service(db_path):
+    # An older demo database (only its default domain) gets the local address selected when the demo opens it.
+    from models import demo
+
+    demo.seed(5)
+    demo.ensure_demo()
+    assert domains.portal_url() == f"http://{demo.DEMO_PORTAL}/"
+    assert domains.default_domain() == demo.DEMO_DOMAIN
+    # A choice made later in the demo is left alone.
+    domains.select_domain(None)
+    demo.ensure_demo()
+    assert domains.portal_url() == f"https://{demo.DEMO_DOMAIN}/"
+
+
+def test_demo_command_prints_local_links(tmp_path, monkeypatch):
+    # The demo's own folder, wherever it lives, is under tmp_path here: never the real user's.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("CLIENT_PORTAL_DB", raising=False)
+
+    def demo(*args: str) -> str:
+        out = subprocess.run([sys.executable, "-c", "from tui.cli import main; main()", "--demo", *args],
+                             capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert demo("url").strip() == "http://127.0.0.1:8080/"
+    invited = json.loads(demo("contacts", "list", "--status", "invited", "--json", "--limit", "1"))["contacts"][0]
+    link = json.loads(demo("magic-link", invited["email"], "--json"))["url"]
+    assert re.fullmatch(r"http://127\.0\.0\.1:8080/login/[A-Za-z0-9_-]{43}", link)
+
+
 # --- the real service, a real browser -----------------------------------------------------------------------------
 
 
