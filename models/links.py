@@ -227,19 +227,19 @@ def extract_token(token_or_url: str) -> str:
     return text
 
 
-@write_transaction
-def redeem(token_or_url: str) -> Redeemed:
-    """Use a link: log the contact in, marking them joined the first time.
+def check_link(token_or_url: str, now: datetime | None = None) -> MagicLink:
+    """The stored link a token names, if it could be redeemed now; reads only (the portal's GET page uses it).
 
     Raises:
-        RedeemFailed: the link is unknown, expired, revoked, used or superseded (nothing is changed).
+        RedeemFailed: the link is malformed, unknown, used, revoked, superseded or expired, checked in that
+            order (the same checks, in the same order, as `redeem`).
     """
     token = extract_token(token_or_url)
     digest = hash_token(token)
     link = MagicLink.get_or_none(MagicLink.token_hash == digest)
     if link is None or not hmac.compare_digest(link.token_hash, digest):
         raise RedeemFailed("unknown", "this link is not valid: it was never issued")
-    now = clock.now()
+    now = now or clock.now()
     contact = link.contact
     if link.used_at is not None:
         raise RedeemFailed("used", f"this link was already used on {link.used_at:%Y-%m-%d %H:%M} UTC")
@@ -249,6 +249,19 @@ def redeem(token_or_url: str) -> Redeemed:
         raise RedeemFailed("superseded", "a newer link was sent since this one; use the newest link")
     if link.expires_at <= now:
         raise RedeemFailed("expired", f"this link expired on {link.expires_at:%Y-%m-%d %H:%M} UTC")
+    return link
+
+
+@write_transaction
+def redeem(token_or_url: str) -> Redeemed:
+    """Use a link: log the contact in, marking them joined the first time.
+
+    Raises:
+        RedeemFailed: the link is unknown, expired, revoked, used or superseded (nothing is changed).
+    """
+    now = clock.now()
+    link = check_link(token_or_url, now)
+    contact = link.contact
     # Single use even under two redeems at once: only the first UPDATE finds used_at still empty.
     claimed = (
         MagicLink.update(used_at=now)
@@ -357,6 +370,7 @@ __all__ = [
     "LinkInfo",
     "LinkIssuer",
     "Redeemed",
+    "check_link",
     "current_link",
     "extract_token",
     "hash_token",
