@@ -27,6 +27,7 @@ import pytest
 
 from models import domains
 from models.errors import InvalidInput
+from portal.app import BAD_LINK_STATUS
 from tests.fixtures_browser import free_port
 from tests.portal_fake import CALLBACK_PATH, create_fake_portal, serve_in_thread
 
@@ -259,7 +260,7 @@ def test_invitation_to_agency_portal_in_a_real_browser(db, db_path, tmp_path, br
 
             # A second click (the same form posted again) and a second visit get the one bad-link page.
             second = httpx.post(link, data=dict(form_fields), headers={"Origin": origin}, follow_redirects=False)
-            assert NO_LONGER_WORKS in second.text.lower()
+            assert second.status_code == BAD_LINK_STATUS and NO_LONGER_WORKS in second.text.lower()
             assert "code=" not in second.headers.get("location", "")
             page.goto(link)
             assert NO_LONGER_WORKS in page.inner_text("body").lower()
@@ -275,3 +276,41 @@ def test_invitation_to_agency_portal_in_a_real_browser(db, db_path, tmp_path, br
     if target:  # for people: `CLIENT_PORTAL_E2E_SHOTS=/some/dir pytest tests/test_portal_e2e.py` keeps them
         for shot in (confirm_shot, portal_shot):
             (Path(target) / shot.name).write_bytes(shot.read_bytes())
+
+
+HOSTILE_FIRST = "<img src=x onerror=alert(1)>[/x]\x1b[31m"
+"""A first name that is markup in HTML, in Rich and in a terminal: it must reach the page as text."""
+
+
+def test_without_a_callback_the_browser_shows_signed_in_and_names_stay_text(db, db_path, tmp_path, browser_page):
+    page = browser_page
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    db.close()
+    _cli(db_path, "domains", "add", f"127.0.0.1:{port}", "--select")
+    _cli(db_path, "contacts", "add", "mal@example.com", "--first-name", HOSTILE_FIRST)
+    link = _cli(db_path, "magic-link", "mal@example.com").stdout.strip()
+    assert link.startswith(origin + "/login/")
+    alerts: list[str] = []
+    page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+
+    service = PortalService(db_path, port, tmp_path / "serve.log")
+    try:
+        page.goto(link)
+        assert page.locator("img").count() == 0
+        assert "<img src=x onerror=alert(1)>[/x]" in page.inner_text("h1")
+        page.get_by_role("button").click()
+        page.wait_for_load_state()
+        assert page.url == link  # no callback set: the answer is a page, not a redirect
+        heading = page.inner_text("h1")
+        assert "signed in" in heading.lower() and "<img src=x onerror=alert(1)>[/x]" in heading
+        assert page.locator("img").count() == 0 and alerts == []
+        assert _contact(db_path, "mal@example.com")["status"] == "joined"
+        # Reloading posts the form again (headless Chromium resubmits without asking): the one bad-link page.
+        with page.expect_response(lambda r: r.request.method == "POST" and "/login/" in r.url) as again:
+            page.reload()
+        assert again.value.status == BAD_LINK_STATUS
+        assert NO_LONGER_WORKS in page.inner_text("body").lower()
+    finally:
+        service.stop()
+    assert link.rsplit("/", 1)[1] not in service.log_text()
