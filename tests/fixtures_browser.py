@@ -49,9 +49,14 @@ def _missing_browser_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_browser() -> Iterator[object]:
-    """One headless Chromium for the session (a Playwright `Browser`); each test opens its own context."""
+    """One headless Chromium per test module (a Playwright `Browser`); each test opens its own context.
+
+    Not one per session: while Playwright's sync API is running, its event loop is the thread's running loop, so
+    every `asyncio.run` (Textual's `run_test`, snapshot tests) in the same worker fails with "cannot be called
+    from a running event loop". Per module, the browser is gone before another module's tests run.
+    """
     reason = _missing_browser_reason()
     if reason:
         if os.environ.get("CI"):

@@ -117,6 +117,37 @@ def test_demo_command_prints_local_links(tmp_path, monkeypatch):
     assert re.fullmatch(r"http://127\.0\.0\.1:8080/login/[A-Za-z0-9_-]{43}", link)
 
 
+# --- the browser fixture --------------------------------------------------------------------------------------------
+
+
+def test_asyncio_works_in_the_next_module_after_a_browser_test(tmp_path):
+    # Playwright's sync API makes its loop the thread's running loop while the browser lives: a browser kept
+    # for the whole session broke every later asyncio.run (Textual's snapshot and pilot tests) in that worker.
+    from tests.fixtures_browser import _missing_browser_reason
+
+    reason = _missing_browser_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests: {reason}")
+        pytest.skip(reason)
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["tests.fixtures_browser"]\n')
+    (tmp_path / "test_a_browser.py").write_text(
+        "def test_page(browser_page):\n"
+        "    browser_page.set_content('<p id=x>hello</p>')\n"
+        "    assert browser_page.inner_text('#x') == 'hello'\n"
+    )
+    (tmp_path / "test_b_asyncio.py").write_text(
+        "import asyncio\n\n"
+        "def test_loop():\n"
+        "    assert asyncio.run(asyncio.sleep(0, result=7)) == 7\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                          "-o", "addopts=", "test_a_browser.py", "test_b_asyncio.py"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0 and "2 passed" in out.stdout, out.stdout + out.stderr
+
+
 # --- the real service, a real browser -----------------------------------------------------------------------------
 
 
