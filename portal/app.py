@@ -169,6 +169,7 @@ class Portal:
         self.pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="portal-db")
         self.sender_config = sender_config
         self.sender = None
+        self.running = 0
         # One process, so the counters live in its memory (`limits`' MemoryStorage); several processes behind
         # one proxy would each count on their own (use `limits`' Redis storage then).
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
@@ -329,6 +330,10 @@ class Portal:
     # --- life ---
 
     def start(self) -> None:
+        """Lifespan start (counted: several test clients may each run the lifespan of one app)."""
+        self.running += 1
+        if self.running > 1:
+            return
         with contextlib.suppress(PortalError):
             self.pool.submit(handoff.purge_codes).result()
         if self.sender_config is not None and self.sender is None:
@@ -338,11 +343,12 @@ class Portal:
             self.sender.start()
 
     def stop(self) -> None:
+        self.running -= 1
+        if self.running > 0:
+            return
         if self.sender is not None:
             self.sender.stop(timeout=30)
             self.sender = None
-        self.pool.submit(database.close)
-        self.pool.shutdown(wait=True)
 
 
 def _log_summary(summary) -> None:
