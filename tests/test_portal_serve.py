@@ -172,3 +172,43 @@ def test_watch_takes_no_other_option(cli):
 def test_serve_refuses_bad_options(cli, args):
     result = cli("serve", *args)
     assert result.exit_code == 2 and result.stderr.strip().splitlines()[-1].startswith("Error: Invalid value")
+
+
+def _readme_client() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("A callback in Python")
+    block = re.search(r"```python\n(.*?)```", text[start:], re.S)
+    assert block, "the README's example client is missing"
+    return block.group(1)
+
+
+def test_the_readme_example_client_exchanges_a_code_against_real_uvicorn(db, db_path, monkeypatch):
+    """The handoff contract as documented: the README's client code, run as it is, against the real service."""
+    from models import api_keys, settings
+
+    settings.set_value("portal_callback_url", "http://127.0.0.1:9/auth/callback")
+    monkeypatch.setenv("CLIENT_PORTAL_API_KEY", api_keys.create_key("docs").key)
+    link = invited()
+    server = build_server(db_path, host="127.0.0.1", port=0, run_sender=False)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline and thread.is_alive():
+            time.sleep(0.02)
+        base = f"http://127.0.0.1:{bound_port(server)}"
+        with httpx.Client(base_url=base, timeout=10) as client:
+            page = client.get(f"/login/{link.token}")
+            response = client.post(f"/login/{link.token}", data={"csrf": csrf_of(page.text)},
+                                   headers={"origin": base})
+        assert response.status_code == 303
+        code = response.headers["location"].split("?code=")[1]
+        namespace: dict = {}
+        exec(compile(_readme_client(), "README.md", "exec"), namespace)  # noqa: S102 -- our own documentation
+        namespace["PORTAL_SERVICE"] = base  # the README's names the agency's https address
+        found = namespace["exchange"](code)
+        assert found["contact"]["email"] == "ada@example.com" and found["purpose"] == "invite"
+        assert namespace["exchange"](code) is None  # once only
+    finally:
+        server.should_exit = True
+        thread.join(20)
