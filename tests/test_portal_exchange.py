@@ -174,7 +174,8 @@ def test_api_keys_commands(cli):
 @pytest.mark.parametrize(
     "value",
     ["http://app.agency.com/cb", "ftp://app.agency.com/", "https://", "not a url", "https://user:pw@app.agency.com/",
-     "https://app.agency.com/cb#frag", "https://app.agency.com:99999/", "https://app.agency.com/a b"],
+     "https://app.agency.com/cb#frag", "https://app.agency.com:99999/", "https://app.agency.com/a b",
+     "https://app.agency.com/cb?code=1"],
 )
 def test_a_bad_callback_url_is_refused_with_one_line(cli, value):
     result = cli("settings", "set", "portal_callback_url", value)
@@ -191,3 +192,23 @@ def test_a_good_callback_url_is_kept_and_can_be_unset(cli, db_path, value):
     assert cli("settings", "set", "portal_callback_url", "").exit_code == 0
     open_database(db_path)
     assert settings.get("portal_callback_url") == ""
+
+
+def test_an_older_database_gains_the_portal_tables(db_path):
+    """A schema-5 file (before the portal service) is upgraded: the tables, and a key name free again once revoked."""
+    from models import db as dbmod
+    from models.db import database, schema_version
+
+    database.execute_sql("DROP TABLE handoff_code")
+    database.execute_sql("DROP TABLE api_key")
+    database.execute_sql("PRAGMA user_version = 5")
+    database.close()
+    open_database(db_path)
+    assert schema_version() == dbmod.SCHEMA_VERSION >= 6
+    api_keys.create_key("crm")
+    api_keys.revoke_key("crm")
+    api_keys.create_key("crm")
+    with pytest.raises(Exception, match="UNIQUE"):  # the partial index, not only the check in create_key
+        database.execute_sql(
+            "INSERT INTO api_key (name, key_hash, prefix, created_at, created_by) VALUES ('crm', 'x', 'x', '', '')"
+        )
