@@ -167,6 +167,7 @@ class Portal:
         client_limit: str,
     ) -> None:
         self.pages = _environment()
+        self.css = (PAGES / "portal.css").read_bytes()
         self.pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="portal-db")
         self.pool_closed = False
         self.sender_config = sender_config
@@ -327,7 +328,7 @@ class Portal:
         return PlainTextResponse("ok")
 
     async def stylesheet(self, request: Request) -> Response:
-        return Response((PAGES / "portal.css").read_bytes(), media_type="text/css")
+        return Response(self.css, media_type="text/css")
 
     # --- errors ---
 
