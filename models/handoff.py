@@ -154,10 +154,18 @@ def csrf_ok(token: str, value: str | None) -> bool:
 # --- links -------------------------------------------------------------------------------------------------------
 
 
+def _path_token(token: str) -> str:
+    """A token as it stands in a link's path: the bare token, not a URL (which `links.extract_token` would also
+    read, so `/login/x/<token>` would have worked as well as `/login/<token>`)."""
+    if not isinstance(token, str) or "/" in token or "?" in token:
+        raise RedeemFailed("malformed", "that is not a magic link: the token is malformed")
+    return token
+
+
 def peek(token: str) -> LinkView:
     """Whether `token` could be redeemed now, and the contact's first name if so. Writes nothing."""
     try:
-        link = links.check_link(token)
+        link = links.check_link(_path_token(token))
     except RedeemFailed as exc:
         return LinkView(valid=False, reason=exc.reason)
     return LinkView(valid=True, reason="", first_name=link.contact.first_name, purpose=link.purpose)
@@ -175,7 +183,7 @@ def confirm(token: str, *, issue_code: bool, client: str = "") -> Confirmed:
     Raises:
         RedeemFailed: the link cannot be used (nothing is changed); `record_refusal` logs why.
     """
-    redeemed = links.redeem(token)
+    redeemed = links.redeem(_path_token(token))
     redeemed_at = redeemed.redeemed_at
     code = None
     if issue_code:
@@ -192,7 +200,7 @@ def confirm(token: str, *, issue_code: bool, client: str = "") -> Confirmed:
 def _link_contact(token: str) -> Contact | None:
     """The contact a token's link belongs to, if the token names a stored link at all."""
     try:
-        digest = links.hash_token(links.extract_token(token))
+        digest = links.hash_token(links.extract_token(_path_token(token)))
     except RedeemFailed:
         return None
     link = MagicLink.select(MagicLink.contact).where(MagicLink.token_hash == digest).first()

@@ -301,3 +301,17 @@ def test_a_client_fetching_bad_links_over_and_over_fills_the_log_not_the_audit(p
     for _ in range(40):
         assert portal.client.get(f"/login/{link.token}").status_code == BAD_LINK_STATUS
     assert len(_audit("portal.refused")) == 30
+
+
+def test_a_token_below_another_path_is_not_a_link(portal):
+    """`/login/x/<token>` is no address we send: it gets the bad-link answer, and cannot be used."""
+    link = invited()
+    from models import handoff
+
+    for path in (f"/login/x/{link.token}", f"/login/{link.token}/", f"/login/https://portal.example.com/login/{link.token}"):
+        assert portal.client.get(path).status_code == BAD_LINK_STATUS
+        response = portal.client.post(path, data={"csrf": handoff.csrf_token(path[len("/login/"):])},
+                                      headers=SAME_ORIGIN)
+        assert response.status_code == BAD_LINK_STATUS
+    assert _link_row(link.token).used_at is None
+    assert {r.subject for r in _audit("portal.refused")} == {"(no such link)"}
