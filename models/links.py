@@ -76,6 +76,8 @@ class Redeemed:
     contact: ContactRow
     first_login: bool
     purpose: str
+    redeemed_at: datetime | None = None
+    """When it was redeemed (the link's `used_at`)."""
 
 
 def hash_token(token: str) -> str:
@@ -236,11 +238,11 @@ def check_link(token_or_url: str, now: datetime | None = None) -> MagicLink:
     """
     token = extract_token(token_or_url)
     digest = hash_token(token)
-    link = MagicLink.get_or_none(MagicLink.token_hash == digest)
+    link = next(iter(MagicLink.raw(_LINK_BY_HASH, digest)), None)
     if link is None or not hmac.compare_digest(link.token_hash, digest):
         raise RedeemFailed("unknown", "this link is not valid: it was never issued")
     now = now or clock.now()
-    contact = link.contact
+    contact = link.contact = get_model(link.contact_id)
     if link.used_at is not None:
         raise RedeemFailed("used", f"this link was already used on {link.used_at:%Y-%m-%d %H:%M} UTC")
     if link.revoked_at is not None or contact.status == STATUS_REVOKED:
@@ -263,11 +265,8 @@ def redeem(token_or_url: str) -> Redeemed:
     link = check_link(token_or_url, now)
     contact = link.contact
     # Single use even under two redeems at once: only the first UPDATE finds used_at still empty.
-    claimed = (
-        MagicLink.update(used_at=now)
-        .where((MagicLink.id == link.id) & MagicLink.used_at.is_null())
-        .execute()
-    )
+    stamp = to_db_time(now)
+    claimed = database.execute_sql(_CLAIM_LINK, (stamp, link.id)).rowcount
     if claimed != 1:
         raise RedeemFailed("used", "this link was already used")
     first = contact.status != STATUS_JOINED
@@ -276,9 +275,17 @@ def redeem(token_or_url: str) -> Redeemed:
         contact.joined_at = now
     contact.last_login_at = now
     contact.updated_at = now
-    contact.save()
+    # Only the columns that change: a full save() rewrote the names too, which re-indexed the contact for search.
+    database.execute_sql(_LOGGED_IN, (contact.status, to_db_time(contact.joined_at), stamp, stamp, contact.id))
     audit.record("redeem", contact, detail=f"{link.purpose} link" + (", joined" if first else ""))
-    return Redeemed(contact=to_row(contact), first_login=first, purpose=link.purpose)
+    return Redeemed(contact=to_row(contact), first_login=first, purpose=link.purpose, redeemed_at=now)
+
+
+_LINK_BY_HASH = 'SELECT * FROM "magic_link" WHERE "token_hash" = ?'
+_CLAIM_LINK = 'UPDATE "magic_link" SET "used_at" = ? WHERE "id" = ? AND "used_at" IS NULL'
+_LOGGED_IN = (
+    'UPDATE "contact" SET "status" = ?, "joined_at" = ?, "last_login_at" = ?, "updated_at" = ? WHERE "id" = ?'
+)
 
 
 def _open_links(contact: Contact | None = None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from models.db import database, write_transaction
 from models.entities import Setting
@@ -45,6 +45,8 @@ def check_callback_url(value: str) -> str:
         raise InvalidInput(
             f"portal_callback_url must be an https:// URL (http:// only on 127.0.0.1 or localhost), got {value!r}"
         )
+    if "code" in parse_qs(parts.query, keep_blank_values=True):
+        raise InvalidInput("portal_callback_url cannot have a code= parameter: the portal adds its own")
     return value
 
 

@@ -51,20 +51,22 @@ async def exchange(portal: Portal, request: Request) -> JSONResponse:
             code = payload["code"]
     except (BodyTooLarge, ValueError):
         pass
-    return await portal.db(_exchange, key, code)
+    return await portal.db(_exchange, portal.writes, key, code)
 
 
-def _exchange(key: str, code: str | None) -> JSONResponse:
+def _exchange(writes, key: str, code: str | None) -> JSONResponse:
     name = api_keys.authenticate(key)
     if name is None:
         return error(401, "invalid_client", "the API key is wrong or was revoked")
     if code is None:
         return error(400, "invalid_request", 'send JSON {"code": "<the code from the callback URL>"}')
     try:
-        done = handoff.exchange(code, name)
+        with writes:
+            done = handoff.exchange(code, name)
     except handoff.KeyRefused:
         return error(401, "invalid_client", "the API key is wrong or was revoked")
     except handoff.ExchangeRefused as exc:
-        handoff.record_exchange_refusal(code, exc.reason, name)
+        with writes:
+            handoff.record_exchange_refusal(code, exc.reason, name)
         return error(400, "invalid_grant", "the code is invalid, expired or already used")
     return JSONResponse(done.as_json())

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -64,9 +65,9 @@ ADDRESS_LIMIT = "3/15minutes"
 CLIENT_LIMIT = "20/hour"
 """New-link requests per client address: one office behind one address, not a script trying a list."""
 
-UNKNOWN_AUDIT_LIMIT = "30/hour"
-"""Audit entries per client for links that name no contact (malformed, unknown): a scanner trying random paths
-fills the request log, not the audit table."""
+REFUSAL_AUDIT_LIMIT = "30/hour"
+"""Audit entries for refused links per client: a scanner fetching a dead link again and again, or trying random
+paths, fills the request log, not the audit table."""
 
 MAX_FORM_BYTES = 4096
 """Largest form body read; our forms send well under 1 kB."""
@@ -166,15 +167,22 @@ class Portal:
         client_limit: str,
     ) -> None:
         self.pages = _environment()
+        self.css = (PAGES / "portal.css").read_bytes()
         self.pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="portal-db")
+        self.pool_closed = False
         self.sender_config = sender_config
         self.sender = None
+        self.running = 0
         # One process, so the counters live in its memory (`limits`' MemoryStorage); several processes behind
         # one proxy would each count on their own (use `limits`' Redis storage then).
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.address_limit: RateLimitItem = parse(address_limit)
         self.client_limit: RateLimitItem = parse(client_limit)
-        self.unknown_audit_limit: RateLimitItem = parse(UNKNOWN_AUDIT_LIMIT)
+        self.refusal_audit_limit: RateLimitItem = parse(REFUSAL_AUDIT_LIMIT)
+        self.writes = threading.Lock()
+        """Held around this process's write transactions. SQLite lets one writer in at a time; threads of one
+        process queueing here wait exactly as long as needed, where SQLite's busy handler would have them sleep
+        and retry (sleeps of up to 100 ms, so a burst of confirmations took far longer than the writes)."""
 
     # --- plumbing ---
 
@@ -182,6 +190,16 @@ class Portal:
         """Run `func` on one of the app's database threads."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, functools.partial(func, *args, **kwargs))
+
+    def locked(self, func: Callable[..., T]) -> Callable[..., T]:
+        """`func` run while holding `writes` (for a function that writes)."""
+
+        @functools.wraps(func)
+        def run(*args, **kwargs):
+            with self.writes:
+                return func(*args, **kwargs)
+
+        return run
 
     def page(self, name: str, status: int = 200, headers: dict[str, str] | None = None,
              background: BackgroundTask | None = None, **context) -> HTMLResponse:
@@ -220,12 +238,12 @@ class Portal:
         return view, settings.get("agency_name"), settings.get("portal_callback_url"), csrf
 
     async def _refused(self, request: Request, token: str, reason: str) -> None:
-        """Audit a bad link; links that name no contact only while this client's budget for them lasts."""
+        """Audit a bad link, while this client's budget of audit entries lasts."""
         client = self.client(request)
-        if reason in ("malformed", "unknown") and not self.limiter.hit(self.unknown_audit_limit, "audit", client):
+        if not self.limiter.hit(self.refusal_audit_limit, "audit", client):
             return
         try:
-            await self.db(handoff.record_refusal, token, reason, client=client, method=request.method)
+            await self.db(self.locked(handoff.record_refusal), token, reason, client=client, method=request.method)
         except PortalError as exc:  # the database busy: the visitor's answer does not depend on the audit
             log.warning("could not audit a refused link: %s", exc)
 
@@ -250,14 +268,14 @@ class Portal:
             return RedirectResponse(value, status_code=303)
         return self.page("signed_in.html", agency=agency, first_name=value)
 
-    @staticmethod
-    def _confirm(token: str, csrf: str | None, client: str) -> tuple[str, str, str]:
+    def _confirm(self, token: str, csrf: str | None, client: str) -> tuple[str, str, str]:
         agency = settings.get("agency_name")
         if not handoff.csrf_ok(token, csrf):
             return "csrf", agency, ""
         callback = settings.get("portal_callback_url")
         try:
-            done = handoff.confirm(token, issue_code=bool(callback), client=client)
+            with self.writes:
+                done = handoff.confirm(token, issue_code=bool(callback), client=client)
         except RedeemFailed as exc:
             return "bad", agency, exc.reason
         if done.code is not None:
@@ -295,7 +313,7 @@ class Portal:
 
     async def _request_link(self, address: str, client: str) -> None:
         try:
-            queued = await self.db(handoff.request_login_link, address, client=client)
+            queued = await self.db(self.locked(handoff.request_login_link), address, client=client)
         except PortalError as exc:
             log.error("a requested login email could not be queued: %s", exc)
             return
@@ -310,7 +328,7 @@ class Portal:
         return PlainTextResponse("ok")
 
     async def stylesheet(self, request: Request) -> Response:
-        return Response((PAGES / "portal.css").read_bytes(), media_type="text/css")
+        return Response(self.css, media_type="text/css")
 
     # --- errors ---
 
@@ -329,8 +347,15 @@ class Portal:
     # --- life ---
 
     def start(self) -> None:
+        """Lifespan start (counted: several test clients may each run the lifespan of one app)."""
+        self.running += 1
+        if self.running > 1:
+            return
+        if self.pool_closed:
+            self.pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="portal-db")
+            self.pool_closed = False
         with contextlib.suppress(PortalError):
-            self.pool.submit(handoff.purge_codes).result()
+            self.pool.submit(self.locked(handoff.purge_codes)).result()
         if self.sender_config is not None and self.sender is None:
             from mail.outbox import SenderThread
 
@@ -338,11 +363,14 @@ class Portal:
             self.sender.start()
 
     def stop(self) -> None:
+        self.running -= 1
+        if self.running > 0:
+            return
         if self.sender is not None:
             self.sender.stop(timeout=30)
             self.sender = None
-        self.pool.submit(database.close)
-        self.pool.shutdown(wait=True)
+        self.pool.shutdown(wait=True)  # its threads' connections close with them
+        self.pool_closed = True
 
 
 def _log_summary(summary) -> None:
