@@ -319,7 +319,17 @@ def _form_of(page: str, url: str) -> tuple[str, dict[str, str]]:
     return action, reader.fields
 
 
-async def _confirm_all(origin: str, tokens: list[str], clients: int, signed_in, warm_up: list[str]) -> dict:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (Linux `/proc/<pid>/stat`); 0.0 where that cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _confirm_all(origin: str, tokens: list[str], clients: int, signed_in, warm_up: list[str],
+                       server_pid: int) -> dict:
     from urllib.parse import urlencode
 
     port = int(origin.rsplit(":", 1)[1])
@@ -362,9 +372,11 @@ async def _confirm_all(origin: str, tokens: list[str], clients: int, signed_in, 
     latencies.clear()
     queue = list(reversed(forms[len(warm_up):]))
     cpu = time.process_time()
+    server_cpu = process_cpu_seconds(server_pid)
     started = time.perf_counter()
     await asyncio.gather(*(post(conn, queue) for conn in connections))
     seconds = time.perf_counter() - started
+    server_cpu = process_cpu_seconds(server_pid) - server_cpu
     cpu = time.process_time() - cpu
     for conn in connections:
         conn.close()
@@ -378,6 +390,7 @@ async def _confirm_all(origin: str, tokens: list[str], clients: int, signed_in, 
         "failures": len(failures),
         "first_failure": failures[0] if failures else None,
         "client_cpu_s": cpu,
+        "server_cpu_ms": server_cpu * 1000 / len(tokens),
     }
 
 
@@ -420,7 +433,7 @@ def measure_side(which: str, n: int, clients: int, work: Path) -> dict:
     try:
         result = asyncio.run(_confirm_all(server.origin, tokens[WARM_UP:], clients,
                                           _ours_signed_in if which == "ours" else _bare_signed_in,
-                                          warm_up=tokens[:WARM_UP]))
+                                          warm_up=tokens[:WARM_UP], server_pid=server.process.pid))
     finally:
         server.stop()
     result["server_rss_mb"] = server.peak_rss_mb
@@ -452,7 +465,8 @@ def measure(n: int = TOKENS, clients: int = CLIENTS, rounds: int = ROUNDS) -> di
             results.append({**sides, "ratio": sides["ours"]["per_second"] / sides["bare"]["per_second"]})
 
     def median_side(which: str) -> dict:
-        keys = ("per_second", "p50_ms", "p99_ms", "max_ms", "server_rss_mb", "client_cpu_s", "seconds")
+        keys = ("per_second", "p50_ms", "p99_ms", "max_ms", "server_rss_mb", "client_cpu_s", "seconds",
+                "server_cpu_ms")
         side = {key: statistics.median(r[which][key] for r in results) for key in keys}
         side["server_rss_mb"] = max(r[which]["server_rss_mb"] for r in results)
         side["joined"] = results[-1][which]["joined"]
@@ -460,6 +474,7 @@ def measure(n: int = TOKENS, clients: int = CLIENTS, rounds: int = ROUNDS) -> di
 
     return {"n": n, "clients": clients, "ours": median_side("ours"), "bare": median_side("bare"),
             "ratio": statistics.median(r["ratio"] for r in results),
+            "cpu_ratio": statistics.median(r["bare"]["server_cpu_ms"] / r["ours"]["server_cpu_ms"] for r in results),
             "rounds": [{"ratio": r["ratio"], "ours_per_second": r["ours"]["per_second"],
                         "bare_per_second": r["bare"]["per_second"], "ours_p99_ms": r["ours"]["p99_ms"],
                         "bare_p99_ms": r["bare"]["p99_ms"]} for r in results]}
@@ -488,8 +503,11 @@ def main() -> None:
     for side in ("ours", "bare"):
         s = r[side]
         print(f"  {side:<5} {s['per_second']:7.0f}/s  p50 {s['p50_ms']:6.1f} ms  p99 {s['p99_ms']:6.1f} ms  "
-              f"max {s['max_ms']:6.1f} ms  server peak RSS {s['server_rss_mb']:.0f} MB  "
+              f"max {s['max_ms']:6.1f} ms  server CPU {s['server_cpu_ms']:.2f} ms a confirmation, "
+              f"peak RSS {s['server_rss_mb']:.0f} MB  "
               f"(client CPU {s['client_cpu_s']:.1f} s of {s['seconds']:.1f} s)")
+    print(f"  server CPU per confirmation, bare / ours: {r['cpu_ratio']:.2f} (what the ratio would be with a core "
+          "each, whatever else the machine runs)")
     print(f"  ratio ours/bare {r['ratio']:.2f} (goal >= 0.7); our p99 {r['ours']['p99_ms']:.1f} ms (goal < 100 ms); "
           f"every link used once in every round, {r['ours']['joined']:,} joined")
 
