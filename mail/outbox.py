@@ -455,7 +455,8 @@ def run_forever(
                         trouble = True
                 due = None if trouble else queue.next_due_at()
                 if due is not None:
-                    wait = min(wait, max(0.0, (due - clock.now()).total_seconds()))
+                    # A floor, so that a row that stays due without being sendable cannot make the loop spin.
+                    wait = min(wait, max(0.05, (due - clock.now()).total_seconds()))
             except Exception as exc:  # noqa: BLE001 -- a sender that runs for good must outlive any one failure
                 log.error("the outbox sender failed and tries again in %.0f s: %s", trouble_wait, exc)
                 wait = trouble_wait
