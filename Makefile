@@ -12,7 +12,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+# The editable install maps each top-level package found when it ran: a package added later (portal/) needs it
+# to run again, so the stamp depends on the packages' __init__.py files too.
+$(STAMP): $(BIN)/python pyproject.toml $(wildcard */__init__.py)
 	$(BIN)/python -m pip install --quiet -e .
 	@touch $@
 

@@ -7,7 +7,8 @@ Every measurement runs in a fresh process (`run_all.py --child NAME SIZE`), so i
 start-up figures include launching Python and importing Textual. Columns:
 
 - ours / reference: seconds or milliseconds as the row says (lower is better), or messages per second for
-  bulk mail (higher is better; the ratio is then reference time / our time, so 1.0 is "as fast as raw");
+  bulk mail and confirmations per second for the portal (higher is better; the ratio is then reference time /
+  our time, so 1.0 is "as fast as raw");
 - ratio: ours / reference for times (1.0 = as fast as the reference);
 - peak RSS: the child process's peak resident memory, ours / reference, in MB.
 
@@ -60,6 +61,10 @@ def child(name: str, size: int, launched: float) -> dict:
         import import_csv
 
         return import_csv.measure(size, name.removeprefix("import-"))
+    if name == "portal":
+        import portal_confirm
+
+        return portal_confirm.measure(size)
     raise SystemExit(f"unknown child {name}")
 
 
@@ -93,7 +98,7 @@ class Table:
             print(line(row))
 
 
-SECTIONS = ("start", "search", "stats", "bulk", "import")
+SECTIONS = ("start", "search", "stats", "bulk", "import", "portal")
 
 
 def main() -> None:
@@ -173,6 +178,18 @@ def main() -> None:
         table.add("CSV import vs bare sqlite3 to the same end state", imports, f"{ours['seconds']:.2f} s",
                   f"{same['seconds']:.2f} s", ours["seconds"] / same["seconds"], "-",
                   f"{ours['rss_mb']:.0f}/{same['rss_mb']:.0f}")
+
+    # Portal confirmations: POST /login/<token> to redeemed, 50 clients at once, our `client-portal serve` against
+    # a bare Starlette app doing the same single-row UPDATE; both on uvicorn, each on a copy of one database.
+    if "portal" in args.only:
+        tokens = 500 if args.quick else 2_000
+        r = run_child("portal", tokens)
+        ours, bare = r["ours"], r["bare"]
+        rss = f"{ours['server_rss_mb']:.0f}/{bare['server_rss_mb']:.0f} (servers)"
+        table.add(f"portal confirmations (POST -> redeemed/s, {r['clients']} clients; ratio = ours / bare)", tokens,
+                  f"{ours['per_second']:.0f}/s", f"{bare['per_second']:.0f}/s", r["ratio"], ">= 0.7", rss)
+        table.add(f"portal confirmation p99 latency ({r['clients']} clients)", tokens, f"{ours['p99_ms']:.1f} ms",
+                  f"{bare['p99_ms']:.1f} ms", ours["p99_ms"] / bare["p99_ms"], "< 100 ms", rss)
 
     print()
     table.print()

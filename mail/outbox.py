@@ -17,6 +17,7 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -35,7 +36,7 @@ from mail.transports import (
     TransportUnavailable,
     open_transport,
 )
-from models import clock, links, settings
+from models import clock, heartbeat, links, settings
 from models import outbox as queue
 from models.contacts import ContactRow
 from models.db import database, page_cache, write_transaction
@@ -399,10 +400,101 @@ def _record_and_issue(sent_id: int | None, owner: str, issuer: links.LinkIssuer,
     return issuer.issue(contact)
 
 
+# --- running for good: what `serve` and `outbox send --watch` run ------------------------------------------------
+
+POLL_SECONDS = 2.0
+"""How often a long-running sender looks for mail that another process queued (a read of one index)."""
+
+TROUBLE_WAIT_SECONDS = 30.0
+"""How long it waits after the mail server or the database failed it, before trying again."""
+
+log = logging.getLogger("mail.outbox")
+
+
+def run_forever(
+    config: MailConfig,
+    stop: threading.Event,
+    *,
+    wake: threading.Event | None = None,
+    poll: float = POLL_SECONDS,
+    trouble_wait: float = TROUBLE_WAIT_SECONDS,
+    report: Callable[[SendSummary], None] | None = None,
+) -> None:
+    """Send mail as it falls due (new mail, retries whose wait ran out) until `stop` is set.
+
+    Runs on the calling thread with a database connection of its own, and records a heartbeat
+    (`models.heartbeat`) so the dashboard can tell that a sender runs. A failure (the mail server down, no domain
+    set up, the database busy) is logged and tried again after `trouble_wait`; it never ends the loop.
+
+    Args:
+        config: Where mail goes.
+        stop: Set it to end the loop; a message being sent is finished, held rows go back to the queue.
+        wake: Set it to look at the queue at once (the portal does after queueing a login email); cleared here.
+        poll: Seconds between looks at the queue when nothing wakes the loop.
+        trouble_wait: Seconds to wait after a failure.
+        report: Called with the summary of each pass that sent or settled something.
+    """
+    wake = wake or stop
+    owner = queue.sender_identity()
+    last_beat = -math.inf
+    with _own_connection():
+        while not stop.is_set():
+            wait = poll
+            trouble = False  # after trouble, mail that is due at once must not make the loop spin
+            try:
+                if time.monotonic() - last_beat >= heartbeat.BEAT_SECONDS:
+                    heartbeat.beat(owner)
+                    last_beat = time.monotonic()
+                if queue.count_due(None, clock.now()):
+                    summary = OutboxSender(config).send(cancel=stop)
+                    if report is not None and (summary.sent or summary.failed or summary.skipped or summary.retrying):
+                        report(summary)
+                    if summary.error:
+                        log.warning("mail stays queued: %s", summary.error)
+                        wait = trouble_wait
+                        trouble = True
+                due = None if trouble else queue.next_due_at()
+                if due is not None:
+                    # A floor, so that a row that stays due without being sendable cannot make the loop spin.
+                    wait = min(wait, max(0.05, (due - clock.now()).total_seconds()))
+            except Exception as exc:  # noqa: BLE001 -- a sender that runs for good must outlive any one failure
+                log.error("the outbox sender failed and tries again in %.0f s: %s", trouble_wait, exc)
+                wait = trouble_wait
+            if wake.wait(wait) and wake is not stop:
+                wake.clear()
+
+
+class SenderThread(threading.Thread):
+    """`run_forever` in a daemon thread, with `wake` and `stop`: the sender inside `client-portal serve`."""
+
+    def __init__(self, config: MailConfig, *, poll: float = POLL_SECONDS,
+                 report: Callable[[SendSummary], None] | None = None) -> None:
+        super().__init__(name="outbox-sender", daemon=True)
+        self.config = config
+        self.poll = poll
+        self.report = report
+        self.stop_event = threading.Event()
+        self.wake_event = threading.Event()
+
+    def run(self) -> None:
+        run_forever(self.config, self.stop_event, wake=self.wake_event, poll=self.poll, report=self.report)
+
+    def wake(self) -> None:
+        """Look at the queue now (something was just queued)."""
+        self.wake_event.set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """End the loop after the message being sent, and wait up to `timeout` seconds for it."""
+        self.stop_event.set()
+        self.wake_event.set()
+        if self.is_alive():
+            self.join(timeout)
+
+
 def retry_failed(batch: str | None = None) -> int:
     """Put failed messages (of one batch, or all) back in the queue; returns how many."""
     with _own_connection():
         return queue.retry_failed(batch)
 
 
-__all__ = ["OutboxSender", "SendProgress", "SendSummary", "backoff", "retry_failed"]
+__all__ = ["OutboxSender", "SendProgress", "SendSummary", "SenderThread", "backoff", "retry_failed", "run_forever"]

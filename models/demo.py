@@ -109,7 +109,27 @@ def seed(count: int = 300, rng_seed: int = 7, domain: str = "portal.example.com"
             _bulk_insert(MagicLink, links)
 
 
+DEMO_DOMAIN = "portal.example.com"
+"""The demo's default domain: its mail says it comes from here."""
+
+DEMO_PORTAL = "127.0.0.1:8080"
+"""Where the demo's links point (plain http on loopback): `client-portal --demo serve` answers there, so a link
+copied from the demo's dashboard works in a browser on the same machine."""
+
+
+def _serve_demo_links_locally() -> None:
+    """Give the demo its default domain and select `DEMO_PORTAL` for links, unless that domain is already there
+    (an older demo database gets it too; a later choice in the demo's domains screen is left alone)."""
+    from models import domains
+
+    if not Domain.select().exists():
+        domains.add_domain(DEMO_DOMAIN)
+    if not Domain.select().where(Domain.name == DEMO_PORTAL).exists():
+        domains.add_domain(DEMO_PORTAL, select=True)
+
+
 def ensure_demo(count: int = 300) -> None:
-    """Fill an empty database with sample data; leave one that has contacts alone."""
+    """Fill an empty database with sample data; leave one that has contacts alone. Links point at `DEMO_PORTAL`."""
+    _serve_demo_links_locally()
     if not Contact.select().exists():
         seed(count)

@@ -1,7 +1,10 @@
 """The portal's host names: the default domain (mail is sent from it) and custom domains, one of them selected.
 
 The portal URL and every magic link are built from the selected domain (the default when none is selected),
-never from anything a request supplies.
+never from anything a request supplies. Links are `https://` except on a loopback address with a port
+(`127.0.0.1:8080`, `localhost:8080`, `[::1]:8080`): that "domain" is for trying the portal service on this
+machine (the demo, the end-to-end test), which serves plain http. It can be selected for links but never be the
+default domain, because mail is sent from the default domain and `portal@127.0.0.1:8080` is not an address.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from models.entities import Domain
 from models.errors import InvalidInput, NotFound, PortalError
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LOOPBACK = re.compile(r"^(localhost|127(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|\[::1\]):([0-9]{1,5})$")
+"""A loopback host with its port: served over plain http, for local use only."""
 
 
 @dataclass(frozen=True)
@@ -28,14 +33,21 @@ def normalize_domain(value: str) -> str:
     """Validate a host name and return it lower-case in IDNA ASCII form.
 
     A pasted `https://portal.example.com/` is accepted and reduced to its host; ports, paths, credentials and
-    anything that is not a host name are refused.
+    anything that is not a host name are refused, except a loopback host with its port (`127.0.0.1:8080`,
+    `localhost:8080`, `[::1]:8080`; see `is_loopback`).
     """
     raw = value.strip()
     text = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", raw).rstrip("/")
     if not text:
         raise InvalidInput("a domain cannot be empty")
+    loopback = _LOOPBACK.match(text.lower())
+    if loopback:
+        if not 1 <= int(loopback.group(2)) <= 65535:
+            raise InvalidInput(f"{raw!r} has no valid port (1-65535)")
+        return f"{loopback.group(1)}:{int(loopback.group(2))}"
     if any(ch in text for ch in "/@:?#\\ ") or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise InvalidInput(f"{raw!r} is not a domain name (give a host such as portal.example.com)")
+        raise InvalidInput(f"{raw!r} is not a domain name (give a host such as portal.example.com, "
+                           "or 127.0.0.1:8080 to try the portal on this machine)")
     try:
         ascii_name = text.encode("idna").decode("ascii").lower()
     except UnicodeError:
@@ -46,6 +58,18 @@ def normalize_domain(value: str) -> str:
     if labels[-1].isdigit():
         raise InvalidInput(f"{raw!r} is an IP address; the portal needs a domain name")
     return ".".join(labels)
+
+
+def is_loopback(name: str) -> bool:
+    """Whether a (normalised) domain is a loopback address with a port: links to it are plain http."""
+    return _LOOPBACK.match(name) is not None
+
+
+def _refuse_loopback_default(name: str) -> None:
+    if is_loopback(name):
+        raise InvalidInput(f"{name} is a loopback address: it can serve links on this machine but mail cannot be "
+                           "sent from it; add your real domain first, then select this one "
+                           f"(client-portal domains add {name} --select)")
 
 
 def list_domains() -> list[DomainRow]:
@@ -61,6 +85,8 @@ def add_domain(name: str, default: bool = False, select: bool = False) -> Domain
     if Domain.get_or_none(Domain.name == name) is not None:
         raise InvalidInput(f"{name} is already a domain")
     first = not Domain.select().exists()
+    if default or first:
+        _refuse_loopback_default(name)
     Domain.create(name=name, created_at=clock.now())
     audit.record("domain.add", subject=name)
     if default or first:
@@ -87,6 +113,7 @@ def _row(name: str) -> DomainRow:
 def set_default(name: str) -> DomainRow:
     """Make `name` the default domain (invitations are sent from it)."""
     domain = _get(name)
+    _refuse_loopback_default(domain.name)
     Domain.update(is_default=False).where(Domain.id != domain.id).execute()
     Domain.update(is_default=True).where(Domain.id == domain.id).execute()
     audit.record("domain.default", subject=domain.name)
@@ -133,5 +160,7 @@ def link_domain() -> str:
 
 
 def portal_url(path: str = "") -> str:
-    """`https://<selected or default domain>/` plus `path`."""
-    return f"https://{link_domain()}/{path.lstrip('/')}"
+    """`https://<selected or default domain>/` plus `path` (`http://` for a loopback address)."""
+    domain = link_domain()
+    scheme = "http" if is_loopback(domain) else "https"
+    return f"{scheme}://{domain}/{path.lstrip('/')}"

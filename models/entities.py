@@ -149,4 +149,39 @@ class Setting(BaseModel):
     value = peewee.TextField()
 
 
-ALL_MODELS = (Contact, Domain, MagicLink, AuditEntry, OutboxMessage, Template, Setting)
+class HandoffCode(BaseModel):
+    """A one-time code the portal service hands to the agency's portal after a contact confirmed a link (the
+    OAuth authorization-code shape). Only its SHA-256 is kept; it is good once, for about a minute."""
+
+    code_hash = peewee.CharField(unique=True)
+    contact = peewee.ForeignKeyField(Contact, backref="handoff_codes", on_delete="CASCADE")
+    purpose = peewee.CharField()
+    """The purpose of the magic link that was redeemed (`invite` or `login`)."""
+    redeemed_at = UTCDateTimeField()
+    """When that link was redeemed (what the exchange reports)."""
+    created_at = UTCDateTimeField()
+    expires_at = UTCDateTimeField(index=True)
+    exchanged_at = UTCDateTimeField(null=True)
+    exchanged_by = peewee.CharField(null=True)
+    """The name of the API key that exchanged it."""
+
+
+class ApiKey(BaseModel):
+    """A key an agency's portal presents to exchange handoff codes. Only its SHA-256 is kept; the key is shown
+    once, when it is made. A name is unique among the keys not revoked (a partial index, schema v6)."""
+
+    name = peewee.CharField(index=True)
+    key_hash = peewee.CharField(unique=True)
+    prefix = peewee.CharField()
+    """The key's first characters, so an admin can tell which key a portal holds without the key."""
+    created_at = UTCDateTimeField()
+    created_by = peewee.CharField()
+    last_used_at = UTCDateTimeField(null=True)
+    revoked_at = UTCDateTimeField(null=True)
+    revoked_by = peewee.CharField(null=True)
+
+
+PORTAL_MODELS = (HandoffCode, ApiKey)
+"""The portal service's tables (schema v6)."""
+
+ALL_MODELS = (Contact, Domain, MagicLink, AuditEntry, OutboxMessage, Template, Setting, HandoffCode, ApiKey)

@@ -76,6 +76,8 @@ class Redeemed:
     contact: ContactRow
     first_login: bool
     purpose: str
+    redeemed_at: datetime | None = None
+    """When it was redeemed (the link's `used_at`)."""
 
 
 def hash_token(token: str) -> str:
@@ -227,20 +229,20 @@ def extract_token(token_or_url: str) -> str:
     return text
 
 
-@write_transaction
-def redeem(token_or_url: str) -> Redeemed:
-    """Use a link: log the contact in, marking them joined the first time.
+def check_link(token_or_url: str, now: datetime | None = None) -> MagicLink:
+    """The stored link a token names, if it could be redeemed now; reads only (the portal's GET page uses it).
 
     Raises:
-        RedeemFailed: the link is unknown, expired, revoked, used or superseded (nothing is changed).
+        RedeemFailed: the link is malformed, unknown, used, revoked, superseded or expired, checked in that
+            order (the same checks, in the same order, as `redeem`).
     """
     token = extract_token(token_or_url)
     digest = hash_token(token)
-    link = MagicLink.get_or_none(MagicLink.token_hash == digest)
+    link = next(iter(MagicLink.raw(_LINK_BY_HASH, digest)), None)
     if link is None or not hmac.compare_digest(link.token_hash, digest):
         raise RedeemFailed("unknown", "this link is not valid: it was never issued")
-    now = clock.now()
-    contact = link.contact
+    now = now or clock.now()
+    contact = link.contact = get_model(link.contact_id)
     if link.used_at is not None:
         raise RedeemFailed("used", f"this link was already used on {link.used_at:%Y-%m-%d %H:%M} UTC")
     if link.revoked_at is not None or contact.status == STATUS_REVOKED:
@@ -249,12 +251,22 @@ def redeem(token_or_url: str) -> Redeemed:
         raise RedeemFailed("superseded", "a newer link was sent since this one; use the newest link")
     if link.expires_at <= now:
         raise RedeemFailed("expired", f"this link expired on {link.expires_at:%Y-%m-%d %H:%M} UTC")
+    return link
+
+
+@write_transaction
+def redeem(token_or_url: str) -> Redeemed:
+    """Use a link: log the contact in, marking them joined the first time.
+
+    Raises:
+        RedeemFailed: the link is unknown, expired, revoked, used or superseded (nothing is changed).
+    """
+    now = clock.now()
+    link = check_link(token_or_url, now)
+    contact = link.contact
     # Single use even under two redeems at once: only the first UPDATE finds used_at still empty.
-    claimed = (
-        MagicLink.update(used_at=now)
-        .where((MagicLink.id == link.id) & MagicLink.used_at.is_null())
-        .execute()
-    )
+    stamp = to_db_time(now)
+    claimed = database.execute_sql(_CLAIM_LINK, (stamp, link.id)).rowcount
     if claimed != 1:
         raise RedeemFailed("used", "this link was already used")
     first = contact.status != STATUS_JOINED
@@ -263,9 +275,17 @@ def redeem(token_or_url: str) -> Redeemed:
         contact.joined_at = now
     contact.last_login_at = now
     contact.updated_at = now
-    contact.save()
+    # Only the columns that change: a full save() rewrote the names too, which re-indexed the contact for search.
+    database.execute_sql(_LOGGED_IN, (contact.status, to_db_time(contact.joined_at), stamp, stamp, contact.id))
     audit.record("redeem", contact, detail=f"{link.purpose} link" + (", joined" if first else ""))
-    return Redeemed(contact=to_row(contact), first_login=first, purpose=link.purpose)
+    return Redeemed(contact=to_row(contact), first_login=first, purpose=link.purpose, redeemed_at=now)
+
+
+_LINK_BY_HASH = 'SELECT * FROM "magic_link" WHERE "token_hash" = ?'
+_CLAIM_LINK = 'UPDATE "magic_link" SET "used_at" = ? WHERE "id" = ? AND "used_at" IS NULL'
+_LOGGED_IN = (
+    'UPDATE "contact" SET "status" = ?, "joined_at" = ?, "last_login_at" = ?, "updated_at" = ? WHERE "id" = ?'
+)
 
 
 def _open_links(contact: Contact | None = None):
@@ -357,6 +377,7 @@ __all__ = [
     "LinkInfo",
     "LinkIssuer",
     "Redeemed",
+    "check_link",
     "current_link",
     "extract_token",
     "hash_token",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import peewee
 
-from models.entities import ALL_MODELS
+from models.entities import ALL_MODELS, PORTAL_MODELS
 
 
 def _v1(db: peewee.SqliteDatabase) -> None:
@@ -195,5 +195,13 @@ def _expiry_counts(db: peewee.SqliteDatabase) -> None:
 NAMES_BY_ID = "contact_id_names"
 """Index of (id, last name, first name): sorting a search's matches by name reads only it (schema v5)."""
 
-UPGRADES: dict[int, Callable[[peewee.SqliteDatabase], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
+
+def _v6(db: peewee.SqliteDatabase) -> None:
+    """The portal service's tables: one-time handoff codes and the API keys portals exchange them with. A key's
+    name is unique among the keys in use, so a revoked key's name can be given to its replacement."""
+    db.create_tables(PORTAL_MODELS)
+    db.execute_sql("CREATE UNIQUE INDEX IF NOT EXISTS api_key_live_name ON api_key (name) WHERE revoked_at IS NULL")
+
+
+UPGRADES: dict[int, Callable[[peewee.SqliteDatabase], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
 """Upgrade to version N from N-1."""

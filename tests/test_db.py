@@ -122,7 +122,7 @@ def test_upgrade_from_version_3_fills_the_trigram_index(db_path):
     database.execute_sql("PRAGMA user_version = 3")
     database.close()
     open_database(db_path)
-    assert schema_version() == dbmod.SCHEMA_VERSION == 5
+    assert schema_version() == dbmod.SCHEMA_VERSION >= 5
     assert database.execute_sql(f"SELECT COUNT(*) FROM {SEARCH_INDEX}").fetchone()[0] == 2
     assert [r.email for r in contacts.contact_page(contacts.ContactQuery(search="lovelace analyt")).rows] == [
         "ada@example.com"
@@ -152,7 +152,7 @@ def test_upgrade_from_version_4_reindexes_for_two_letter_words(db_path):
     database.execute_sql("PRAGMA user_version = 4")
     database.close()
     open_database(db_path)
-    assert schema_version() == dbmod.SCHEMA_VERSION == 5
+    assert schema_version() == dbmod.SCHEMA_VERSION >= 5
     assert contacts.count_contacts(contacts.ContactQuery(search="qz")) == 1  # the pair that ends the text
     grace = contacts.add_contact("grace@example.com", first_name="Grace", last_name="Hopper", company="Navy")
     assert contacts.count_contacts(contacts.ContactQuery(search="vy")) == 1

@@ -421,9 +421,10 @@ def audit_cmd(ctx, limit, as_json) -> None:
 
 def _register_optional_commands() -> None:
     """Mail commands live in their own module (imported plainly: a broken import must fail loudly)."""
-    from tui import cli_mail, cli_web
+    from tui import cli_mail, cli_portal, cli_web
 
     cli_mail.register(main)
+    cli_portal.register(main)
     cli_web.register(main)
 
 

@@ -131,14 +131,24 @@ def outbox_list(ctx: click.Context, status=None, batch=None, limit=50, as_json=F
 @click.option("--rate", type=click.FloatRange(min=0), default=None,
               help="Messages per second at most over SMTP (default: the send_rate setting; 0: no limit).")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--watch", is_flag=True, help="Keep running and send mail as it falls due (what `serve` runs inside); "
+                                            "SIGTERM or Ctrl+C ends it.")
 @click.pass_context
-def outbox_send(ctx: click.Context, batch: str | None, once: bool, rate: float | None, as_json: bool) -> None:
-    """Send queued mail until the queue is empty (or, with --once, one pass).
+def outbox_send(ctx: click.Context, batch: str | None, once: bool, rate: float | None, as_json: bool,
+                watch: bool = False) -> None:
+    """Send queued mail until the queue is empty (or, with --once, one pass; with --watch, for good).
 
     Messages that fail for a while are retried with growing waits; without --once the command waits for them.
     Ctrl+C stops after the message being sent; the rest stays queued.
     """
     config = _mail_config(ctx)
+    if watch:
+        if batch or once or rate is not None or as_json:
+            raise click.UsageError("--watch sends all mail at the send_rate setting; it takes no other option")
+        from tui.cli_portal import watch_outbox
+
+        watch_outbox(config)
+        return
     if not as_json:
         click.echo(f"sending through {config.describe()}", err=True)
     sender = OutboxSender(config, rate=rate)

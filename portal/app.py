@@ -1,0 +1,439 @@
+"""The portal service's Starlette app: explicit routes, the pages, and the wiring (middleware, sender, limits).
+
+| route | does |
+| --- | --- |
+| `GET`/`HEAD /login/<token>` | the confirm page (one button); changes nothing |
+| `POST /login/<token>` | same-origin check, CSRF field, then redeem: 303 to the callback with a code, or "signed in" |
+| `GET /`, `GET /login` | the form to ask for a new link |
+| `POST /login` | `email=`: the same answer for every address; rate-limited per address and per client |
+| `POST /api/v1/exchange` | `portal.api`: a handoff code for the contact, once |
+| `GET /healthz` | 200 `ok` when the database answers |
+| `GET /portal.css` | the pages' stylesheet (served here so the CSP can forbid everything else) |
+
+Every bad link (malformed, unknown, expired, used, superseded, revoked) gets `BAD_LINK_STATUS` and the same page;
+the reason goes to the audit log. Database work runs in the app's own thread pool: each of its threads holds a
+connection to this app's database, and the event loop never waits on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import jinja2
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from mail.config import MailConfig
+from models import handoff, settings
+from models.contacts import normalize_email
+from models.db import data_dir_for, database, open_database
+from models.errors import InvalidInput, PortalError, RedeemFailed
+from portal import api
+from portal.middleware import DEFAULT_CSP, RequestLog, SecurityHeaders, apply_security_headers
+
+log = logging.getLogger("portal")
+
+BAD_LINK_STATUS = 404
+"""The one status of every bad link: it says "nothing here" without saying whether the link ever existed."""
+
+DEFAULT_TRUSTED_PROXIES = ("127.0.0.1", "::1")
+"""Whose `X-Forwarded-Proto`/`-For` are believed by default: a TLS proxy on the same host (Caddy, nginx)."""
+
+ADDRESS_LIMIT = "3/15minutes"
+"""New-link requests per email address (whoever asks): enough for a person, too few to flood an inbox."""
+
+CLIENT_LIMIT = "20/hour"
+"""New-link requests per client address: one office behind one address, not a script trying a list."""
+
+REFUSAL_AUDIT_LIMIT = "30/hour"
+"""Audit entries for refused links per client: a scanner fetching a dead link again and again, or trying random
+paths, fills the request log, not the audit table."""
+
+MAX_FORM_BYTES = 4096
+"""Largest form body read; our forms send well under 1 kB."""
+
+DB_THREADS = 8
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+T = TypeVar("T")
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PAGES), autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (`BodyTooLarge`) one longer than `limit` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+def _form(body: bytes) -> dict[str, str]:
+    """An urlencoded form's fields, first value of each (bad UTF-8 replaced: it can only fail the checks)."""
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=20)
+    return {name: values[0] for name, values in fields.items()}
+
+
+def _origin_key(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a URL or origin, with the scheme's default port filled in; None if unreadable."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a form POST comes from one of our own pages.
+
+    Browsers send `Origin` on every POST; it must be ours. A page served with `Referrer-Policy: no-referrer` (all
+    of ours) makes Chromium and Firefox send `Origin: null` instead, so then the Fetch Metadata header
+    `Sec-Fetch-Site: same-origin`, which pages cannot forge, must vouch for it. Without either (an old browser,
+    or a script), a `Referer` of ours is accepted. Anything that says cross-site is refused.
+    """
+    own = _origin_key(str(request.url))
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        return False
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null":
+        return _origin_key(origin) == own
+    if site == "same-origin":
+        return True
+    if origin == "null":
+        return False
+    referer = request.headers.get("referer")
+    return referer is not None and _origin_key(referer) == own
+
+
+def _with_code(callback: str, code: str) -> str:
+    """The callback URL with `code=<code>` added to whatever query it already has."""
+    parts = urlsplit(callback)
+    query = parts.query + ("&" if parts.query else "") + urlencode({"code": code})
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def _callback_origin(callback: str) -> str:
+    parts = urlsplit(callback)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class Portal:
+    """The app's state and its route handlers (bound methods, wired by `create_app`)."""
+
+    def __init__(
+        self,
+        *,
+        sender_config: MailConfig | None,
+        address_limit: str,
+        client_limit: str,
+    ) -> None:
+        self.pages = _environment()
+        self.css = (PAGES / "portal.css").read_bytes()
+        self.pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="portal-db")
+        self.pool_closed = False
+        self.sender_config = sender_config
+        self.sender = None
+        self.running = 0
+        # One process, so the counters live in its memory (`limits`' MemoryStorage); several processes behind
+        # one proxy would each count on their own (use `limits`' Redis storage then).
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.address_limit: RateLimitItem = parse(address_limit)
+        self.client_limit: RateLimitItem = parse(client_limit)
+        self.refusal_audit_limit: RateLimitItem = parse(REFUSAL_AUDIT_LIMIT)
+        self.writes = threading.Lock()
+        """Held around this process's write transactions. SQLite lets one writer in at a time; threads of one
+        process queueing here wait exactly as long as needed, where SQLite's busy handler would have them sleep
+        and retry (sleeps of up to 100 ms, so a burst of confirmations took far longer than the writes)."""
+
+    # --- plumbing ---
+
+    async def db(self, func: Callable[..., T], *args, **kwargs) -> T:
+        """Run `func` on one of the app's database threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, functools.partial(func, *args, **kwargs))
+
+    def locked(self, func: Callable[..., T]) -> Callable[..., T]:
+        """`func` run while holding `writes` (for a function that writes)."""
+
+        @functools.wraps(func)
+        def run(*args, **kwargs):
+            with self.writes:
+                return func(*args, **kwargs)
+
+        return run
+
+    def page(self, name: str, status: int = 200, headers: dict[str, str] | None = None,
+             background: BackgroundTask | None = None, **context) -> HTMLResponse:
+        return HTMLResponse(self.pages.get_template(name).render(**context), status_code=status, headers=headers,
+                            background=background)
+
+    @staticmethod
+    def client(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    # --- pages ---
+
+    async def request_form(self, request: Request) -> Response:
+        agency = await self.db(settings.get, "agency_name")
+        return self.page("request.html", agency=agency, email="", error="")
+
+    async def show_link(self, request: Request) -> Response:
+        """GET/HEAD: the confirm page for a good link, the bad-link page otherwise. Writes nothing but the audit
+        line of a refusal."""
+        token = request.path_params["token"]
+        view, agency, callback, csrf = await self.db(self._look, token)
+        if not view.valid:
+            if request.method == "GET":
+                await self._refused(request, token, view.reason)
+            return self.page("bad_link.html", BAD_LINK_STATUS, agency=agency, email="")
+        csp = DEFAULT_CSP
+        if callback:
+            csp = csp.replace("form-action 'self'", f"form-action 'self' {_callback_origin(callback)}")
+        return self.page("confirm.html", headers={"content-security-policy": csp}, agency=agency,
+                         first_name=view.first_name, purpose=view.purpose, csrf=csrf)
+
+    @staticmethod
+    def _look(token: str) -> tuple[handoff.LinkView, str, str, str]:
+        view = handoff.peek(token)
+        csrf = handoff.csrf_token(token) if view.valid else ""
+        return view, settings.get("agency_name"), settings.get("portal_callback_url"), csrf
+
+    async def _refused(self, request: Request, token: str, reason: str) -> None:
+        """Audit a bad link, while this client's budget of audit entries lasts."""
+        client = self.client(request)
+        if not self.limiter.hit(self.refusal_audit_limit, "audit", client):
+            return
+        try:
+            await self.db(self.locked(handoff.record_refusal), token, reason, client=client, method=request.method)
+        except PortalError as exc:  # the database busy: the visitor's answer does not depend on the audit
+            log.warning("could not audit a refused link: %s", exc)
+
+    async def confirm_link(self, request: Request) -> Response:
+        """POST: the button on the confirm page. Redeems the link, atomically, and hands the contact over."""
+        token = request.path_params["token"]
+        if not same_origin(request):
+            agency = await self.db(settings.get, "agency_name")
+            return self.page("refused.html", 403, agency=agency)
+        try:
+            fields = _form(await read_body(request, MAX_FORM_BYTES))
+        except BodyTooLarge:
+            fields = {}
+        outcome = await self.db(self._confirm, token, fields.get("csrf"), self.client(request))
+        kind, agency, value = outcome
+        if kind == "csrf":
+            return self.page("refused.html", 403, agency=agency)
+        if kind == "bad":
+            await self._refused(request, token, value)
+            return self.page("bad_link.html", BAD_LINK_STATUS, agency=agency, email="")
+        if kind == "redirect":
+            return RedirectResponse(value, status_code=303)
+        return self.page("signed_in.html", agency=agency, first_name=value)
+
+    def _confirm(self, token: str, csrf: str | None, client: str) -> tuple[str, str, str]:
+        agency = settings.get("agency_name")
+        if not handoff.csrf_ok(token, csrf):
+            return "csrf", agency, ""
+        callback = settings.get("portal_callback_url")
+        try:
+            with self.writes:
+                done = handoff.confirm(token, issue_code=bool(callback), client=client)
+        except RedeemFailed as exc:
+            return "bad", agency, exc.reason
+        if done.code is not None:
+            return "redirect", agency, _with_code(callback, done.code)
+        return "signed_in", agency, done.contact.first_name
+
+    async def ask_for_link(self, request: Request) -> Response:
+        """POST /login: queue a login email for an invited or joined address. The answer is the same for every
+        well-formed address, and the lookup runs after it is sent, so its time tells nothing either."""
+        agency = await self.db(settings.get, "agency_name")
+        if not same_origin(request):
+            return self.page("refused.html", 403, agency=agency)
+        client = self.client(request)
+        if not self.limiter.hit(self.client_limit, "client", client):
+            return self._too_many(agency, self.client_limit, "client", client)
+        try:
+            fields = _form(await read_body(request, MAX_FORM_BYTES))
+        except BodyTooLarge:
+            fields = {}
+        given = fields.get("email", "")
+        try:
+            address = normalize_email(given)
+        except InvalidInput:
+            return self.page("request.html", 400, agency=agency, email=given[:320],
+                             error="Please enter a whole email address, such as ada@example.com.")
+        if not self.limiter.hit(self.address_limit, "address", address):
+            return self._too_many(agency, self.address_limit, "address", address)
+        return self.page("sent.html", agency=agency,
+                         background=BackgroundTask(self._request_link, address, client))
+
+    def _too_many(self, agency: str, item: RateLimitItem, *keys: str) -> Response:
+        reset = self.limiter.get_window_stats(item, *keys).reset_time
+        wait = max(1, int(reset - time.time()) + 1)
+        return self.page("too_many.html", 429, headers={"retry-after": str(wait)}, agency=agency)
+
+    async def _request_link(self, address: str, client: str) -> None:
+        try:
+            queued = await self.db(self.locked(handoff.request_login_link), address, client=client)
+        except PortalError as exc:
+            log.error("a requested login email could not be queued: %s", exc)
+            return
+        if queued and self.sender is not None:
+            self.sender.wake()
+
+    async def healthz(self, request: Request) -> Response:
+        try:
+            await self.db(lambda: database.execute_sql("SELECT 1").fetchone())
+        except Exception as exc:  # noqa: BLE001 -- any failure means "not healthy", said plainly
+            return PlainTextResponse(f"database unavailable: {type(exc).__name__}", status_code=503)
+        return PlainTextResponse("ok")
+
+    async def stylesheet(self, request: Request) -> Response:
+        return Response(self.css, media_type="text/css")
+
+    # --- errors ---
+
+    async def not_found(self, request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api/"):
+            return api.error(404, "not_found", "no such endpoint")
+        agency = await self.db(settings.get, "agency_name")
+        return self.page("not_found.html", 404, agency=agency)
+
+    async def server_error(self, request: Request, exc: Exception) -> Response:
+        """The 500 page. Starlette sends it from outside the middleware, so it carries the headers itself."""
+        response = HTMLResponse(self.pages.get_template("error.html").render(agency="Client portal"), 500)
+        apply_security_headers(MutableHeaders(raw=response.raw_headers))
+        return response
+
+    # --- life ---
+
+    def start(self) -> None:
+        """Lifespan start (counted: several test clients may each run the lifespan of one app)."""
+        self.running += 1
+        if self.running > 1:
+            return
+        if self.pool_closed:
+            self.pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="portal-db")
+            self.pool_closed = False
+        with contextlib.suppress(PortalError):
+            self.pool.submit(self.locked(handoff.purge_codes)).result()
+        if self.sender_config is not None and self.sender is None:
+            from mail.outbox import SenderThread
+
+            self.sender = SenderThread(self.sender_config, report=_log_summary)
+            self.sender.start()
+
+    def stop(self) -> None:
+        self.running -= 1
+        if self.running > 0:
+            return
+        if self.sender is not None:
+            self.sender.stop(timeout=30)
+            self.sender = None
+        self.pool.shutdown(wait=True)  # its threads' connections close with them
+        self.pool_closed = True
+
+
+def _log_summary(summary) -> None:
+    log.info("outbox: sent %d, failed %d, skipped %d, waiting to retry %d", summary.sent, len(summary.failed),
+             len(summary.skipped), summary.retrying)
+
+
+def create_app(
+    db_path: str | Path,
+    *,
+    trusted_proxies: Iterable[str] = DEFAULT_TRUSTED_PROXIES,
+    run_sender: bool = False,
+    mail_config: MailConfig | None = None,
+    address_limit: str = ADDRESS_LIMIT,
+    client_limit: str = CLIENT_LIMIT,
+) -> Starlette:
+    """The portal service for the database at `db_path` (opened and brought up to date here).
+
+    Args:
+        db_path: The SQLite file the dashboard and the CLI use.
+        trusted_proxies: Addresses (or networks) whose `X-Forwarded-Proto`/`-For` are believed; empty: none.
+        run_sender: Run the outbox sender in a background thread while the app runs (`serve` does).
+        mail_config: Where the sender sends; by default from the environment, as `outbox send` does.
+        address_limit: New-link requests allowed per email address (`limits` notation, e.g. "3/15minutes").
+        client_limit: New-link requests allowed per client address.
+    """
+    open_database(db_path)
+    if run_sender and mail_config is None:
+        mail_config = MailConfig.from_env(data_dir_for(db_path))
+    portal = Portal(sender_config=mail_config if run_sender else None, address_limit=address_limit,
+                    client_limit=client_limit)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await asyncio.get_running_loop().run_in_executor(None, portal.start)
+        try:
+            yield
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, portal.stop)
+
+    routes = [
+        Route("/", portal.request_form, methods=["GET"]),
+        Route("/login", portal.request_form, methods=["GET"]),
+        Route("/login", portal.ask_for_link, methods=["POST"]),
+        Route("/login/{token:path}", portal.show_link, methods=["GET"]),
+        Route("/login/{token:path}", portal.confirm_link, methods=["POST"]),
+        Route("/api/v1/exchange", functools.partial(api.exchange, portal), methods=["POST"]),
+        Route("/healthz", portal.healthz, methods=["GET"]),
+        Route("/portal.css", portal.stylesheet, methods=["GET"]),
+    ]
+    middleware = []
+    proxies = [p for p in trusted_proxies if p]
+    if proxies:
+        middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=proxies))
+    middleware += [Middleware(RequestLog), Middleware(SecurityHeaders)]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={404: portal.not_found, 500: portal.server_error},
+        lifespan=lifespan,
+    )
+    app.state.portal = portal
+    return app
+
+
+__all__ = ["BAD_LINK_STATUS", "Portal", "create_app", "same_origin"]
