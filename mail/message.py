@@ -3,7 +3,8 @@
 Built with the standard library's `EmailMessage` rather than yagmail's builder, which treats a body that looks
 like a file path as an attachment and cannot produce a true `text/plain` part. Every header value that comes
 from data (a contact's name, a subject with a name in it) is reduced to one clean line first, so nothing a
-contact typed can add a header.
+contact typed can add a header, and loses its bidirectional-text controls, so nothing a contact typed can make
+the To line or the subject read differently from what it says.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from mail.config import MailConfig, parse_mail_from
-from mail.templates import RenderedEmail
+from mail.templates import BIDI_CONTROLS, RenderedEmail
 from models import settings
 from models.domains import default_domain
 
 SENDER_LOCAL_PART = "portal"
 """Mail goes out as `portal@<default domain>` unless `CLIENT_PORTAL_MAIL_FROM` says otherwise."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
 
 
 class _HeaderClasses(HeaderRegistry):
@@ -51,7 +52,8 @@ POLICY = policy.default.clone(header_factory=_HeaderClasses())
 
 
 def header_text(value: str) -> str:
-    """A value safe in a header: one line (CR, LF and tabs become spaces), other control characters gone."""
+    """A value safe in a header: one line (CR, LF and tabs become spaces), other control characters and the
+    bidirectional-text controls gone (a name with U+202E cannot reverse the To line or the subject)."""
     return " ".join(_CONTROL.sub("", value or "").split())
 
 
