@@ -20,9 +20,14 @@ from mail.config import MailConfig, parse_mail_from
 from mail.templates import BIDI_CONTROLS, RenderedEmail
 from models import settings
 from models.domains import default_domain
+from models.errors import InvalidInput
 
 SENDER_LOCAL_PART = "portal"
 """Mail goes out as `portal@<default domain>` unless `CLIENT_PORTAL_MAIL_FROM` says otherwise."""
+
+MAX_NAME_CHARS = 200
+"""Longest display name put in From or To. A longer agency name is refused (every email would carry it); a
+longer contact name is left out of the To line, the address alone is used."""
 
 _CONTROL = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
 
@@ -61,17 +66,24 @@ def sender_address(config: MailConfig) -> Address:
     """Who the mail is from: `CLIENT_PORTAL_MAIL_FROM`, else `<agency name> <portal@<default domain>>`.
 
     Reads the database (agency name, default domain), so call it inside a connection.
+
+    Raises:
+        InvalidInput: the agency name is longer than `MAX_NAME_CHARS`.
     """
     if config.mail_from:
         return parse_mail_from(config.mail_from)
-    return Address(display_name=header_text(settings.get("agency_name")), username=SENDER_LOCAL_PART,
-                   domain=default_domain())
+    name = header_text(settings.get("agency_name"))
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"the agency_name setting is {len(name):,} characters long; an email's sender name "
+                           f"can be at most {MAX_NAME_CHARS} (client-portal settings set agency_name ...)")
+    return Address(display_name=name, username=SENDER_LOCAL_PART, domain=default_domain())
 
 
 def recipient_address(email: str, name: str = "") -> Address:
     """The `To` address of a contact; a name that would not survive as a header is left out, never mangled."""
     local, _, domain = email.rpartition("@")
-    return Address(display_name=header_text(name), username=local, domain=domain)
+    name = header_text(name)
+    return Address(display_name=name if len(name) <= MAX_NAME_CHARS else "", username=local, domain=domain)
 
 
 def build_message(

@@ -117,3 +117,36 @@ def test_bidi_controls_from_contact_data_never_reach_a_message(db, cli, smtp_ser
     assert str(msg["Subject"]) == "AnnKCIN Evil LeeKCIN Evil from AcmeKCIN Evil: sign in"
     assert "Hello AnnKCIN Evil of AcmeKCIN Evil" in msg.get_body(("plain",)).get_content()
     assert msg["From"].addresses[0].display_name == "AgencyKCIN Evil"
+
+
+def test_a_huge_agency_name_stops_the_run_with_one_line_and_keeps_the_mail(db, cli, smtp_server, monkeypatch):
+    from models import settings
+    from models.errors import InvalidInput
+
+    contacts.add_contact("ada@example.com", "Ada")
+    outbox.queue_login_emails([contacts.find_contact("ada@example.com").id])
+    try:
+        settings.set_value("agency_name", "A" * 120_000)
+    except InvalidInput:  # the setting got a length limit of its own: the From line is safe already
+        return
+    _send_env(monkeypatch, smtp_server)
+
+    result = cli("outbox", "send", "--rate", "0")
+
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == ("error: the agency_name setting is 120,000 characters long; an email's sender "
+                                     "name can be at most 200 (client-portal settings set agency_name ...)")
+    assert smtp_server.handler.messages == [] and outbox.outbox_counts()["queued"] == 1
+
+
+def test_a_contact_name_too_long_for_a_header_is_left_out_of_the_to_line(db, smtp_server, tmp_path):
+    contacts.add_contact("long@example.com", "N" * 200, "L" * 200)  # 401 characters together
+    outbox.queue_login_emails([contacts.find_contact("long@example.com").id])
+
+    summary = OutboxSender(smtp_server.config(tmp_path / "Maildir"), rate=0).send()
+
+    assert summary.sent == 1
+    (received,) = smtp_server.handler.messages
+    (to,) = received.message["To"].addresses
+    assert to.display_name == "" and to.addr_spec == "long@example.com"
+    assert len(max(received.raw.splitlines(), key=len)) < 1000
