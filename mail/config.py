@@ -23,7 +23,15 @@ first byte (port 465)."""
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 
 DEFAULT_TIMEOUT = 30.0
-"""Seconds to wait for the SMTP server on any one network operation before treating it as dead."""
+"""Seconds the SMTP server has to answer one command (however slowly its reply trickles in) before it counts as
+dead; `CLIENT_PORTAL_SMTP_TIMEOUT`."""
+
+DEADLINE_PER_TIMEOUT = 2
+"""Without `CLIENT_PORTAL_SMTP_DEADLINE`, connecting (greeting, TLS, login) and sending one message may each take
+this many times the command timeout in all."""
+
+MAX_SECONDS = 600
+"""Longest timeout or deadline accepted: a sender stuck longer than ten minutes on one email is stuck."""
 
 ENV_PREFIX = "CLIENT_PORTAL_"
 
@@ -41,7 +49,12 @@ class MailConfig:
     mail_from: str | None
     """`CLIENT_PORTAL_MAIL_FROM` as given (`Name <addr>` or `addr`); None: the agency name on the default domain."""
     timeout: float
+    """Seconds for one SMTP command, its whole reply included (not one read: a server answering a byte a second
+    is given up on too)."""
     maildir: Path
+    deadline: float | None = None
+    """Seconds for connecting (greeting, TLS, login) and for sending one message (every command of it), each in
+    all; None: `DEADLINE_PER_TIMEOUT` times `timeout`. From `CLIENT_PORTAL_SMTP_DEADLINE`."""
 
     @classmethod
     def from_env(cls, data_dir: Path, environ: Mapping[str, str] = os.environ) -> MailConfig:
@@ -82,17 +95,9 @@ class MailConfig:
             # Port 465 speaks TLS from the first byte; everywhere else STARTTLS is the safe default.
             security = "ssl" if port == 465 else "starttls"
 
-        timeout_text = get("SMTP_TIMEOUT")
-        timeout = DEFAULT_TIMEOUT
-        if timeout_text is not None:
-            try:
-                timeout = float(timeout_text)
-            except ValueError:
-                timeout = -1.0
-            if not (0 < timeout <= 600) or math.isnan(timeout):
-                raise InvalidInput(
-                    f"CLIENT_PORTAL_SMTP_TIMEOUT must be a number of seconds between 0 and 600, got {timeout_text!r}"
-                )
+        timeout = _seconds("SMTP_TIMEOUT", get("SMTP_TIMEOUT"))
+        timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        deadline = _seconds("SMTP_DEADLINE", get("SMTP_DEADLINE"))
 
         mail_from = get("MAIL_FROM")
         if mail_from is not None:
@@ -109,7 +114,13 @@ class MailConfig:
             mail_from=mail_from,
             timeout=timeout,
             maildir=Path(data_dir) / "Maildir",
+            deadline=deadline,
         )
+
+    @property
+    def operation_deadline(self) -> float:
+        """Seconds for connecting, and for sending one message, each in all."""
+        return self.deadline if self.deadline is not None else DEADLINE_PER_TIMEOUT * self.timeout
 
     @property
     def uses_smtp(self) -> bool:
@@ -122,6 +133,21 @@ class MailConfig:
             return f"local Maildir {self.maildir}"
         who = f" as {self.user}" if self.user else ""
         return f"SMTP {self.host}:{self.port} ({self.security}){who}"
+
+
+def _seconds(name: str, text: str | None) -> float | None:
+    """`CLIENT_PORTAL_<name>` as a number of seconds in (0, `MAX_SECONDS`], or None when it is not set."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 < value <= MAX_SECONDS) or math.isnan(value):
+        raise InvalidInput(
+            f"{ENV_PREFIX}{name} must be a number of seconds between 0 and {MAX_SECONDS}, got {text!r}"
+        )
+    return value
 
 
 def parse_mail_from(value: str) -> Address:

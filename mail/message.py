@@ -3,7 +3,8 @@
 Built with the standard library's `EmailMessage` rather than yagmail's builder, which treats a body that looks
 like a file path as an attachment and cannot produce a true `text/plain` part. Every header value that comes
 from data (a contact's name, a subject with a name in it) is reduced to one clean line first, so nothing a
-contact typed can add a header.
+contact typed can add a header, and loses its bidirectional-text controls, so nothing a contact typed can make
+the To line or the subject read differently from what it says.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from mail.config import MailConfig, parse_mail_from
-from mail.templates import RenderedEmail
+from mail.templates import BIDI_CONTROLS, RenderedEmail
 from models import settings
 from models.domains import default_domain
+from models.errors import InvalidInput
 
 SENDER_LOCAL_PART = "portal"
 """Mail goes out as `portal@<default domain>` unless `CLIENT_PORTAL_MAIL_FROM` says otherwise."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+MAX_NAME_CHARS = 200
+"""Longest display name put in From or To. A longer agency name is refused (every email would carry it); a
+longer contact name is left out of the To line, the address alone is used."""
+
+_CONTROL = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
 
 
 class _HeaderClasses(HeaderRegistry):
@@ -51,7 +57,8 @@ POLICY = policy.default.clone(header_factory=_HeaderClasses())
 
 
 def header_text(value: str) -> str:
-    """A value safe in a header: one line (CR, LF and tabs become spaces), other control characters gone."""
+    """A value safe in a header: one line (CR, LF and tabs become spaces), other control characters and the
+    bidirectional-text controls gone (a name with U+202E cannot reverse the To line or the subject)."""
     return " ".join(_CONTROL.sub("", value or "").split())
 
 
@@ -59,17 +66,24 @@ def sender_address(config: MailConfig) -> Address:
     """Who the mail is from: `CLIENT_PORTAL_MAIL_FROM`, else `<agency name> <portal@<default domain>>`.
 
     Reads the database (agency name, default domain), so call it inside a connection.
+
+    Raises:
+        InvalidInput: the agency name is longer than `MAX_NAME_CHARS`.
     """
     if config.mail_from:
         return parse_mail_from(config.mail_from)
-    return Address(display_name=header_text(settings.get("agency_name")), username=SENDER_LOCAL_PART,
-                   domain=default_domain())
+    name = header_text(settings.get("agency_name"))
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"the agency_name setting is {len(name):,} characters long; an email's sender name "
+                           f"can be at most {MAX_NAME_CHARS} (client-portal settings set agency_name ...)")
+    return Address(display_name=name, username=SENDER_LOCAL_PART, domain=default_domain())
 
 
 def recipient_address(email: str, name: str = "") -> Address:
     """The `To` address of a contact; a name that would not survive as a header is left out, never mangled."""
     local, _, domain = email.rpartition("@")
-    return Address(display_name=header_text(name), username=local, domain=domain)
+    name = header_text(name)
+    return Address(display_name=name if len(name) <= MAX_NAME_CHARS else "", username=local, domain=domain)
 
 
 def build_message(

@@ -11,6 +11,11 @@ Why it is shaped this way:
   at once. A server that stops answering ends the pass after one timeout, rather than once per message.
 - Temporary failures (4xx, connection lost, timeout) go back to the queue with exponential backoff until
   `max_attempts`; permanent ones (5xx, bad address) fail at once, keeping the server's reply.
+- One row never stops the others. Every step made for one row (its address, its rendering, its link, its
+  delivery) fails that row alone: the row is marked failed with the reason in one line and the batch goes on.
+  The email is rendered for the contact with a stand-in link *before* their link is issued, so an email that
+  cannot be made never supersedes the link a contact already holds; if the real rendering still fails, the
+  link just issued is revoked at once. Only trouble with the database or the server ends a pass.
 - It runs happily in a Textual thread worker: it opens its own database connection, touches no UI, reports
   through a callback, and checks `cancel` between messages.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +35,7 @@ from email.message import EmailMessage
 
 from mail.config import MailConfig
 from mail.message import build_message, recipient_address, sender_address
-from mail.templates import Renderer
+from mail.templates import Renderer, RenderError
 from mail.transports import (
     DeliveryError,
     Transport,
@@ -120,6 +126,31 @@ class _Prepared:
 
 class _Stop(Exception):
     """The transport cannot go on (unreachable, not answering): end the pass, keep what is left queued."""
+
+
+class _RowFailed(Exception):
+    """This row's email cannot be made or sent, for a reason of its own; `str()` is the reason for the user."""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+_DATABASE_MODULES = frozenset({"peewee", "sqlite3", "psycopg", "psycopg2"})
+
+
+def _database_trouble(exc: BaseException) -> bool:
+    """Whether `exc` is the database's (locked, full, gone): it ends the pass, where a row's own fault does not.
+
+    Known by the module that defines it, since `mail/` does not import the ORM or the drivers.
+    """
+    return any(cls.__module__.split(".")[0] in _DATABASE_MODULES for cls in type(exc).__mro__)
+
+
+def _stand_in_url(issuer: links.LinkIssuer) -> str:
+    """A link of the real shape (the real address, a token of the real length) that opens nothing: what a
+    trial rendering uses before the contact's real link is issued."""
+    return issuer.url_base + "x" * len(secrets.token_urlsafe(links.TOKEN_BYTES))
 
 
 class OutboxSender:
@@ -257,6 +288,7 @@ class _Run:
         kinds = {m.kind for m in self.held}
         renderers = {kind: Renderer(kind) for kind in kinds}
         issuers = {kind: links.LinkIssuer(kind) for kind in kinds}
+        stand_ins = {kind: _stand_in_url(issuer) for kind, issuer in issuers.items()}
         claimed_at = time.monotonic()
         while self.held:
             if self.cancel.is_set():
@@ -269,35 +301,75 @@ class _Run:
             self._wait_for_rate()
             # The link is issued only now, right before this message goes, so a run that stops early never
             # leaves a contact with their older link superseded by one they were not sent.
-            prepared = self._prepare(row, renderers[row.kind], issuers[row.kind])
+            try:
+                prepared = self._prepare(row, renderers[row.kind], issuers[row.kind], stand_ins[row.kind])
+            except _RowFailed as exc:
+                queue.mark_failed(row.id, self.owner, str(exc))
+                self._settled(row.id, row.contact.email, "failed", str(exc))
+                continue
             self._deliver(row, prepared)  # settles the row or leaves it `accepted`, drops it from `held`, or raises
         self._record_accepted()
 
-    def _prepare(self, row: queue.ClaimedMessage, renderer: Renderer, issuer: links.LinkIssuer) -> _Prepared:
+    def _prepare(self, row: queue.ClaimedMessage, renderer: Renderer, issuer: links.LinkIssuer,
+                 stand_in: str) -> _Prepared:
         """Issue the row's magic link and build its message (the token lives only in this message).
 
         The transaction that issues the link also records the message before as sent (`accepted`).
+
+        Raises:
+            _RowFailed: this row's email cannot be made (nothing issued, or the link issued for it revoked).
+            PortalError, a database error: the database cannot go on; the pass ends.
         """
+        # Everything that can fail for this contact is tried first, with a stand-in link: a failure here issues
+        # nothing, so the contact keeps the link they hold and a re-run does not issue another one each time.
+        self._build(row, row.contact, renderer, stand_in, clock.now() + issuer.valid_for, trial=True)
         # The link goes to the contact as the claim read it a moment ago; if the stored row changed since
         # (revoked, deleted, readdressed, never invited), `issue_link` reads it again and decides.
-        link = _record_and_issue(self.accepted, self.owner, issuer, row.contact)
-        self.accepted = None
-        if link is None:
-            try:
-                link = links.issue_link(row.contact.id, purpose=row.kind)
-            except PortalError as exc:  # revoked or deleted after it was queued: not an error, not sent
-                return _Prepared(None, row.contact.email, str(exc))
-        contact = link.contact
-        rendered = renderer.render(contact, link.url, link.expires_at)
-        msg = build_message(
-            rendered,
-            sender=self.sender_addr,
-            to=recipient_address(contact.email, contact.full_name),
-            message_id=row.message_id,
-            date=clock.now(),
-            kind=row.kind,
-        )
-        return _Prepared(msg, contact.email)
+        try:
+            link = _record_and_issue(self.accepted, self.owner, issuer, row.contact)
+            self.accepted = None
+            if link is None:
+                try:
+                    link = links.issue_link(row.contact.id, purpose=row.kind)
+                except PortalError as exc:  # revoked or deleted after it was queued: not an error, not sent
+                    return _Prepared(None, row.contact.email, str(exc))
+        except PortalError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any other failure to issue this contact's link fails this row
+            if _database_trouble(exc):
+                raise
+            raise _RowFailed(f"cannot issue the link: {_one_line(exc) or type(exc).__name__}") from None
+        try:
+            msg = self._build(row, link.contact, renderer, link.url, link.expires_at)
+        except _RowFailed:
+            # Never leave a link open that no email carries (it superseded the contact's older one).
+            links.revoke_link(link.contact.id, purpose=row.kind)
+            raise
+        return _Prepared(msg, link.contact.email)
+
+    def _build(self, row: queue.ClaimedMessage, contact: ContactRow, renderer: Renderer, url: str,
+               expires_at, *, trial: bool = False) -> EmailMessage | None:
+        """`contact`'s email carrying `url`, or `_RowFailed` with the reason in one line.
+
+        A `trial` renders and makes the address only (what depends on the contact), and returns None.
+        """
+        try:
+            rendered = renderer.render(contact, url, expires_at)
+            to = recipient_address(contact.email, contact.full_name)
+            if trial:
+                return None
+            return build_message(
+                rendered,
+                sender=self.sender_addr,
+                to=to,
+                message_id=row.message_id,
+                date=clock.now(),
+                kind=row.kind,
+            )
+        except RenderError as exc:
+            raise _RowFailed(_one_line(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - an address or header the email library refuses fails this row
+            raise _RowFailed(f"cannot build the email: {_one_line(exc) or type(exc).__name__}") from None
 
     def _wait_for_rate(self) -> None:
         if not self.interval:
@@ -335,6 +407,10 @@ class _Run:
             if exc.timed_out:
                 self.error = str(exc)
                 raise _Stop from None
+            return
+        except Exception as exc:  # noqa: BLE001 - a transport fault of this one message fails it, not the batch
+            self._failed(row, DeliveryError(f"cannot be sent: {_one_line(exc) or type(exc).__name__}",
+                                            permanent=True))
             return
         self.accepted = row.id
         self.sent += 1

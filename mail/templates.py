@@ -1,9 +1,19 @@
 """The invite and login email templates: built-in defaults, admins' edits, checking and rendering.
 
 Templates use Jinja2 custom values such as `{{ contact.first_name }}`, rendered in Jinja's immutable sandbox
-with `StrictUndefined`, so a template can neither reach into Python objects nor print an empty string where
-a value was misspelt. Every check happens when a template is *saved*: an unknown value, a syntax error or a
-body without the magic link is refused then, with the part and the line, never in the middle of a batch.
+with `StrictUndefined`, no globals (`range`, `lipsum`, `namespace`, `dict` ... are unknown names) and no
+attribute of any Python object (`{{ contact.email.upper }}` is refused, never printed as `<built-in method>`), so
+a template can neither reach into Python objects nor print an empty string where a value was misspelt. Every check happens when a template is *saved*: an unknown value, a syntax error or a
+body without the magic link is refused then, with the part and the line, never in the middle of a batch. The
+link must be proven present for every contact: `{{ link.url }}` has to appear outside any `{% if %}` and any
+condition, which the syntax tree shows (rendering sample contacts cannot: `{% if contact.company != 'X' %}`
+passes every sample and drops the link for company X).
+
+Rendering can still fail for one real contact (`{{ contact.last_name[1] }}` and a one-letter name) or make a
+subject longer than `MAX_SUBJECT_CHARS` (a very long agency name): `Renderer.render` then raises `RenderError`,
+naming the part, and the sender fails that one email and goes on with the batch. Contact data and the agency
+name lose control characters and bidirectional-text controls (`BIDI_CONTROLS`) before they reach an email, so a
+name cannot reverse the text around it.
 The HTML body is autoescaped (a contact named `<script>` arrives as text); the text body and the subject are
 not HTML and are not escaped.
 
@@ -26,6 +36,7 @@ from datetime import datetime, timedelta
 from importlib import resources
 
 import jinja2
+import markupsafe
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2 import meta as jinja_meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
@@ -97,8 +108,20 @@ _REFUSED_NODES = {
 }
 """What the refusal says for the syntax people are most likely to try."""
 
+MAX_SUBJECT_CHARS = 500
+"""Longest subject an email may have once rendered: more than any mail client shows, far below the 998 characters
+of a header line. A longer one (a huge agency name) fails that email with a clear reason, never a 120 kB header."""
+
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+"""Bidirectional-text controls (ALM, LRM, RLM, the embeddings and overrides, the isolates). In a name they can
+reverse what follows (`\u202egnp.exe` shows as `exe.png`) in the To line, the subject or the body, so they are
+removed from everything an email takes from contact data or settings."""
+
+_LINK_FILTERS = frozenset({"e", "escape", "string"})
+"""Filters that leave the link as it is: `{{ link.url|e }}` still proves that the link is in the email."""
+
 _DEFAULT_FILES = {"subject": "{name}.subject", "text_body": "{name}.txt", "html_body": "{name}.html"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December")
 
@@ -122,10 +145,40 @@ class RenderedEmail:
     html: str
 
 
+class RenderError(InvalidInput):
+    """One email cannot be made for one contact; `str()` names the template, the part and the reason in one line."""
+
+
+def _refuse_callables(value):
+    """Jinja's `finalize`: a function or method is never printed (`<built-in method upper of str object at 0x...>`)."""
+    if callable(value) and not isinstance(value, jinja2.Undefined):
+        raise SecurityError(f"{type(value).__name__} is not a value a template can print")
+    return value
+
+
+class _MailSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox with nothing in it but the custom values.
+
+    No globals (`range`, `lipsum`, `cycler`, `joiner`, `namespace`, `dict`), and no attribute of any Python object:
+    the custom values are dictionaries of strings, so `contact.email` is an item, and `contact.email.upper` (a
+    method of `str`) is refused rather than printed.
+    """
+
+    def __init__(self, **options) -> None:
+        super().__init__(undefined=StrictUndefined, keep_trailing_newline=True, finalize=_refuse_callables, **options)
+        self.globals.clear()
+
+    def is_safe_attribute(self, obj, attr: str, value) -> bool:
+        return False
+
+    def is_safe_callable(self, obj) -> bool:
+        return False
+
+
 # Two environments because only HTML is escaped. Both are sandboxed (a template cannot call into Python
 # objects' internals) and strict (a misspelt value is an error, not an empty string).
-_TEXT_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-_HTML_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=True, keep_trailing_newline=True)
+_TEXT_ENV = _MailSandbox(autoescape=False)
+_HTML_ENV = _MailSandbox(autoescape=True)
 
 
 def _env(part: str) -> jinja2.Environment:
@@ -223,6 +276,11 @@ def validate(name: str, subject: str, text_body: str, html_body: str) -> None:
             tree = _env(part).parse(source)
             _check_values(tree, where)
             template = _compiled(part, source)
+            if part != "subject" and not _link_always_rendered(tree):
+                raise InvalidInput(
+                    f"{where} must contain the magic link {{{{ link.url }}}} outside any {{% if %}} and any "
+                    "condition, and unchanged (no filter but |e), so that every contact gets it"
+                )
         except TemplateSyntaxError as exc:
             raise InvalidInput(f"{where}, line {exc.lineno}: syntax error: {exc.message}") from None
         except RecursionError:  # `((((...` or `{% if %}` thousands deep: the parser recurses once per level
@@ -238,6 +296,9 @@ def validate(name: str, subject: str, text_body: str, html_body: str) -> None:
                 raise InvalidInput(f"{where}: cannot be rendered: {exc}") from None
             if part == "subject" and not _one_line(output):
                 raise InvalidInput(f"{where} is empty for a contact with {_sample_label(sample)}")
+            if part == "subject" and len(_one_line(output)) > MAX_SUBJECT_CHARS:
+                raise InvalidInput(f"{where} is {len(_one_line(output)):,} characters long once filled in; "
+                                   f"at most {MAX_SUBJECT_CHARS:,}")
             if part != "subject" and sample["link"]["url"] not in output:
                 raise InvalidInput(
                     f"{where} must contain the magic link {{{{ link.url }}}}"
@@ -258,8 +319,55 @@ def _check_values(tree: nodes.Template, where: str) -> None:
             raise InvalidInput(f"{where}, line {lines.get(root, 1)}: unknown value {{{{ {root} }}}}{_suggest(root)}")
 
 
+def _link_always_rendered(tree: nodes.Template) -> bool:
+    """Whether `{{ link.url }}` is output whatever the contact: at the top level, not in an `{% if %}`, not in a
+    condition (`a if b else c`, `a and b`), and unchanged (no filter but `e`, `escape` or `string`).
+
+    `_check_allowed` has refused loops, macros, blocks and calls, so the top level of the body is all that runs
+    for every contact.
+    """
+    for node in tree.body:
+        if isinstance(node, nodes.Output) and any(_is_plain_link(expr) for expr in node.nodes):
+            return True
+    return False
+
+
+def _is_plain_link(expr: nodes.Node) -> bool:
+    while isinstance(expr, nodes.Filter) and expr.name in _LINK_FILTERS and not expr.args and not expr.kwargs:
+        expr = expr.node
+    return (isinstance(expr, nodes.Getattr) and expr.attr == "url" and isinstance(expr.node, nodes.Name)
+            and expr.node.name == "link")
+
+
+def _is_index(arg: nodes.Node) -> bool:
+    """`[0]`, `[-1]` or `[1:3]`: a character or a slice of a custom value (which is a string)."""
+    if isinstance(arg, nodes.Neg):
+        arg = arg.node
+    if isinstance(arg, nodes.Const):
+        return isinstance(arg.value, int) and not isinstance(arg.value, bool)
+    return isinstance(arg, nodes.Slice) and all(
+        part is None or _is_index(part) for part in (arg.start, arg.stop, arg.step)
+    )
+
+
 def _walk(node: nodes.Node, parent: nodes.Node | None, where: str) -> None:
     _check_allowed(node, where)
+    if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in NAMESPACES:
+        # Jinja's globals (`range`, `lipsum`, `self` ...) and anything else that is not a custom value.
+        raise InvalidInput(
+            f"{where}, line {node.lineno}: unknown value {{{{ {node.name} }}}}{_suggest(node.name)}"
+        )
+    if isinstance(node, nodes.Getattr) and not isinstance(node.node, nodes.Name):
+        # `contact.email.upper`: a custom value is text, it has no fields (a method would print as `<built-in ...>`).
+        raise InvalidInput(
+            f"{where}, line {node.lineno}: not allowed in a template: .{node.attr} after a custom value "
+            "(a value has no fields or methods; use a filter such as |upper)"
+        )
+    if isinstance(node, nodes.Getitem) and not isinstance(node.node, nodes.Name) and not _is_index(node.arg):
+        raise InvalidInput(
+            f"{where}, line {node.lineno}: not allowed in a template: [...] after a custom value "
+            "(only a character or a slice, such as [0] or [:20])"
+        )
     if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in NAMESPACES:
         if isinstance(parent, nodes.Getattr) and parent.node is node:
             dotted = f"{node.name}.{parent.attr}"
@@ -384,14 +492,35 @@ class Renderer:
 
     def render(self, contact: ContactRow, link_url: str, expires_at: datetime,
                valid_for: timedelta | None = None) -> RenderedEmail:
-        """The email for `contact` carrying `link_url`, which stops working at `expires_at`."""
+        """The email for `contact` carrying `link_url`, which stops working at `expires_at`.
+
+        Raises:
+            RenderError: this contact's email cannot be made (a part fails for their data, the subject is longer
+                than `MAX_SUBJECT_CHARS`, or a body would not carry the link), naming the part and the reason.
+        """
         ctx = _context(contact, link_url, valid_for or self.valid_for, expires_at, self.portal_url, self.agency)
-        text = self.text.render(ctx)
-        return RenderedEmail(
-            subject=_one_line(self.subject.render(ctx)),
-            text=text if text.endswith("\n") else text + "\n",
-            html=self.html.render(ctx),
-        )
+        subject = _one_line(self._part("subject", self.subject, ctx))
+        if len(subject) > MAX_SUBJECT_CHARS:
+            raise RenderError(f"the {self.name} subject is {len(subject):,} characters long for this contact "
+                              f"(at most {MAX_SUBJECT_CHARS:,}): shorten the subject or the agency_name setting")
+        text = self._part("text_body", self.text, ctx)
+        html = self._part("html_body", self.html, ctx)
+        for part, body, url in (("text_body", text, link_url), ("html_body", html, str(markupsafe.escape(link_url)))):
+            # The save check proves this for templates saved since it exists; an older stored one is caught here.
+            if url not in body:
+                raise RenderError(f"the {self.name} {PART_LABELS[part]} would not contain the magic link "
+                                  "for this contact")
+        return RenderedEmail(subject=subject, text=text if text.endswith("\n") else text + "\n", html=html)
+
+    def _part(self, part: str, template: jinja2.Template, ctx: dict) -> str:
+        try:
+            return template.render(ctx)
+        except jinja2.UndefinedError as exc:
+            reason = exc.message or str(exc)
+        except Exception as exc:  # noqa: BLE001 - whatever a template raises for this contact fails this email only
+            reason = str(exc) or type(exc).__name__
+        raise RenderError(f"the {self.name} {PART_LABELS[part]} cannot be rendered for this contact: "
+                          f"{_one_line(reason)}")
 
 
 def render(name: str, contact: ContactRow, link_url: str, expires_at: datetime) -> RenderedEmail:

@@ -13,16 +13,28 @@ Every failure is turned into one of two exceptions the outbox understands:
   timeout); `connection_lost` and `timed_out` say whether the connection is gone and whether the server
   stopped answering.
 
+Time is bounded, not only each read. smtplib's timeout applies to one socket read, so a server that answers one
+byte a second was never given up on. `_Deadlines` gives each SMTP command `timeout` seconds for its whole reply,
+and connecting (greeting, TLS, login) and each message (all its commands) `operation_deadline` seconds in all; a
+watchdog thread shuts the socket down when the running deadline passes, which wakes the blocked read at once.
+Running out of time is a timeout like any other: the message goes back to the queue and the pass ends.
+
 The Maildir transport needs no server: with no SMTP host configured, everything still works out of the box
 and each message lands as a file any mail reader (or `mailbox.Maildir`) can open.
 """
 
 from __future__ import annotations
 
+import functools
 import mailbox
 import os
 import smtplib
+import socket
 import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -78,6 +90,187 @@ def open_transport(config: MailConfig) -> Transport:
     return MaildirTransport(config.maildir)
 
 
+class DeadlineExpired(TimeoutError):
+    """The server took longer than a command's or an operation's deadline; `str()` says which, for people."""
+
+
+class _Deadlines:
+    """Deadlines for one SMTP connection, enforced by a watchdog thread that shuts the socket down.
+
+    `operation()` bounds connecting, or sending one message, as a whole; `command()` bounds one command's reply
+    (and one write) within it. The socket's own timeout still bounds each read. Shutting the socket down from
+    the watchdog wakes a read blocked in another thread (plain or TLS, even mid-handshake: the descriptor is the
+    same before and after TLS), which then fails and is reported as `DeadlineExpired`.
+    """
+
+    def __init__(self, timeout: float, deadline: float) -> None:
+        self.timeout = timeout
+        self.deadline = deadline
+        self.expired = ""
+        """Why the watchdog closed the connection ('' while it has not)."""
+        self._cond = threading.Condition()
+        self._fd: int | None = None
+        self._until: float | None = None
+        self._until_reason = ""
+        self._at: float | None = None
+        self._at_reason = ""
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def watch(self, fd: int | None) -> None:
+        """The socket to shut down when time runs out (None: the connection is closed, nothing to watch)."""
+        with self._cond:
+            self._fd = fd
+
+    @contextmanager
+    def operation(self, what: str) -> Iterator[None]:
+        """Bound everything inside (connecting, one message) by `deadline` seconds in all."""
+        with self._cond:
+            self.expired = ""
+            self._until = time.monotonic() + self.deadline
+            self._until_reason = f"the server did not finish {what} within {self.deadline:g} s"
+            self._arm(self._until, self._until_reason)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._until = None
+                self._arm(None, "")
+
+    @contextmanager
+    def command(self) -> Iterator[None]:
+        """Bound one command's reply (or one write) by `timeout` seconds, and by the operation's deadline."""
+        with self._cond:
+            if self.expired:
+                raise DeadlineExpired(self.expired)
+            now = time.monotonic()
+            at, reason = now + self.timeout, f"the server did not answer within {self.timeout:g} s"
+            if self._until is not None and self._until <= at:
+                at, reason = self._until, self._until_reason
+            if at <= now:
+                self.expired = reason
+                raise DeadlineExpired(reason)
+            self._arm(at, reason)
+        try:
+            yield
+        except OSError as exc:  # smtplib's errors are OSErrors too: a read woken by the watchdog ends here
+            if self.expired:
+                raise DeadlineExpired(self.expired) from exc
+            raise
+        finally:
+            with self._cond:
+                self._arm(self._until, self._until_reason)
+
+    def stop(self) -> None:
+        """End the watchdog thread (the transport is closed)."""
+        with self._cond:
+            self._stopped = True
+            self._fd = None
+            self._cond.notify()
+        self._thread = None
+
+    def _arm(self, at: float | None, reason: str) -> None:
+        # Called with the condition held. The watchdog is not woken: it looks every `_tick` seconds, so arming
+        # costs a few attribute writes (a message arms about ten times) and a deadline is enforced at most
+        # `_tick` late.
+        self._at, self._at_reason = at, reason
+        if at is not None and (self._thread is None or self._stopped):
+            self._stopped = False
+            self._thread = threading.Thread(target=self._run, name="smtp-deadline", daemon=True)
+            self._thread.start()
+
+    @property
+    def _tick(self) -> float:
+        return max(0.05, min(1.0, self.timeout / 10, self.deadline / 10))
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                self._cond.wait(self._tick)
+                if self._at is not None and time.monotonic() >= self._at:
+                    self.expired = self._at_reason
+                    self._at = None
+                    self._shut()
+
+    def _shut(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            sock = socket.socket(fileno=self._fd)
+        except OSError:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.detach()  # the descriptor stays smtplib's to close
+
+
+class _BoundedSMTPMixin:
+    """smtplib with `_Deadlines`: every reply read and every write is one bounded command."""
+
+    def __init__(self, *args, deadlines: _Deadlines, **kwargs) -> None:
+        self._deadlines = deadlines
+        super().__init__(*args, **kwargs)
+
+    def _get_socket(self, host, port, timeout):
+        # For SMTP_SSL the TLS handshake runs inside: watch the descriptor before it starts.
+        raw = socket.create_connection((host, port), timeout, self.source_address)
+        self._deadlines.watch(raw.fileno())
+        try:
+            with self._deadlines.command():  # the TLS handshake of SMTP_SSL is one command
+                return self._wrap(raw)
+        except BaseException:
+            self._deadlines.watch(None)
+            raw.close()
+            raise
+
+    def _wrap(self, raw: socket.socket) -> socket.socket:
+        return raw
+
+    def getreply(self):
+        with self._deadlines.command():
+            return super().getreply()
+
+    def send(self, s):
+        with self._deadlines.command():
+            return super().send(s)
+
+    def starttls(self, *args, **kwargs):
+        with self._deadlines.command():
+            return super().starttls(*args, **kwargs)
+
+    def close(self) -> None:
+        self._deadlines.watch(None)
+        super().close()
+
+
+class _BoundedSMTP(_BoundedSMTPMixin, smtplib.SMTP):
+    pass
+
+
+class _BoundedSMTPSSL(_BoundedSMTPMixin, smtplib.SMTP_SSL):
+    def _wrap(self, raw: socket.socket) -> socket.socket:
+        return self.context.wrap_socket(raw, server_hostname=self._host)
+
+
+@functools.cache
+def _yagmail_client() -> type:
+    """yagmail's client, opening its connection with `_BoundedSMTP` or `_BoundedSMTPSSL` (imported late)."""
+    import yagmail
+
+    class Client(yagmail.SMTP):
+        deadlines: _Deadlines
+        """Set on each instance before `login`."""
+
+        @property
+        def connection(self):
+            return functools.partial(_BoundedSMTPSSL if self.ssl else _BoundedSMTP, deadlines=self.deadlines)
+
+    return Client
+
+
 def _reply_text(code: int, message: bytes | str) -> str:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
     return f"{code} {' '.join(text.split())}".strip()
@@ -92,6 +285,7 @@ class SMTPTransport:
         self.config = config
         self.connections = 0
         self._yag = None
+        self._deadlines = _Deadlines(config.timeout, config.operation_deadline)
 
     @property
     def connected(self) -> bool:
@@ -121,16 +315,18 @@ class SMTPTransport:
         )
 
     def _connect(self) -> None:
-        import yagmail  # late: costs a fifth of a second, and only sending needs it
+        password = self._password()  # before the clock starts: a keyring may take its time
+        with self._deadlines.operation("connecting"):
+            self._connect_within_deadline(password)
 
+    def _connect_within_deadline(self, password: str | None) -> None:
         cfg = self.config
-        password = self._password()
         # Only a TLS connection needs a context; making one loads the system's CA certificates (1.5 MB, 20 ms).
         context = ssl.create_default_context() if cfg.security in ("ssl", "starttls") else None
         extra = {"timeout": cfg.timeout}
         if cfg.security == "ssl":
             extra["context"] = context
-        yag = yagmail.SMTP(
+        yag = _yagmail_client()(  # late: yagmail costs a fifth of a second, and only sending needs it
             user=cfg.user,
             password=password,
             host=cfg.host,
@@ -144,6 +340,7 @@ class SMTPTransport:
         # yagmail's constructor hands its logger a stderr handler; a None level swaps in a NullHandler, so
         # nothing it logs can write over a running dashboard.
         yag.set_logging(None)
+        yag.deadlines = self._deadlines
         where = f"{cfg.host}:{cfg.port}"
         try:
             yag.login()
@@ -162,6 +359,9 @@ class SMTPTransport:
         except ssl.SSLError as exc:
             self._abandon(yag)
             raise TransportUnavailable(f"TLS with {where} failed: {exc.reason or exc}") from None
+        except DeadlineExpired as exc:
+            self._abandon(yag)
+            raise TransportUnavailable(f"{where}: {exc}") from None
         except TimeoutError:
             self._abandon(yag)
             raise TransportUnavailable(f"{where} did not answer within {cfg.timeout:g} s") from None
@@ -202,7 +402,11 @@ class SMTPTransport:
             self._connect()
         smtp = self._yag.smtp
         try:
-            smtp.send_message(msg, from_addr=sender, to_addrs=[recipient])
+            with self._deadlines.operation("this message"):
+                smtp.send_message(msg, from_addr=sender, to_addrs=[recipient])
+        except DeadlineExpired as exc:
+            self._drop()
+            raise DeliveryError(str(exc), permanent=False, connection_lost=True, timed_out=True) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()), (0, b""))
             self._after_reply(code)
@@ -231,6 +435,9 @@ class SMTPTransport:
             raise DeliveryError(reason, permanent=False, connection_lost=True, timed_out=timed_out) from None
         except (UnicodeError, ValueError) as exc:  # an address smtplib cannot put in an envelope
             raise DeliveryError(f"{recipient} cannot be sent to: {exc}", permanent=True) from None
+        except Exception as exc:  # noqa: BLE001 - a fault of this message only; the session state is unknown
+            self._drop()
+            raise DeliveryError(f"cannot be sent: {exc or type(exc).__name__}", permanent=True) from None
 
     def _after_reply(self, code: int) -> None:
         # smtplib closes the socket itself after a 421; forget the connection so the next send reconnects.
@@ -239,14 +446,17 @@ class SMTPTransport:
 
     def close(self) -> None:
         if self._yag is None:
+            self._deadlines.stop()
             return
         yag, self._yag = self._yag, None
         if getattr(yag.smtp, "sock", None) is not None:
             try:
-                yag.smtp.quit()
+                with self._deadlines.operation("closing the connection"):
+                    yag.smtp.quit()
             except (smtplib.SMTPException, OSError):
                 pass
         self._abandon(yag)
+        self._deadlines.stop()
 
 
 class MaildirTransport:
@@ -282,6 +492,9 @@ class MaildirTransport:
             self._box = None
             raise DeliveryError(f"cannot write to the Maildir {self.path}: {exc.strerror or exc}",
                                 permanent=False, connection_lost=True) from None
+        except Exception as exc:  # noqa: BLE001 - a message the library cannot write fails alone
+            raise DeliveryError(f"cannot be written to the Maildir: {exc or type(exc).__name__}",
+                                permanent=True) from None
 
     def close(self) -> None:
         if self._box is not None:

@@ -38,11 +38,11 @@ def auth_server():
         controller.stop()
 
 
-def _run(db_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+def _run(db_path: Path, env: dict[str, str], *args: str, exit_code: int = 0) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CLIENT_PORTAL_")}
     result = subprocess.run([sys.executable, "-c", "from tui.cli import main; main()", "--db", str(db_path), *args],
                             cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, (args, result.stdout, result.stderr)
+    assert result.returncode == exit_code, (args, result.stdout, result.stderr)
     return result
 
 
@@ -55,7 +55,7 @@ def test_no_password_or_raw_token_in_any_database_file_and_every_file_is_0600(db
             contacts.add_contact(f"client{n}@example.com", f"First{n}")
         server.handler.reject("client4@example.com")  # a refusal's reply is stored as last_error
         _run(db_path, env, "invite", *(f"client{n}@example.com" for n in range(5)), "new@example.com")
-        _run(db_path, env, "outbox", "send", "--once", "--rate", "0")
+        _run(db_path, env, "outbox", "send", "--once", "--rate", "0", exit_code=3)  # 3: client4 failed
         _run(db_path, env, "login-email", "client0@example.com", "client1@example.com")
         _run(db_path, env, "outbox", "send", "--once", "--rate", "0")
         printed = _run(db_path, env, "magic-link", "client2@example.com").stdout

@@ -63,7 +63,7 @@ def test_outbox_send_over_smtp_reports_failures_and_retry_requeues(db, cli, smtp
 
     result = cli("outbox", "send", "--rate", "0")
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # a message failed for good
     assert f"sending through SMTP 127.0.0.1:{smtp_server.port} (none)" in result.stderr
     assert "failed bad@example.com: 550 5.1.1 no such mailbox" in result.stderr
     assert "sent 2, failed 1, skipped 0" in result.stdout
@@ -86,7 +86,7 @@ def test_outbox_send_to_a_dead_server_exits_non_zero_and_keeps_the_mail(db, cli,
     monkeypatch.setenv("CLIENT_PORTAL_SMTP_SECURITY", "none")
     cli("invite", "ada@example.com")
     result = cli("outbox", "send")
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # deferred: nothing lost, send again later
     assert f"error: cannot connect to the SMTP server 127.0.0.1:{closed_port}" in result.stderr
     assert "the mail stays queued" in result.stderr
     assert outbox.outbox_counts()["queued"] == 1
@@ -137,3 +137,23 @@ def test_templates_set_reads_the_html_from_stdin(db, cli):
     result = cli("templates", "set", "invite", "--html-file", "-", input=html)
     assert result.exit_code == 0, result.output
     assert cli("templates", "show", "invite", "--part", "html").stdout == html + "\n"
+
+
+def test_outbox_send_exit_codes_tell_sent_failed_and_deferred_apart(db, cli, smtp_server, monkeypatch):
+    """0 all sent, 3 a message failed for good, 4 a message waits for a retry: before, each exited 0."""
+    for key, value in smtp_server.env().items():
+        monkeypatch.setenv(key, value)
+    cli("invite", "ada@example.com", "slow@example.com")
+    smtp_server.handler.fail_rcpt("slow@example.com", "451 4.3.0 try again later")
+
+    deferred = cli("outbox", "send", "--once", "--rate", "0", "--json")
+    assert deferred.exit_code == 4, deferred.output
+    data = json.loads(deferred.stdout)
+    assert (data["sent"], data["failed"], data["retrying"], data["exit_code"]) == (1, [], 1, 4)
+    assert outbox.outbox_counts()["queued"] == 1  # nothing lost
+
+    nothing_due = cli("outbox", "send", "--once", "--rate", "0")  # the retry is not due yet: nothing to do
+    assert nothing_due.exit_code == 0 and "sent 0, failed 0, skipped 0" in nothing_due.stdout
+
+    assert "--once" in cli("outbox", "send", "--help").stdout
+    assert "4    mail is still queued" in cli("outbox", "send", "--help").stdout

@@ -102,7 +102,7 @@ def test_html_is_escaped_and_text_is_not(db):
         ("text_body", "Hello, no link here", "must contain the magic link {{ link.url }}"),
         ("html_body", "<p>No button</p>", "HTML body must contain the magic link {{ link.url }}"),
         ("text_body", "{% if contact.first_name %}{{ link.url }}{% endif %}",
-         "must contain the magic link {{ link.url }} for a contact with only an email address"),
+         "must contain the magic link {{ link.url }} outside any {% if %}"),
         ("subject", "{{ contact.first_name }}", "subject is empty for a contact with only an email address"),
         ("subject", "x" * 100_001, "at most 100,000"),
     ],

@@ -33,6 +33,30 @@ from models.errors import PortalError
 PARTS = {"subject": "subject", "text": "text_body", "html": "html_body"}
 """The names `templates show --part` takes, and the field each one means."""
 
+EXIT_SENT = 0
+"""`outbox send`: every message due was sent (or skipped on purpose, its access revoked), or none was due."""
+EXIT_ERROR = 1
+"""Bad input, configuration or database: nothing was tried (click's own usage errors exit 2)."""
+EXIT_FAILED = 3
+"""At least one message failed for good (a refused address, an email that cannot be made): see
+`outbox list --status failed`, fix, then `outbox retry`. The others were sent."""
+EXIT_DEFERRED = 4
+"""Mail is still queued: the server could not be reached or stopped answering, or messages wait for a retry.
+Nothing is lost; a later `outbox send` sends it."""
+EXIT_INTERRUPTED = 130
+"""Stopped with Ctrl+C (what a shell expects); the rest stays queued."""
+
+
+def send_exit_code(summary: SendSummary) -> int:
+    """What `outbox send` exits with after `summary`: the most urgent of the codes above."""
+    if summary.cancelled:
+        return EXIT_INTERRUPTED
+    if summary.failed:
+        return EXIT_FAILED
+    if summary.error or summary.retrying:
+        return EXIT_DEFERRED
+    return EXIT_SENT
+
 
 def _base():
     """`tui.cli`, imported late: it imports this module while it is still being set up."""
@@ -140,6 +164,15 @@ def outbox_send(ctx: click.Context, batch: str | None, once: bool, rate: float |
 
     Messages that fail for a while are retried with growing waits; without --once the command waits for them.
     Ctrl+C stops after the message being sent; the rest stays queued.
+
+    \b
+    Exit status:
+      0    every message due was sent (or skipped: access revoked), or none was due
+      1    bad input, configuration or database; nothing was tried (2: a usage error)
+      3    some messages failed for good (the others were sent): outbox list --status failed
+      4    mail is still queued: the server was unreachable or stopped answering, or
+           messages wait for a retry (--once); nothing is lost, send again later
+      130  stopped with Ctrl+C; the rest stays queued
     """
     config = _mail_config(ctx)
     if watch:
@@ -172,9 +205,8 @@ def outbox_send(ctx: click.Context, batch: str | None, once: bool, rate: float |
     total = _merge(summaries)
     _print_summary(total, as_json)
     if total.error:
-        raise PortalError(total.error + " (the mail stays queued)")
-    if total.cancelled:
-        ctx.exit(130)  # what a shell expects of a command stopped by Ctrl+C
+        click.echo(f"error: {_visible(total.error)} (the mail stays queued)", err=True)
+    ctx.exit(send_exit_code(total))
 
 
 def _run_with_progress(sender: OutboxSender, batch, once, cancel: threading.Event, show_bar: bool) -> SendSummary:
@@ -240,6 +272,7 @@ def _print_summary(summary: SendSummary, as_json: bool) -> None:
             "skipped": [{"email": e, "reason": r} for e, r in summary.skipped],
             "cancelled": summary.cancelled,
             "error": summary.error,
+            "exit_code": send_exit_code(summary),
         })
         return
     for address, reason in summary.failed:
