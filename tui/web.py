@@ -267,7 +267,8 @@ PAGE = jinja2.Template(
 """The page: textual-serve's own, minus the Google font link, the background image and the inline script."""
 
 _NOT_SIGNED_IN = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>client-portal: not signed in</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>client-portal: not signed in</title>
+<link rel="icon" href="data:,"></head>
 <body><h1>Not signed in</h1>
 <p>{reason}</p>
 <p>Open the one-time URL that <code>client-portal web</code> printed when it started, or make a new one on the
@@ -276,7 +277,7 @@ server with <code>client-portal web --print-url</code>.</p></body></html>
 
 _SIGNED_IN = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>client-portal</title>
-<meta http-equiv="refresh" content="0; url=/"></head>
+<link rel="icon" href="data:,"><meta http-equiv="refresh" content="0; url=/"></head>
 <body><p>Signed in. <a href="/">Open the dashboard</a>.</p></body></html>
 """
 
