@@ -39,6 +39,7 @@ from models import clock, links, settings
 from models import outbox as queue
 from models.contacts import ContactRow
 from models.db import database, page_cache, write_transaction
+from models.entities import CHANNEL_EMAIL
 from models.errors import PortalError
 
 RETRY_BASE_SECONDS = 30.0
@@ -255,7 +256,7 @@ class _Run:
         # Templates and link settings are read once per chunk: an edit saved mid-run applies from the next chunk on.
         kinds = {m.kind for m in self.held}
         renderers = {kind: Renderer(kind) for kind in kinds}
-        issuers = {kind: links.LinkIssuer(kind) for kind in kinds}
+        issuers = {kind: links.LinkIssuer(kind, CHANNEL_EMAIL) for kind in kinds}
         claimed_at = time.monotonic()
         while self.held:
             if self.cancel.is_set():
@@ -283,7 +284,7 @@ class _Run:
         self.accepted = None
         if link is None:
             try:
-                link = links.issue_link(row.contact.id, purpose=row.kind)
+                link = links.issue_link(row.contact.id, purpose=row.kind, channel=CHANNEL_EMAIL)
             except PortalError as exc:  # revoked or deleted after it was queued: not an error, not sent
                 return _Prepared(None, row.contact.email, str(exc))
         contact = link.contact

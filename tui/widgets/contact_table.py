@@ -25,6 +25,7 @@ from textual.widgets import DataTable
 
 from models import contacts
 from models.contacts import ContactPage, ContactQuery, ContactRow
+from models.entities import DELIVERY_FAILED
 from models.errors import PortalError
 from tui import reader
 from tui.text import literal, visible, when
@@ -94,6 +95,9 @@ class ContactTable(DataTable):
     ContactTable > .contact-table--not_invited {
         color: $text-muted;
     }
+    ContactTable > .contact-table--invite-failed {
+        color: $text-error;
+    }
     """
 
     COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {
@@ -102,6 +106,7 @@ class ContactTable(DataTable):
         "contact-table--invited",
         "contact-table--revoked",
         "contact-table--not_invited",
+        "contact-table--invite-failed",
     }
 
     BINDINGS = [
@@ -354,7 +359,8 @@ class ContactTable(DataTable):
         available = self.scrollable_content_region.width or self.app.size.width
         self._wide = available >= 110
         date_width = 16 if self._wide else 10
-        fixed = {"mark": 1, "status": 11, "invited_at": date_width, "last_login": date_width}
+        # "invited · no mail", the longest status (an invited contact's says where the invitation is).
+        fixed = {"mark": 1, "status": 17, "invited_at": date_width, "last_login": date_width}
         padding = 2 * self.cell_padding * len(COLUMNS)
         rest = max(16, available - sum(fixed.values()) - padding)
         name = max(8, rest * 7 // 20)
@@ -387,7 +393,9 @@ class ContactTable(DataTable):
     def _cells(self, row: ContactRow) -> list[Text]:
         selected = row.id in self.selected
         mark_style = self.get_component_rich_style("contact-table--selected", partial=True) if selected else ""
-        status_style = self.get_component_rich_style(f"contact-table--{row.status}", partial=True)
+        # A failed invitation needs the admin (retry, or fix the address): it stands out like a revoked contact.
+        style_name = "invite-failed" if row.delivery_state == DELIVERY_FAILED else row.status
+        status_style = self.get_component_rich_style(f"contact-table--{style_name}", partial=True)
         name = row.full_name or "—"
         return [
             Text(SELECTED_MARK if selected else " ", style=mark_style, end=""),
