@@ -332,3 +332,34 @@ def test_links_made_before_channels_count_as_emailed(db_path, db):
     assert contacts.find_contact("bob@example.com").status_label == "invited · queued"
     s = portal.stats()
     assert (s.invited, s.invites_queued, s.invites_no_mail) == (1, 1, 0)  # ada joined
+
+
+async def test_m_in_the_dashboard_leaves_the_emailed_link_working(portal_app, smtp_server, tmp_path):
+    from tests.fixtures_tui import settle
+    from tui.screens.magic_link import MagicLinkScreen
+    from tui.screens.main import MainScreen
+
+    contacts.add_contact("ada@example.com", "Ada", "Lovelace")
+    contacts.add_contact("zed@example.com", "Zed", "Zimmer")  # sorted after Ada: the cursor is on Ada
+    portal.invite(["ada@example.com"])
+    emailed = _emailed_link(smtp_server, tmp_path, "ada@example.com")
+    app = portal_app()
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert app.screen.table.highlighted.email == "ada@example.com"
+        await pilot.press("m")
+        await settle(pilot)
+        assert isinstance(app.screen, MagicLinkScreen)
+        shown = app.clipboard
+        assert shown.startswith("https://portal.example.com/login/") and shown != emailed
+        assert "a link sent by email keeps working" in str(app.screen.query_one("#expiry").render())
+        assert links.current_link("ada@example.com", channel="email").state == "open"
+        await pilot.press("r")  # revokes the link just shown, and only it
+        await settle(pilot)
+        assert links.current_link("ada@example.com", channel="shown").state == "revoked"
+        assert links.current_link("ada@example.com", channel="email").state == "open"
+        await pilot.press("escape")
+    with pytest.raises(RedeemFailed, match="revoked"):
+        links.redeem(shown)
+    assert links.redeem(emailed).contact.email == "ada@example.com"
