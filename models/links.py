@@ -65,7 +65,7 @@ class IssuedLink:
     contact: ContactRow
     purpose: str
     expires_at: datetime
-    channel: str = CHANNEL_SHOWN
+    channel: str
     """`email` or `shown`: which older links it superseded (only those of the same purpose and channel)."""
 
 
@@ -78,7 +78,7 @@ class LinkInfo:
     expires_at: datetime
     state: str
     """`open`, `expired`, `used`, `revoked` or `superseded`."""
-    channel: str = CHANNEL_EMAIL
+    channel: str
     """`email` or `shown`."""
 
 
