@@ -43,7 +43,8 @@ DELIVERY_NO_MAIL = "no_mail"
 DELIVERY_STATES = (DELIVERY_QUEUED, DELIVERY_SENT, DELIVERY_FAILED, DELIVERY_NO_MAIL)
 """Where an invited contact's invitation email is: waiting in the outbox (or deferred by the server, waiting for
 its retry), accepted by the server, failed for good, or none at all (the contact holds a link an admin showed
-them). Stored as `Contact.invite_delivery`, where `no_mail` is NULL."""
+them). A contact invited by a login email (sent to a contact not invited yet) has that email's state. Stored as
+`Contact.invite_delivery`, where `no_mail` is NULL."""
 
 DELIVERY_LABELS = {
     DELIVERY_QUEUED: "queued",
@@ -80,9 +81,10 @@ class Contact(BaseModel):
     search_text = peewee.TextField(default="")
     """Names, email and company in one column for search; kept current by triggers (schema v2)."""
     invite_delivery = peewee.CharField(null=True)
-    """The state of the contact's latest invitation email: `queued`, `sent`, `failed`, or NULL for none
-    (`DELIVERY_STATES`). Kept by triggers on the outbox (schema v6), in the transaction that queues the email or
-    records its outcome, so the table and the header read it from the contact row, without a join."""
+    """The state of the contact's latest invitation email (or, never sent one, their latest login email):
+    `queued`, `sent`, `failed`, or NULL for none (`DELIVERY_STATES`). Kept by triggers on the outbox (schema v6),
+    in the transaction that queues the email or records its outcome, so the table and the header read it from the
+    contact row, without a join."""
 
     @property
     def full_name(self) -> str:

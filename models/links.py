@@ -231,7 +231,7 @@ def issue_link(email_or_id: str | int, purpose: str = PURPOSE_LOGIN, channel: st
     """
     contact = _contact(email_or_id)
     if purpose == PURPOSE_LOGIN and contact.status == STATUS_NOT_INVITED:
-        _mark_invited(contact)
+        _mark_invited(contact, channel)
     return _issue(contact, purpose, channel)
 
 
@@ -241,7 +241,7 @@ def _contact(email_or_id: str | int) -> Contact:
     return _get_model(email_or_id)
 
 
-def _mark_invited(contact: Contact) -> None:
+def _mark_invited(contact: Contact, channel: str) -> None:
     now = clock.now()
     contact.status = STATUS_INVITED
     contact.invited_at = now
@@ -249,7 +249,8 @@ def _mark_invited(contact: Contact) -> None:
     contact.invite_count = contact.invite_count + 1
     contact.revoked_at = None
     contact.revoked_by = None
-    contact.invite_delivery = None  # no invitation email: the link itself is their way in
+    # A shown link is their way in, with no email; an emailed one is on its way (the sender records its outcome).
+    contact.invite_delivery = DELIVERY_QUEUED if channel == CHANNEL_EMAIL else None
     contact.updated_at = now
     contact.save()
 

@@ -220,35 +220,60 @@ def _v6(db: peewee.SqliteDatabase) -> None:
         db.execute_sql("ALTER TABLE magic_link ADD COLUMN channel VARCHAR(255) NOT NULL DEFAULT 'email'")
     if "invite_delivery" not in _columns(db, "contact"):
         db.execute_sql("ALTER TABLE contact ADD COLUMN invite_delivery VARCHAR(255)")
-    # Each contact's latest invitation row says where their invitation is (only contacts that have one are read).
+    # Each contact's latest invitation row says where their invitation is (only contacts that have one are read);
+    # an invited contact never sent an invitation was invited by a login email: the latest of those says it.
     db.execute_sql(
         f"UPDATE contact SET invite_delivery = (SELECT {DELIVERY_OF_OUTBOX.format(p='o.')} FROM outbox_message o "
         "WHERE o.contact_id = contact.id AND o.kind = 'invite' ORDER BY o.id DESC LIMIT 1) "
         "WHERE id IN (SELECT contact_id FROM outbox_message WHERE kind = 'invite')"
     )
+    db.execute_sql(
+        f"UPDATE contact SET invite_delivery = (SELECT {DELIVERY_OF_OUTBOX.format(p='o.')} FROM outbox_message o "
+        "WHERE o.contact_id = contact.id ORDER BY o.id DESC LIMIT 1) "
+        "WHERE status = 'invited' AND id IN (SELECT contact_id FROM outbox_message WHERE kind = 'login') "
+        "AND id NOT IN (SELECT contact_id FROM outbox_message WHERE kind = 'invite')"
+    )
     _delivery_triggers(db)
     _delivery_counts(db)
 
 
+DELIVERY_TRIGGERS = ("outbox_invite_queued", "outbox_invite_outcome", "outbox_login_queued", "outbox_login_outcome")
+
+
 def _delivery_triggers(db: peewee.SqliteDatabase) -> None:
-    """Keep `contact.invite_delivery` in step with the contact's latest invitation row, in the statement (and so
-    the transaction) that queues the row or records its outcome: every writer of the outbox (the sender, a retry,
-    a revocation, a claim that gives up) keeps it right without knowing about it."""
+    """Keep `contact.invite_delivery` in step with the email that carries the contact's invitation, in the
+    statement (and so the transaction) that queues the row or records its outcome: every writer of the outbox
+    (the sender, a retry, a revocation, a claim that gives up) keeps it right without knowing about it.
+
+    That email is the contact's latest invitation row; for an invited contact who was never sent an invitation
+    (a login email to a contact not yet invited invites them), their latest login row. Once a contact has an
+    invitation row, login emails no longer change the state: it says where the invitation is."""
     new = DELIVERY_OF_OUTBOX.format(p="NEW.")
-    db.execute_sql("DROP TRIGGER IF EXISTS outbox_invite_queued")
+    set_state = f"UPDATE contact SET invite_delivery = {new} WHERE id = NEW.contact_id AND invite_delivery IS NOT {new}"
+    no_invitation = ("NOT EXISTS (SELECT 1 FROM outbox_message AS other WHERE other.contact_id = NEW.contact_id "
+                     "AND other.kind = 'invite')")
+    for name in DELIVERY_TRIGGERS:
+        db.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
     db.execute_sql(
-        "CREATE TRIGGER outbox_invite_queued AFTER INSERT ON outbox_message WHEN NEW.kind = 'invite' "
-        f"BEGIN UPDATE contact SET invite_delivery = {new} WHERE id = NEW.contact_id "
-        f"AND invite_delivery IS NOT {new}; END"
+        f"CREATE TRIGGER outbox_invite_queued AFTER INSERT ON outbox_message WHEN NEW.kind = 'invite' "
+        f"BEGIN {set_state}; END"
     )
-    # Only the latest invitation row speaks for the contact: an older one retried or failed later does not.
-    db.execute_sql("DROP TRIGGER IF EXISTS outbox_invite_outcome")
+    # Only the latest row speaks for the contact: an older one retried or failed later does not.
     db.execute_sql(
         "CREATE TRIGGER outbox_invite_outcome AFTER UPDATE OF status ON outbox_message "
         "WHEN NEW.kind = 'invite' AND OLD.status IS NOT NEW.status "
-        f"BEGIN UPDATE contact SET invite_delivery = {new} WHERE id = NEW.contact_id "
-        f"AND invite_delivery IS NOT {new} AND NOT EXISTS (SELECT 1 FROM outbox_message AS later "
+        f"BEGIN {set_state} AND NOT EXISTS (SELECT 1 FROM outbox_message AS later "
         "WHERE later.contact_id = NEW.contact_id AND later.kind = 'invite' AND later.id > NEW.id); END"
+    )
+    db.execute_sql(
+        "CREATE TRIGGER outbox_login_queued AFTER INSERT ON outbox_message WHEN NEW.kind = 'login' "
+        f"BEGIN {set_state} AND status = 'invited' AND {no_invitation}; END"
+    )
+    db.execute_sql(
+        "CREATE TRIGGER outbox_login_outcome AFTER UPDATE OF status ON outbox_message "
+        "WHEN NEW.kind = 'login' AND OLD.status IS NOT NEW.status "
+        f"BEGIN {set_state} AND status = 'invited' AND NOT EXISTS (SELECT 1 FROM outbox_message AS other "
+        "WHERE other.contact_id = NEW.contact_id AND (other.kind = 'invite' OR other.id > NEW.id)); END"
     )
 
 

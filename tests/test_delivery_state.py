@@ -128,6 +128,34 @@ def test_login_emails_do_not_change_the_invitation_state(db, smtp_server, tmp_pa
     assert _state("ada@example.com")[1] == "failed"  # the invitation failed; the login email is another mail
 
 
+@pytest.mark.parametrize(("reply", "state"), [("250", "sent"), ("550", "failed"), ("down", "queued")])
+def test_a_login_email_that_invites_a_contact_says_where_it_is(db, smtp_server, closed_port, tmp_path, reply, state):
+    """A login email to a contact not invited yet invites them when it is sent: it is their invitation."""
+    contacts.add_contact("ada@example.com")
+    batch = outbox.queue_login_emails([contacts.find_contact("ada@example.com").id]).batch
+    assert _state("ada@example.com") == ("not_invited", None, "not invited")
+    config = smtp_server.config(tmp_path / "Maildir")
+    if reply == "550":
+        smtp_server.handler.reject("ada@example.com")
+    elif reply == "down":
+        config = smtp_server.config(tmp_path / "Maildir", port=closed_port)
+    OutboxSender(config, rate=0).send(batch)
+    assert _state("ada@example.com") == ("invited", state, f"invited · {state}")
+    s = portal.stats()
+    assert (s.invited, s.invites_queued, s.invites_sent, s.invites_failed) == (
+        1, int(state == "queued"), int(state == "sent"), int(state == "failed"))
+
+
+def test_a_contact_holding_a_shown_link_then_emailed_says_where_the_email_is(db, smtp_server, tmp_path):
+    contacts.add_contact("ada@example.com")
+    links.issue_link("ada@example.com")
+    assert _state("ada@example.com")[1] == "no_mail"
+    batch = outbox.queue_login_emails([contacts.find_contact("ada@example.com").id]).batch
+    assert _state("ada@example.com")[1] == "queued"
+    OutboxSender(smtp_server.config(tmp_path / "Maildir"), rate=0).send(batch)
+    assert _state("ada@example.com")[1] == "sent"
+
+
 def test_a_contact_given_a_shown_link_is_invited_with_no_mail(db):
     contacts.add_contact("ada@example.com")
     links.issue_link("ada@example.com")
@@ -155,8 +183,9 @@ def _every_state(smtp_server, tmp_path) -> None:
     smtp_server.handler.reject("c1@example.com")
     smtp_server.handler.reject("c2@example.com")
     smtp_server.handler.fail_rcpt("c3@example.com", GREYLISTED)
-    batch = portal.invite([f"c{n}@example.com" for n in range(8)]).batch
-    OutboxSender(smtp_server.config(tmp_path / "Maildir"), rate=0, max_attempts=5).send(batch)
+    portal.invite([f"c{n}@example.com" for n in range(8)])
+    outbox.queue_login_emails([contacts.find_contact("c11@example.com").id])  # invited by a login email
+    OutboxSender(smtp_server.config(tmp_path / "Maildir"), rate=0, max_attempts=5).send()
     portal.invite(["c8@example.com", "c9@example.com"])  # queued, not sent yet
     links.issue_link("c10@example.com")  # no mail: a link shown
     links.redeem(links.issue_link("c4@example.com").url)  # joined after a sent invitation

@@ -314,6 +314,8 @@ def test_links_made_before_channels_count_as_emailed(db_path, db):
     for statement in (
         "DROP TRIGGER outbox_invite_queued",
         "DROP TRIGGER outbox_invite_outcome",
+        "DROP TRIGGER outbox_login_queued",
+        "DROP TRIGGER outbox_login_outcome",
         "DROP TRIGGER contact_delivery_insert",
         "DROP TRIGGER contact_delivery_delete",
         "DROP TRIGGER contact_delivery_update",
