@@ -9,7 +9,7 @@ import pytest
 
 from mail.outbox import OutboxSender
 from models import audit, contacts, domains, links, outbox, portal, settings
-from models.db import database, open_database, schema_version
+from models.db import SCHEMA_VERSION, database, open_database, schema_version
 from models.entities import MagicLink
 from models.errors import InvalidInput, PortalError, RedeemFailed
 
@@ -305,8 +305,9 @@ def test_an_invitation_lapses_with_the_last_of_its_open_links(db, frozen_clock):
 
 
 def test_links_made_before_channels_count_as_emailed(db_path, db):
-    """A database of schema 5 is upgraded: its open links are taken as emailed (one may sit in a mailbox), so a
-    link shown after the upgrade does not end them; its invited contacts get their invitation's state."""
+    """A database from before channels is upgraded: its open links are taken as emailed (one may sit in a
+    mailbox), so a link shown after the upgrade does not end them; its invited contacts get their invitation's
+    state."""
     contacts.add_contact("ada@example.com")
     contacts.add_contact("bob@example.com")
     old = links.issue_link("ada@example.com")
@@ -322,12 +323,12 @@ def test_links_made_before_channels_count_as_emailed(db_path, db):
         "DROP TABLE invite_delivery_count",
         "ALTER TABLE magic_link DROP COLUMN channel",
         "ALTER TABLE contact DROP COLUMN invite_delivery",
-        "PRAGMA user_version = 5",
+        f"PRAGMA user_version = {SCHEMA_VERSION - 1}",  # the version before this upgrade, the latest one
     ):
         database.execute_sql(statement)
     database.close()
     open_database(db_path)
-    assert schema_version() == 6
+    assert schema_version() == SCHEMA_VERSION
     assert links.current_link("ada@example.com").channel == "email"
     links.issue_link("ada@example.com")
     assert links.redeem(old.url).contact.email == "ada@example.com"
