@@ -46,6 +46,7 @@ from models import clock, heartbeat, links, settings
 from models import outbox as queue
 from models.contacts import ContactRow
 from models.db import database, page_cache, write_transaction
+from models.entities import CHANNEL_EMAIL
 from models.errors import PortalError
 
 RETRY_BASE_SECONDS = 30.0
@@ -287,7 +288,7 @@ class _Run:
         # Templates and link settings are read once per chunk: an edit saved mid-run applies from the next chunk on.
         kinds = {m.kind for m in self.held}
         renderers = {kind: Renderer(kind) for kind in kinds}
-        issuers = {kind: links.LinkIssuer(kind) for kind in kinds}
+        issuers = {kind: links.LinkIssuer(kind, CHANNEL_EMAIL) for kind in kinds}
         stand_ins = {kind: _stand_in_url(issuer) for kind, issuer in issuers.items()}
         claimed_at = time.monotonic()
         while self.held:
@@ -330,7 +331,7 @@ class _Run:
             self.accepted = None
             if link is None:
                 try:
-                    link = links.issue_link(row.contact.id, purpose=row.kind)
+                    link = links.issue_link(row.contact.id, purpose=row.kind, channel=CHANNEL_EMAIL)
                 except PortalError as exc:  # revoked or deleted after it was queued: not an error, not sent
                     return _Prepared(None, row.contact.email, str(exc))
         except PortalError:
@@ -342,8 +343,8 @@ class _Run:
         try:
             msg = self._build(row, link.contact, renderer, link.url, link.expires_at)
         except _RowFailed:
-            # Never leave a link open that no email carries (it superseded the contact's older one).
-            links.revoke_link(link.contact.id, purpose=row.kind)
+            # Never leave a link open that no email carries (it superseded the contact's older emailed one).
+            links.revoke_issued(link)
             raise
         return _Prepared(msg, link.contact.email)
 

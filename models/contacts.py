@@ -11,7 +11,14 @@ import peewee
 
 from models import audit, clock
 from models.db import database, write_transaction
-from models.entities import STATUS_LABELS, STATUSES, Contact
+from models.entities import (
+    DELIVERY_LABELS,
+    DELIVERY_NO_MAIL,
+    STATUS_INVITED,
+    STATUS_LABELS,
+    STATUSES,
+    Contact,
+)
 from models.errors import InvalidInput, NotFound
 from models.schema import NAMES_BY_ID, SEARCH_INDEX, SEARCH_TERMS, create_search_terms
 
@@ -35,14 +42,26 @@ class ContactRow:
     joined_at: datetime | None = None
     revoked_at: datetime | None = None
     invite_count: int = 0
+    invite_delivery: str | None = None
+    """The latest invitation email's state (`queued`, `sent`, `failed`; None: no invitation email)."""
 
     @property
     def full_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part)
 
     @property
+    def delivery_state(self) -> str | None:
+        """Where an invited contact's invitation is (one of `DELIVERY_STATES`); None unless the status is invited."""
+        if self.status != STATUS_INVITED:
+            return None
+        return self.invite_delivery or DELIVERY_NO_MAIL
+
+    @property
     def status_label(self) -> str:
-        return STATUS_LABELS.get(self.status, self.status)
+        """The status in words; an invited contact's says where the invitation is: `invited · queued`."""
+        label = STATUS_LABELS.get(self.status, self.status)
+        state = self.delivery_state
+        return f"{label} · {DELIVERY_LABELS[state]}" if state in DELIVERY_LABELS else label
 
 
 def to_row(c: Contact) -> ContactRow:
@@ -59,12 +78,14 @@ def to_row(c: Contact) -> ContactRow:
         joined_at=c.joined_at,
         revoked_at=c.revoked_at,
         invite_count=c.invite_count,
+        invite_delivery=c.invite_delivery,
     )
 
 
 _ROW_FIELDS = (
     Contact.id, Contact.email, Contact.first_name, Contact.last_name, Contact.company, Contact.phone, Contact.status,
     Contact.invited_at, Contact.last_login_at, Contact.joined_at, Contact.revoked_at, Contact.invite_count,
+    Contact.invite_delivery,
 )
 """The columns of a `ContactRow`, in its field order."""
 _TIMES = (7, 8, 9, 10)

@@ -33,7 +33,7 @@ PRAGMAS = {
     "cache_size": -16_000,
 }
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The schema this code writes; stored in `PRAGMA user_version`."""
 
 APP_NAME = "client-portal"

@@ -75,6 +75,7 @@ def seed(count: int = 300, rng_seed: int = 7, domain: str = "portal.example.com"
                     "invited_at": invited,
                     "invited_by": "demo" if invited else None,
                     "invite_count": 1 if invited else 0,
+                    "invite_delivery": "sent" if invited else None,  # the sample's invitations went out
                     "invite_expires_at": invited + timedelta(days=7) if status == STATUS_INVITED else None,
                     "joined_at": joined,
                     "last_login_at": min(now, joined + timedelta(days=rng.randint(0, 20))) if joined else None,

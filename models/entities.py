@@ -29,6 +29,30 @@ PURPOSE_INVITE = "invite"
 PURPOSE_LOGIN = "login"
 PURPOSES = (PURPOSE_INVITE, PURPOSE_LOGIN)
 
+CHANNEL_EMAIL = "email"
+CHANNEL_SHOWN = "shown"
+CHANNELS = (CHANNEL_EMAIL, CHANNEL_SHOWN)
+"""How a link reached its holder: in an email the outbox sent, or shown to an admin (copied in the dashboard,
+printed by `client-portal magic-link`). A new link supersedes only older links of its own channel (schema v6): a
+link an admin looks at never kills the one in the email the contact is about to click."""
+
+DELIVERY_QUEUED = "queued"
+DELIVERY_SENT = "sent"
+DELIVERY_FAILED = "failed"
+DELIVERY_NO_MAIL = "no_mail"
+DELIVERY_STATES = (DELIVERY_QUEUED, DELIVERY_SENT, DELIVERY_FAILED, DELIVERY_NO_MAIL)
+"""Where an invited contact's invitation email is: waiting in the outbox (or deferred by the server, waiting for
+its retry), accepted by the server, failed for good, or none at all (the contact holds a link an admin showed
+them). A contact invited by a login email (sent to a contact not invited yet) has that email's state. Stored as
+`Contact.invite_delivery`, where `no_mail` is NULL."""
+
+DELIVERY_LABELS = {
+    DELIVERY_QUEUED: "queued",
+    DELIVERY_SENT: "sent",
+    DELIVERY_FAILED: "failed",
+    DELIVERY_NO_MAIL: "no mail",
+}
+
 
 class Contact(BaseModel):
     """A person the agency works with, and their access to the portal."""
@@ -56,6 +80,11 @@ class Contact(BaseModel):
     only on the link, so "expired invitations" is one index range count (schema v3)."""
     search_text = peewee.TextField(default="")
     """Names, email and company in one column for search; kept current by triggers (schema v2)."""
+    invite_delivery = peewee.CharField(null=True)
+    """The state of the contact's latest invitation email (or, never sent one, their latest login email):
+    `queued`, `sent`, `failed`, or NULL for none (`DELIVERY_STATES`). Kept by triggers on the outbox (schema v6),
+    in the transaction that queues the email or records its outcome, so the table and the header read it from the
+    contact row, without a join."""
 
     @property
     def full_name(self) -> str:
@@ -85,6 +114,9 @@ class MagicLink(BaseModel):
     used_at = UTCDateTimeField(null=True)
     revoked_at = UTCDateTimeField(null=True)
     superseded_at = UTCDateTimeField(null=True)
+    channel = peewee.CharField(default=CHANNEL_EMAIL, constraints=[peewee.SQL(f"DEFAULT '{CHANNEL_EMAIL}'")])
+    """`email` or `shown` (`CHANNELS`). Links made before schema v6 count as emailed: one of them may be in a
+    mailbox, and a link shown later must not end it."""
 
     class Meta:
         indexes = ((("contact", "purpose"), False),)

@@ -4,7 +4,12 @@ Following OWASP's forgot-password cheat sheet, NIST SP 800-63B and Phoenix's `ph
 - the token is 32 bytes from `secrets` (256 bits; at a billion guesses a second, finding one live token among
   a million takes about 10^54 years), URL-safe base64, shown once and never stored: only its SHA-256 is kept;
 - a link is single use, expires (7 days for an invitation, 24 hours for a login link, both settings),
-  and only the newest link of a contact for a purpose is valid;
+  and only the newest link of a contact for a purpose *and channel* is valid;
+- a link has a channel: `email` (issued by the outbox sender for the email it is about to send) or `shown`
+  (issued for an admin to copy or read: `m` in the dashboard, `client-portal magic-link`). A new link supersedes
+  only the older open links of its own purpose and channel, so looking at a link never silently kills the one in
+  the email a contact is about to click, and a new email still ends the older emails' links. Revoking ends the
+  links of every channel;
 - the link is built from the portal domain in the settings, never from anything a request supplies.
 Looking a token up by its hash leaks nothing about the token through timing; the final comparison is done
 with `hmac.compare_digest` all the same.
@@ -26,6 +31,10 @@ from models.contacts import ContactRow, _get_model, get_model, to_row
 from models.db import database, write_transaction
 from models.domains import portal_url
 from models.entities import (
+    CHANNEL_EMAIL,
+    CHANNEL_SHOWN,
+    CHANNELS,
+    DELIVERY_QUEUED,
     PURPOSE_INVITE,
     PURPOSE_LOGIN,
     PURPOSES,
@@ -56,6 +65,8 @@ class IssuedLink:
     contact: ContactRow
     purpose: str
     expires_at: datetime
+    channel: str
+    """`email` or `shown`: which older links it superseded (only those of the same purpose and channel)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,8 @@ class LinkInfo:
     expires_at: datetime
     state: str
     """`open`, `expired`, `used`, `revoked` or `superseded`."""
+    channel: str
+    """`email` or `shown`."""
 
 
 @dataclass(frozen=True)
@@ -92,18 +105,35 @@ def ttl(purpose: str) -> timedelta:
 
 
 _SUPERSEDE = (
-    'UPDATE "magic_link" SET "superseded_at" = ? WHERE "contact_id" = ? AND "purpose" = ? '
+    'UPDATE "magic_link" SET "superseded_at" = ? WHERE "contact_id" = ? AND "purpose" = ? AND "channel" = ? '
     'AND "used_at" IS NULL AND "revoked_at" IS NULL AND "superseded_at" IS NULL'
 )
 _INSERT_LINK = (
-    'INSERT INTO "magic_link" ("contact_id", "purpose", "token_hash", "created_at", "created_by", "expires_at") '
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    'INSERT INTO "magic_link" ("contact_id", "purpose", "token_hash", "created_at", "created_by", "expires_at", '
+    '"channel") VALUES (?, ?, ?, ?, ?, ?, ?)'
 )
+_INVITE_EXPIRES = (
+    'UPDATE "contact" SET "invite_expires_at" = (SELECT MAX("expires_at") FROM "magic_link" '
+    """WHERE "contact_id" = "contact"."id" AND "purpose" = 'invite' AND "used_at" IS NULL AND "revoked_at" IS NULL """
+    'AND "superseded_at" IS NULL) WHERE "id" = ?'
+)
+"""The contact's invitation lapses with the last of their open invitation links (one per channel at most)."""
 
 
-def _issue(contact: Contact, purpose: str) -> IssuedLink:
+def _check_channel(channel: str) -> None:
+    if channel not in CHANNELS:
+        raise InvalidInput(f"unknown link channel {channel!r}; use one of {', '.join(CHANNELS)}")
+
+
+def _issued_detail(channel: str, expires: datetime) -> str:
+    """The audit's words for a new link: which channel, and so which older link it replaced."""
+    return f"{'emailed' if channel == CHANNEL_EMAIL else 'shown'} link, expires {expires:%Y-%m-%d %H:%M} UTC"
+
+
+def _issue(contact: Contact, purpose: str, channel: str) -> IssuedLink:
     if purpose not in PURPOSES:
         raise InvalidInput(f"unknown link purpose {purpose!r}")
+    _check_channel(channel)
     if contact.status == STATUS_REVOKED:
         raise PortalError(f"{contact.email}'s portal access is revoked; invite them again to give it back")
     now = clock.now()
@@ -113,27 +143,28 @@ def _issue(contact: Contact, purpose: str) -> IssuedLink:
     # SQL text for the three writes: the outbox sender issues one link per email, and Peewee building these
     # statements took longer than SQLite running them (2.5 ms against 0.3 ms a link).
     stamp = to_db_time(now)
-    database.execute_sql(_SUPERSEDE, (stamp, contact.id, purpose))
+    database.execute_sql(_SUPERSEDE, (stamp, contact.id, purpose, channel))
     database.execute_sql(
         _INSERT_LINK,
-        (contact.id, purpose, hash_token(token), stamp, audit.current_actor(), to_db_time(expires)),
+        (contact.id, purpose, hash_token(token), stamp, audit.current_actor(), to_db_time(expires), channel),
     )
     if purpose == PURPOSE_INVITE:
-        database.execute_sql('UPDATE "contact" SET "invite_expires_at" = ? WHERE "id" = ?', (to_db_time(expires), contact.id))
-        contact.invite_expires_at = expires
-    audit.record(f"link.{purpose}", contact, detail=f"expires {expires:%Y-%m-%d %H:%M} UTC")
-    return IssuedLink(url=url_base + token, token=token, contact=to_row(contact), purpose=purpose, expires_at=expires)
+        database.execute_sql(_INVITE_EXPIRES, (contact.id,))
+    audit.record(f"link.{purpose}", contact, detail=_issued_detail(channel, expires))
+    return IssuedLink(url=url_base + token, token=token, contact=to_row(contact), purpose=purpose, expires_at=expires,
+                      channel=channel)
 
 
 _INSERT_LINK_IF_UNCHANGED = (
-    'INSERT INTO "magic_link" ("contact_id", "purpose", "token_hash", "created_at", "created_by", "expires_at") '
-    'SELECT "id", ?, ?, ?, ?, ? FROM "contact" WHERE "id" = ? AND "status" = ? AND "email" = ?'
+    'INSERT INTO "magic_link" ("contact_id", "purpose", "token_hash", "created_at", "created_by", "expires_at", '
+    '"channel") SELECT "id", ?, ?, ?, ?, ?, ? FROM "contact" WHERE "id" = ? AND "status" = ? AND "email" = ?'
 )
 _SUPERSEDE_OTHERS = _SUPERSEDE + ' AND "id" != ?'
 
 
 class LinkIssuer:
-    """Issues links of one purpose to many contacts in a row: what the outbox sender does once per email.
+    """Issues links of one purpose to many contacts in a row: what the outbox sender does once per email (its
+    links are of the `email` channel unless told otherwise).
 
     The portal address, the link lifetime and the actor are read once, when the issuer is made (the sender
     makes one per chunk of mail, so a changed setting applies from the next chunk on), and `issue` trusts the
@@ -142,23 +173,26 @@ class LinkIssuer:
     statement, so a contact revoked, deleted or readdressed in between gets no link from here.
     """
 
-    def __init__(self, purpose: str) -> None:
+    def __init__(self, purpose: str, channel: str = CHANNEL_EMAIL) -> None:
         """Read what every link of `purpose` shares; call inside a database connection.
 
         Raises:
-            InvalidInput: `purpose` is not a link purpose.
+            InvalidInput: `purpose` is not a link purpose, or `channel` not a channel.
             PortalError: no portal domain is set up.
         """
         if purpose not in PURPOSES:
             raise InvalidInput(f"unknown link purpose {purpose!r}")
+        _check_channel(channel)
         self.purpose = purpose
+        self.channel = channel
         self.url_base = portal_url(LINK_PATH)
         self.valid_for = ttl(purpose)
         self.actor = audit.current_actor()
 
     @write_transaction
     def issue(self, contact: ContactRow) -> IssuedLink | None:
-        """A new link for `contact` as the caller read it, superseding their older open link of this purpose.
+        """A new link for `contact` as the caller read it, superseding their older open link of this purpose and
+        channel.
 
         Returns:
             The link, or None (nothing written) when the stored contact no longer has `contact`'s status and
@@ -174,29 +208,33 @@ class LinkIssuer:
         stamp, until = to_db_time(now), to_db_time(expires)
         inserted = database.execute_sql(
             _INSERT_LINK_IF_UNCHANGED,
-            (self.purpose, hash_token(token), stamp, self.actor, until, contact.id, contact.status, contact.email),
+            (self.purpose, hash_token(token), stamp, self.actor, until, self.channel, contact.id, contact.status,
+             contact.email),
         )
         if inserted.rowcount != 1:
             return None
-        database.execute_sql(_SUPERSEDE_OTHERS, (stamp, contact.id, self.purpose, inserted.lastrowid))
+        database.execute_sql(_SUPERSEDE_OTHERS, (stamp, contact.id, self.purpose, self.channel, inserted.lastrowid))
         if self.purpose == PURPOSE_INVITE:
-            database.execute_sql('UPDATE "contact" SET "invite_expires_at" = ? WHERE "id" = ?', (until, contact.id))
+            database.execute_sql(_INVITE_EXPIRES, (contact.id,))
         # `record` reads only the id and the address, which the INSERT above just matched against the row.
-        audit.record(f"link.{self.purpose}", contact, detail=f"expires {expires:%Y-%m-%d %H:%M} UTC")
+        audit.record(f"link.{self.purpose}", contact, detail=_issued_detail(self.channel, expires))
         return IssuedLink(url=self.url_base + token, token=token, contact=contact, purpose=self.purpose,
-                          expires_at=expires)
+                          expires_at=expires, channel=self.channel)
 
 
 @write_transaction
-def issue_link(email_or_id: str | int, purpose: str = PURPOSE_LOGIN) -> IssuedLink:
-    """Make a new link for a contact, superseding their older open link of the same purpose.
+def issue_link(email_or_id: str | int, purpose: str = PURPOSE_LOGIN, channel: str = CHANNEL_SHOWN) -> IssuedLink:
+    """Make a new link for a contact, superseding their older open link of the same purpose and channel.
+
+    The default channel is `shown`: a link made to be copied or printed replaces only the last link shown, never
+    one that was emailed. The outbox sender passes `email`.
 
     A login link for a contact who was never invited marks them invited: they now hold a way in.
     """
     contact = _contact(email_or_id)
     if purpose == PURPOSE_LOGIN and contact.status == STATUS_NOT_INVITED:
-        _mark_invited(contact)
-    return _issue(contact, purpose)
+        _mark_invited(contact, channel)
+    return _issue(contact, purpose, channel)
 
 
 def _contact(email_or_id: str | int) -> Contact:
@@ -205,7 +243,7 @@ def _contact(email_or_id: str | int) -> Contact:
     return _get_model(email_or_id)
 
 
-def _mark_invited(contact: Contact) -> None:
+def _mark_invited(contact: Contact, channel: str) -> None:
     now = clock.now()
     contact.status = STATUS_INVITED
     contact.invited_at = now
@@ -213,6 +251,8 @@ def _mark_invited(contact: Contact) -> None:
     contact.invite_count = contact.invite_count + 1
     contact.revoked_at = None
     contact.revoked_by = None
+    # A shown link is their way in, with no email; an emailed one is on its way (the sender records its outcome).
+    contact.invite_delivery = DELIVERY_QUEUED if channel == CHANNEL_EMAIL else None
     contact.updated_at = now
     contact.save()
 
@@ -248,7 +288,8 @@ def check_link(token_or_url: str, now: datetime | None = None) -> MagicLink:
     if link.revoked_at is not None or contact.status == STATUS_REVOKED:
         raise RedeemFailed("revoked", "this link was revoked")
     if link.superseded_at is not None:
-        raise RedeemFailed("superseded", "a newer link was sent since this one; use the newest link")
+        newer = "sent" if link.channel == CHANNEL_EMAIL else "made"
+        raise RedeemFailed("superseded", f"a newer link was {newer} since this one; use the newest link")
     if link.expires_at <= now:
         raise RedeemFailed("expired", f"this link expired on {link.expires_at:%Y-%m-%d %H:%M} UTC")
     return link
@@ -277,7 +318,8 @@ def redeem(token_or_url: str) -> Redeemed:
     contact.updated_at = now
     # Only the columns that change: a full save() rewrote the names too, which re-indexed the contact for search.
     database.execute_sql(_LOGGED_IN, (contact.status, to_db_time(contact.joined_at), stamp, stamp, contact.id))
-    audit.record("redeem", contact, detail=f"{link.purpose} link" + (", joined" if first else ""))
+    via = "emailed" if link.channel == CHANNEL_EMAIL else "shown"
+    audit.record("redeem", contact, detail=f"{link.purpose} link ({via})" + (", joined" if first else ""))
     return Redeemed(contact=to_row(contact), first_login=first, purpose=link.purpose, redeemed_at=now)
 
 
@@ -337,6 +379,23 @@ def revoke_link(email_or_id: str | int, purpose: str | None = None) -> int:
 
 
 @write_transaction
+def revoke_issued(link: IssuedLink) -> int:
+    """Revoke exactly this link, the one just made and shown, leaving the contact's other links (the emailed
+    one, above all) as they are. Returns 1, or 0 when it was already used, revoked or superseded."""
+    row = MagicLink.get_or_none(MagicLink.token_hash == hash_token(link.token))
+    if row is None:
+        return 0
+    count = _open_links().where(MagicLink.id == row.id).execute()
+    if count and row.purpose == PURPOSE_INVITE:
+        database.execute_sql(_INVITE_EXPIRES, (row.contact_id,))
+        # No open invitation link left and no invitation email on its way: it has lapsed (as in `revoke_link`).
+        _invitations_lapse((Contact.id == row.contact_id) & Contact.invite_expires_at.is_null()
+                           & (Contact.invite_delivery.is_null() | (Contact.invite_delivery != DELIVERY_QUEUED)))
+    audit.record("link.revoke", row.contact, detail=f"{count} {row.channel} {row.purpose} link(s)")
+    return count
+
+
+@write_transaction
 def revoke_all_links() -> int:
     """Revoke every outstanding link of every contact (access itself stays as it is)."""
     count = _open_links().execute()
@@ -345,15 +404,14 @@ def revoke_all_links() -> int:
     return count
 
 
-def current_link(email_or_id: str | int, purpose: str = PURPOSE_LOGIN) -> LinkInfo | None:
-    """The newest link of a purpose for a contact, and what state it is in."""
+def current_link(email_or_id: str | int, purpose: str = PURPOSE_LOGIN, channel: str | None = None) -> LinkInfo | None:
+    """The newest link of a purpose (and of a channel, if given) for a contact, and what state it is in."""
     contact = _contact(email_or_id)
-    link = (
-        MagicLink.select()
-        .where((MagicLink.contact == contact) & (MagicLink.purpose == purpose))
-        .order_by(MagicLink.created_at.desc(), MagicLink.id.desc())
-        .first()
-    )
+    where = (MagicLink.contact == contact) & (MagicLink.purpose == purpose)
+    if channel is not None:
+        _check_channel(channel)
+        where &= MagicLink.channel == channel
+    link = MagicLink.select().where(where).order_by(MagicLink.created_at.desc(), MagicLink.id.desc()).first()
     if link is None:
         return None
     if link.used_at is not None:
@@ -366,7 +424,8 @@ def current_link(email_or_id: str | int, purpose: str = PURPOSE_LOGIN) -> LinkIn
         state = "expired"
     else:
         state = "open"
-    return LinkInfo(purpose=link.purpose, created_at=link.created_at, expires_at=link.expires_at, state=state)
+    return LinkInfo(purpose=link.purpose, created_at=link.created_at, expires_at=link.expires_at, state=state,
+                    channel=link.channel)
 
 
 __all__ = [
@@ -385,5 +444,6 @@ __all__ = [
     "redeem",
     "revoke_access",
     "revoke_all_links",
+    "revoke_issued",
     "revoke_link",
 ]

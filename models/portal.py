@@ -12,6 +12,10 @@ from models.contacts import ContactRow, clean_field, normalize_email, to_row
 from models.db import database, write_transaction
 from models.domains import default_domain
 from models.entities import (
+    DELIVERY_FAILED,
+    DELIVERY_NO_MAIL,
+    DELIVERY_QUEUED,
+    DELIVERY_SENT,
     OUTBOX_FAILED,
     OUTBOX_QUEUED,
     OUTBOX_SENDING,
@@ -114,12 +118,28 @@ def plan_login_emails(contact_ids: list[int]) -> QueueResult:
 
 @dataclass(frozen=True)
 class Stats:
-    """The numbers in the stats header and `client-portal stats`."""
+    """The numbers in the stats header and `client-portal stats`.
+
+    Each per-status number counts exactly the contacts of that status, so it equals what
+    `contacts list --status S` (and the table's filter) finds: `not_invited + invited + joined + revoked ==
+    contacts`, and `invites_queued + invites_sent + invites_failed + invites_no_mail == invited`.
+    """
 
     contacts: int = 0
     not_invited: int = 0
     invited: int = 0
-    """Contacts holding an invitation, joined or not (status invited or joined)."""
+    """Contacts whose status is invited: invited and not joined yet (joined ones are in `joined` only)."""
+    invites_queued: int = 0
+    """Invited contacts whose invitation email waits in the outbox: not sent yet, or deferred by the server and
+    waiting for its retry."""
+    invites_sent: int = 0
+    """Invited contacts whose invitation email the server accepted."""
+    invites_failed: int = 0
+    """Invited contacts whose invitation email failed for good (refused, or out of attempts)."""
+    invites_no_mail: int = 0
+    """Invited contacts with no invitation email: they hold a link an admin showed them."""
+    invited_total: int = 0
+    """Contacts who hold or held an invitation: `invited + joined`."""
     joined: int = 0
     pending: int = 0
     """Invited, not joined yet, and their invitation is still usable (or on its way)."""
@@ -155,9 +175,11 @@ def _lapsed_invitations(now: datetime) -> int:
 
 
 def stats() -> Stats:
-    """The header's numbers: per-status counts and lapsed invitations per hour kept by triggers, and the outbox by
-    status. Cheap at a million contacts, so it can run whenever the database changes."""
+    """The header's numbers: per-status counts, invitations per delivery state and lapsed invitations per hour
+    kept by triggers, and the outbox by status. Cheap at a million contacts, so it can run whenever the database
+    changes."""
     by_status = dict(database.execute_sql("SELECT status, n FROM contact_status_count").fetchall())
+    delivery = dict(database.execute_sql("SELECT state, n FROM invite_delivery_count").fetchall())
     expired = _lapsed_invitations(clock.now())
     # Only the statuses shown: sent mail (most of the table, in time) is not counted.
     outbox = dict(
@@ -171,7 +193,12 @@ def stats() -> Stats:
     return Stats(
         contacts=sum(by_status.values()),
         not_invited=by_status.get(STATUS_NOT_INVITED, 0),
-        invited=invited_only + joined,
+        invited=invited_only,
+        invites_queued=delivery.get(DELIVERY_QUEUED, 0),
+        invites_sent=delivery.get(DELIVERY_SENT, 0),
+        invites_failed=delivery.get(DELIVERY_FAILED, 0),
+        invites_no_mail=delivery.get(DELIVERY_NO_MAIL, 0),
+        invited_total=invited_only + joined,
         joined=joined,
         pending=max(0, invited_only - expired),
         expired=expired,

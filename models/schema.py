@@ -201,7 +201,115 @@ def _v6(db: peewee.SqliteDatabase) -> None:
     name is unique among the keys in use, so a revoked key's name can be given to its replacement."""
     db.create_tables(PORTAL_MODELS)
     db.execute_sql("CREATE UNIQUE INDEX IF NOT EXISTS api_key_live_name ON api_key (name) WHERE revoked_at IS NULL")
+DELIVERY_OF_OUTBOX = (
+    "CASE {p}status WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed' WHEN 'skipped' THEN NULL ELSE 'queued' END"
+)
+"""An invitation's delivery state (`Contact.invite_delivery`) from the status of its outbox row: waiting or being
+sent (a deferred one waits for its retry) is `queued`; a row taken out of the queue (access revoked) sent nothing."""
+
+DELIVERY_KEY = "COALESCE({p}invite_delivery, 'no_mail')"
+"""The key of `invite_delivery_count`: the delivery state, `no_mail` for none."""
 
 
-UPGRADES: dict[int, Callable[[peewee.SqliteDatabase], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
+def _columns(db: peewee.SqliteDatabase, table: str) -> set[str]:
+    return {row[1] for row in db.execute_sql(f'PRAGMA table_info("{table}")').fetchall()}
+
+
+def _v7(db: peewee.SqliteDatabase) -> None:
+    """The channel of each magic link (a link shown to an admin no longer supersedes an emailed one), and each
+    invited contact's invitation delivery state, kept by triggers on the outbox, with its counts for the header.
+
+    Written to run again harmlessly (every step checks or replaces what it makes)."""
+    if "channel" not in _columns(db, "magic_link"):
+        # Links from before this version may be in a mailbox: they count as emailed, so no shown link ends them.
+        db.execute_sql("ALTER TABLE magic_link ADD COLUMN channel VARCHAR(255) NOT NULL DEFAULT 'email'")
+    if "invite_delivery" not in _columns(db, "contact"):
+        db.execute_sql("ALTER TABLE contact ADD COLUMN invite_delivery VARCHAR(255)")
+    # Each contact's latest invitation row says where their invitation is (only contacts that have one are read);
+    # an invited contact never sent an invitation was invited by a login email: the latest of those says it.
+    db.execute_sql(
+        f"UPDATE contact SET invite_delivery = (SELECT {DELIVERY_OF_OUTBOX.format(p='o.')} FROM outbox_message o "
+        "WHERE o.contact_id = contact.id AND o.kind = 'invite' ORDER BY o.id DESC LIMIT 1) "
+        "WHERE id IN (SELECT contact_id FROM outbox_message WHERE kind = 'invite')"
+    )
+    db.execute_sql(
+        f"UPDATE contact SET invite_delivery = (SELECT {DELIVERY_OF_OUTBOX.format(p='o.')} FROM outbox_message o "
+        "WHERE o.contact_id = contact.id ORDER BY o.id DESC LIMIT 1) "
+        "WHERE status = 'invited' AND id IN (SELECT contact_id FROM outbox_message WHERE kind = 'login') "
+        "AND id NOT IN (SELECT contact_id FROM outbox_message WHERE kind = 'invite')"
+    )
+    _delivery_triggers(db)
+    _delivery_counts(db)
+
+
+DELIVERY_TRIGGERS = ("outbox_invite_queued", "outbox_invite_outcome", "outbox_login_queued", "outbox_login_outcome")
+
+
+def _delivery_triggers(db: peewee.SqliteDatabase) -> None:
+    """Keep `contact.invite_delivery` in step with the email that carries the contact's invitation, in the
+    statement (and so the transaction) that queues the row or records its outcome: every writer of the outbox
+    (the sender, a retry, a revocation, a claim that gives up) keeps it right without knowing about it.
+
+    That email is the contact's latest invitation row; for an invited contact who was never sent an invitation
+    (a login email to a contact not yet invited invites them), their latest login row. Once a contact has an
+    invitation row, login emails no longer change the state: it says where the invitation is."""
+    new = DELIVERY_OF_OUTBOX.format(p="NEW.")
+    set_state = f"UPDATE contact SET invite_delivery = {new} WHERE id = NEW.contact_id AND invite_delivery IS NOT {new}"
+    no_invitation = ("NOT EXISTS (SELECT 1 FROM outbox_message AS other WHERE other.contact_id = NEW.contact_id "
+                     "AND other.kind = 'invite')")
+    for name in DELIVERY_TRIGGERS:
+        db.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
+    db.execute_sql(
+        f"CREATE TRIGGER outbox_invite_queued AFTER INSERT ON outbox_message WHEN NEW.kind = 'invite' "
+        f"BEGIN {set_state}; END"
+    )
+    # Only the latest row speaks for the contact: an older one retried or failed later does not.
+    db.execute_sql(
+        "CREATE TRIGGER outbox_invite_outcome AFTER UPDATE OF status ON outbox_message "
+        "WHEN NEW.kind = 'invite' AND OLD.status IS NOT NEW.status "
+        f"BEGIN {set_state} AND NOT EXISTS (SELECT 1 FROM outbox_message AS later "
+        "WHERE later.contact_id = NEW.contact_id AND later.kind = 'invite' AND later.id > NEW.id); END"
+    )
+    db.execute_sql(
+        "CREATE TRIGGER outbox_login_queued AFTER INSERT ON outbox_message WHEN NEW.kind = 'login' "
+        f"BEGIN {set_state} AND status = 'invited' AND {no_invitation}; END"
+    )
+    db.execute_sql(
+        "CREATE TRIGGER outbox_login_outcome AFTER UPDATE OF status ON outbox_message "
+        "WHEN NEW.kind = 'login' AND OLD.status IS NOT NEW.status "
+        f"BEGIN {set_state} AND status = 'invited' AND NOT EXISTS (SELECT 1 FROM outbox_message AS other "
+        "WHERE other.contact_id = NEW.contact_id AND (other.kind = 'invite' OR other.id > NEW.id)); END"
+    )
+
+
+def _delivery_counts(db: peewee.SqliteDatabase) -> None:
+    """How many invited contacts are in each delivery state, kept by triggers: the header and `stats` read four
+    rows instead of counting the invited contacts by state."""
+    db.execute_sql(
+        "CREATE TABLE IF NOT EXISTS invite_delivery_count (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID"
+    )
+    db.execute_sql("DELETE FROM invite_delivery_count")
+    db.execute_sql(
+        f"INSERT INTO invite_delivery_count (state, n) SELECT {DELIVERY_KEY.format(p='')}, COUNT(*) FROM contact "
+        "WHERE status = 'invited' GROUP BY 1"
+    )
+    up = (f"INSERT INTO invite_delivery_count (state, n) SELECT {DELIVERY_KEY.format(p='NEW.')}, 1 "
+          "WHERE NEW.status = 'invited' ON CONFLICT (state) DO UPDATE SET n = n + 1;")
+    down = ("UPDATE invite_delivery_count SET n = n - 1 "
+            f"WHERE OLD.status = 'invited' AND state = {DELIVERY_KEY.format(p='OLD.')};")
+    for name in ("contact_delivery_insert", "contact_delivery_delete", "contact_delivery_update"):
+        db.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
+    db.execute_sql("CREATE TRIGGER contact_delivery_insert AFTER INSERT ON contact WHEN NEW.status = 'invited' "
+                   f"BEGIN {up} END")
+    db.execute_sql("CREATE TRIGGER contact_delivery_delete AFTER DELETE ON contact WHEN OLD.status = 'invited' "
+                   f"BEGIN {down} END")
+    db.execute_sql(
+        "CREATE TRIGGER contact_delivery_update AFTER UPDATE OF status, invite_delivery ON contact "
+        "WHEN (OLD.status = 'invited' OR NEW.status = 'invited') "
+        "AND (OLD.status IS NOT NEW.status OR OLD.invite_delivery IS NOT NEW.invite_delivery) "
+        f"BEGIN {down} {up} END"
+    )
+
+
+UPGRADES: dict[int, Callable[[peewee.SqliteDatabase], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7}
 """Upgrade to version N from N-1."""

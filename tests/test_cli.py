@@ -54,7 +54,8 @@ def test_import_invite_magic_link_redeem_flow(cli):
     assert again.exit_code == 1 and json.loads(again.stdout)["reason"] == "used"
 
     stats = json.loads(cli("stats", "--json").stdout)
-    assert (stats["contacts"], stats["invited"], stats["joined"], stats["pending"]) == (4, 3, 1, 2)
+    assert (stats["contacts"], stats["invited"], stats["joined"], stats["pending"]) == (4, 2, 1, 2)
+    assert stats["invited_total"] == 3
     assert stats["outbox_queued"] == 2
 
 

@@ -360,3 +360,39 @@ def test_quotes_inside_quoted_cells_survive_a_header_without_quotes(db):
     assert semi.first_name == 'Al "Big"' and semi.company == "A, B and C"
     report = csv_io.import_contacts(b'email;last name\nsc@example.com;"D""Arcy; Jr"\n')
     assert report.added == 1 and contacts.find_contact("sc@example.com").last_name == 'D"Arcy; Jr'
+
+
+# --- the invitation's state in the rows the table and `contacts list` show (issue 11) --------------------------
+
+
+def test_every_way_of_reading_a_page_carries_the_invitation_state(db):
+    from models import links, portal
+
+    contacts.add_contact("ada@example.com", "[/x] <a@b>\x1b[31m", "Lovelace")
+    contacts.add_contact("bob@example.com", "Bob", "Lovelace")
+    contacts.add_contact("cyd@example.com", "Cyd", "Lovelace")
+    portal.invite(["ada@example.com"])
+    links.issue_link("bob@example.com")
+    expected = {"ada@example.com": "invited · queued", "bob@example.com": "invited · no mail",
+                "cyd@example.com": "not invited"}
+    # The plain page, a trigram search, a one-letter search (walked in sort order) and a status filter.
+    for query in (contacts.ContactQuery(), contacts.ContactQuery(search="lovelace"),
+                  contacts.ContactQuery(search="e"), contacts.ContactQuery(status="invited")):
+        rows = contacts.contact_page(query, 0, 10).rows
+        assert {r.email: r.status_label for r in rows} == {
+            e: label for e, label in expected.items() if query.status is None or label.startswith("invited")
+        }, query
+    assert contacts.find_contact("ada@example.com").invite_delivery == "queued"
+    assert contacts.get_contact(contacts.find_contact("bob@example.com").id).delivery_state == "no_mail"
+
+
+def test_a_big_import_leaves_the_invitation_counts_right(db):
+    from models import portal
+
+    contacts.add_contact("ada@example.com")
+    portal.invite(["ada@example.com"])
+    before = portal.stats()
+    csv_io.import_contacts(b"email\n" + b"".join(b"p%d@example.com\n" % n for n in range(csv_io.REBUILD_AT)))
+    s = portal.stats()
+    assert (s.invited, s.invites_queued, s.not_invited) == (1, 1, before.not_invited + csv_io.REBUILD_AT)
+    assert s.invites_queued + s.invites_sent + s.invites_failed + s.invites_no_mail == s.invited

@@ -122,7 +122,7 @@ def test_upgrade_from_version_3_fills_the_trigram_index(db_path):
     database.execute_sql("PRAGMA user_version = 3")
     database.close()
     open_database(db_path)
-    assert schema_version() == dbmod.SCHEMA_VERSION >= 5
+    assert schema_version() == dbmod.SCHEMA_VERSION
     assert database.execute_sql(f"SELECT COUNT(*) FROM {SEARCH_INDEX}").fetchone()[0] == 2
     assert [r.email for r in contacts.contact_page(contacts.ContactQuery(search="lovelace analyt")).rows] == [
         "ada@example.com"
@@ -152,7 +152,7 @@ def test_upgrade_from_version_4_reindexes_for_two_letter_words(db_path):
     database.execute_sql("PRAGMA user_version = 4")
     database.close()
     open_database(db_path)
-    assert schema_version() == dbmod.SCHEMA_VERSION >= 5
+    assert schema_version() == dbmod.SCHEMA_VERSION
     assert contacts.count_contacts(contacts.ContactQuery(search="qz")) == 1  # the pair that ends the text
     grace = contacts.add_contact("grace@example.com", first_name="Grace", last_name="Hopper", company="Navy")
     assert contacts.count_contacts(contacts.ContactQuery(search="vy")) == 1
@@ -183,7 +183,7 @@ def test_status_counts_kept_by_triggers_match_a_full_count(db, frozen_clock):
     s = portal.stats()
     full = {status: Contact.select().where(Contact.status == status).count()
             for status in ("not_invited", "invited", "joined", "revoked")}
-    assert (s.not_invited, s.invited - s.joined, s.joined, s.revoked) == tuple(full.values())
+    assert (s.not_invited, s.invited, s.joined, s.revoked) == tuple(full.values())
     assert s.contacts == Contact.select().count()
     lapsed = [c.email for c in Contact.select().where(Contact.status == "invited")
               if c.invite_expires_at is not None and c.invite_expires_at <= frozen_clock[0]]

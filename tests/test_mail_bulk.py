@@ -70,7 +70,7 @@ def test_a_claimed_contact_is_the_contact_as_stored(db):
 def test_a_batch_to_invited_contacts_reaches_each_with_a_link_that_logs_in_that_contact(db, smtp_server, tmp_path):
     ids = _invited(6)
     contacts.update_contact(ids[0], first_name=NASTY_NAME)
-    older = links.issue_link(ids[1])  # sent before: the batch's link supersedes it
+    older = links.issue_link(ids[1], channel="email")  # emailed before: the batch's link supersedes it
     batch = outbox.queue_login_emails(ids).batch
 
     summary = OutboxSender(smtp_server.config(tmp_path / "Maildir"), rate=0).send(batch)
@@ -168,7 +168,7 @@ def test_the_issuer_writes_nothing_for_a_contact_that_changed_since_it_was_read(
 def test_the_issuer_makes_the_same_link_as_issue_link(db, frozen_clock):
     (contact_id,) = _invited(1)
     row = contacts.get_contact(contact_id)
-    slow = links.issue_link(contact_id)
+    slow = links.issue_link(contact_id, channel="email")
     fast = links.LinkIssuer("login").issue(row)
     assert fast.contact == row and fast.purpose == slow.purpose == "login"
     assert fast.expires_at == slow.expires_at and fast.url.rsplit("/", 1)[0] == slow.url.rsplit("/", 1)[0]

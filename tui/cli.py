@@ -18,7 +18,7 @@ import peewee
 
 from models import audit, contacts, csv_io, domains, links, portal, settings
 from models.db import default_database_path, open_database
-from models.entities import STATUSES
+from models.entities import CHANNEL_SHOWN, STATUSES
 from models.errors import PortalError
 
 
@@ -153,7 +153,7 @@ def contacts_list(ctx, search, status, sort, desc, limit, offset, as_json) -> No
         emit_json({"total": page.total, "offset": page.offset, "contacts": page.rows})
         return
     for row in page.rows:
-        click.echo(f"{_visible(row.email):<40} {row.status_label:<12} {_visible(row.full_name)}")
+        click.echo(f"{_visible(row.email):<40} {row.status_label:<17} {_visible(row.full_name)}")
     click.echo(f"{len(page.rows)} of {page.total} contact(s)", err=True)
 
 
@@ -210,7 +210,7 @@ def stats(ctx, as_json) -> None:
         emit_json(s.as_dict())
         return
     for key, value in s.as_dict().items():
-        click.echo(f"{key.replace('_', ' '):<14} {value}")
+        click.echo(f"{key.replace('_', ' '):<16} {value}")
 
 
 @main.command()
@@ -227,14 +227,19 @@ def url(ctx) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def magic_link(ctx, email, purpose, as_json) -> None:
-    """Print a fresh magic link for a contact (older links of the same purpose stop working)."""
+    """Print a fresh magic link for a contact.
+
+    It replaces the link of the same purpose last printed or copied for them; a link they were emailed keeps
+    working (`revoke` ends them all).
+    """
     _open(ctx)
-    link = links.issue_link(email, purpose)
+    link = links.issue_link(email, purpose, CHANNEL_SHOWN)
     if as_json:
-        emit_json({"url": link.url, "email": link.contact.email, "purpose": purpose, "expires_at": link.expires_at})
+        emit_json({"url": link.url, "email": link.contact.email, "purpose": purpose, "expires_at": link.expires_at,
+                   "channel": link.channel})
         return
     click.echo(link.url)
-    click.echo(f"expires {link.expires_at:%Y-%m-%d %H:%M} UTC", err=True)
+    click.echo(f"expires {link.expires_at:%Y-%m-%d %H:%M} UTC; emailed links keep working", err=True)
 
 
 @main.command()

@@ -1,7 +1,8 @@
 """Copy a magic link for the highlighted contact: a fresh login link, shown with its expiry and copied.
 
 The token is never stored (only its hash), so a link can only be shown at the moment it is made: opening this
-modal issues a new login link, which supersedes the contact's older login link. `r` revokes it again.
+modal issues a new login link of the `shown` channel. It supersedes only the login link last shown or copied
+for this contact; a link the contact was emailed keeps working (`models.links`). `r` revokes this link alone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from textual.widgets import LoadingIndicator, Static
 from models import links
 from models.contacts import ContactRow
 from models.db import database
-from models.entities import PURPOSE_LOGIN
+from models.entities import CHANNEL_SHOWN, PURPOSE_LOGIN
 from models.errors import PortalError
 from tui.messages import DataChanged
 from tui.screens.dialog import Dialog
@@ -69,17 +70,17 @@ class MagicLinkScreen(Dialog[str]):
     def _issue(self) -> None:
         try:
             with database.connection_context():
-                link = links.issue_link(self.contact.id, PURPOSE_LOGIN)
+                link = links.issue_link(self.contact.id, PURPOSE_LOGIN, CHANNEL_SHOWN)
         except PortalError as exc:
             self.post_message(self.Outcome(error=str(exc)))
             return
         self.post_message(self.Outcome(link=link))
 
     @work(thread=True, exclusive=True, exit_on_error=False)
-    def _revoke(self) -> None:
+    def _revoke(self, link: links.IssuedLink) -> None:
         try:
             with database.connection_context():
-                count = links.revoke_link(self.contact.id, PURPOSE_LOGIN)
+                count = links.revoke_issued(link)
         except PortalError as exc:
             self.post_message(self.Outcome(error=str(exc)))
             return
@@ -97,17 +98,17 @@ class MagicLinkScreen(Dialog[str]):
             url.update(literal(message.link.url, overflow="fold"))
             self.say(
                 "expiry",
-                f"Single use; expires {when(message.link.expires_at)} UTC. Older login links of this contact no "
-                "longer work.",
+                f"Single use; expires {when(message.link.expires_at)} UTC. It replaces the login link last shown "
+                "here; a link sent by email keeps working.",
                 "hint",
             )
             self.action_copy()
             self.app.post_message(DataChanged("magic-link"))
         elif message.revoked is not None:
             self.revoked = True
-            self.say("status", "Revoked: this link no longer works.", "problem")
+            self.say("status", "Revoked: this link no longer works (emailed links are untouched).", "problem")
             self.query_one("#url", Static).update(Text(self.link.url if self.link else "", style="strike"))
-            self.notify_plain(f"Revoked the login link of {self.contact.email}")
+            self.notify_plain(f"Revoked the login link shown for {self.contact.email}")
             self.app.post_message(DataChanged("revoke-link"))
         self.refresh_bindings()
 
@@ -130,9 +131,9 @@ class MagicLinkScreen(Dialog[str]):
         self.notify_plain(f"Copied a magic link for {self.contact.email}")
 
     def action_revoke(self) -> None:
-        """Revoke the link just made (the contact keeps their access)."""
+        """Revoke the link just made, and only it (the contact keeps their access and any emailed link)."""
         if self.link is not None and not self.revoked:
-            self._revoke()
+            self._revoke(self.link)
 
     def action_done(self) -> None:
         self.dismiss(self.link.url if self.link and not self.revoked else None)

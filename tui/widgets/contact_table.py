@@ -28,6 +28,7 @@ from textual.widget import Widget
 
 from models import contacts
 from models.contacts import ContactPage, ContactQuery, ContactRow
+from models.entities import DELIVERY_FAILED
 from models.errors import PortalError
 from tui import reader
 from tui.text import visible, when
@@ -139,6 +140,9 @@ class ContactTable(_Navigation, can_focus=True):
     ContactTable > .contact-table--not_invited {
         color: $text-muted;
     }
+    ContactTable > .contact-table--invite-failed {
+        color: $text-error;
+    }
     """
 
     COMPONENT_CLASSES = {
@@ -149,6 +153,7 @@ class ContactTable(_Navigation, can_focus=True):
         "contact-table--invited",
         "contact-table--revoked",
         "contact-table--not_invited",
+        "contact-table--invite-failed",
     }
 
     BINDINGS = [
@@ -418,7 +423,8 @@ class ContactTable(_Navigation, can_focus=True):
         available = self.scrollable_content_region.width or self.app.size.width
         self._wide = available >= 110
         date_width = 16 if self._wide else 10
-        fixed = {"mark": 1, "status": 11, "invited_at": date_width, "last_login": date_width}
+        # "invited · no mail", the longest status (an invited contact's says where the invitation is).
+        fixed = {"mark": 1, "status": 17, "invited_at": date_width, "last_login": date_width}
         padding = 2 * self.cell_padding * len(COLUMNS)
         rest = max(16, available - sum(fixed.values()) - padding)
         name = max(8, rest * 7 // 20)
@@ -484,7 +490,7 @@ class ContactTable(_Navigation, can_focus=True):
                        "cursor": component("contact-table--cursor"),
                        "selected": component("contact-table--selected", partial=True)}
             palette["cursor_line"] = base + palette["cursor"]
-            for status in ("not_invited", "invited", "joined", "revoked"):
+            for status in ("not_invited", "invited", "joined", "revoked", "invite-failed"):
                 palette[status] = component(f"contact-table--{status}", partial=True)
             self._styles = palette
         return self._styles
@@ -513,7 +519,9 @@ class ContactTable(_Navigation, can_focus=True):
         strip = self._strips.get(key)
         if strip is None:
             mark = palette["selected"] if selected else Style()
-            styles = [mark, mark, Style(), palette.get(row.status, Style()), Style(), Style()]
+            # A failed invitation needs the admin (retry, or fix the address): it stands out like a revoked contact.
+            status = "invite-failed" if row.delivery_state == DELIVERY_FAILED else row.status
+            styles = [mark, mark, Style(), palette.get(status, Style()), Style(), Style()]
             if on_cursor:  # the cursor's colours win over the cells' own, so the row stays readable
                 styles = [style + palette["cursor"] for style in styles]
             line = palette["cursor_line"] if on_cursor else palette["base"]

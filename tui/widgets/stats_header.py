@@ -1,5 +1,9 @@
 """The stats header: the portal URL, invited and joined users, and what needs attention, always current.
 
+"Invited" counts the contacts whose status is invited, as the table's status filter does (joined contacts are
+in "Joined" only), followed by where their invitations are: sent, queued, failed, or no mail (the contact holds a
+link an admin showed them). These numbers are the ones `client-portal stats` prints.
+
 The numbers come from `models.portal.stats()` (a handful of indexed queries), the mail route from
 `mail.config.MailConfig`. The dashboard calls `reload()` whenever the database moved; the reading happens on
 `tui.reader`'s thread so a big database never stalls the screen.
@@ -62,7 +66,7 @@ def load_header_info(data_dir: Path) -> HeaderInfo:
 
 
 class StatsHeader(Widget):
-    """Three lines at the top of the dashboard: URL, people, attention."""
+    """Three lines at the top of the dashboard: URL and mail route, people, attention."""
 
     DEFAULT_CSS = """
     StatsHeader {
@@ -157,17 +161,33 @@ class StatsHeader(Widget):
             first.append(visible(info.url), style=self._style("url"))
         else:
             first.append("no domain yet — press d to add one", style=self._style("warning"))
+        # The mail route shares the first line: the second needs its width for where the invitations are.
+        first.append("  ·  Mail → ", style=label)
+        first.append(visible(info.mail), style=value if info.uses_smtp else label)
         lines.append(first)
 
         s = info.stats
         second = Text(no_wrap=True, overflow="ellipsis", end="")
         second.append("Invited ", style=label)
         second.append(f"{s.invited:,}", style=value)
+        delivery = [
+            (s.invites_sent, "sent", value),
+            (s.invites_queued, "queued", self._style("warning")),
+            (s.invites_failed, "failed", self._style("error")),
+            (s.invites_no_mail, "no mail", value),
+        ]
+        shown = [(count, word, style) for count, word, style in delivery if count]
+        if shown:
+            second.append(" (", style=label)
+            for index, (count, word, style) in enumerate(shown):
+                if index:
+                    second.append(" · ", style=label)
+                second.append(f"{count:,}", style=style)
+                second.append(f" {word}", style=label)
+            second.append(")", style=label)
         second.append("  Joined ", style=label)
         second.append(f"{s.joined:,}", style=self._style("ok") + value)
         second.append(f"  of {s.contacts:,} contacts", style=label)
-        second.append("  ·  Mail → ", style=label)
-        second.append(visible(info.mail), style=value if info.uses_smtp else label)
         lines.append(second)
 
         third = Text(no_wrap=True, overflow="ellipsis", end="")
