@@ -1,23 +1,57 @@
-"""Who is acting: the OS user, and the SSH client's host when the session came in over SSH."""
+"""Who is acting: the real OS account, and where the session says it came from.
+
+The account comes from the process's user id (`pwd.getpwuid(os.getuid())`), never from `USER` or `LOGNAME`: those
+are ordinary environment variables anyone can set (`USER=boss client-portal revoke ...`). An address comes from the
+environment too (`SSH_CONNECTION`), so it is recorded with its source and marked as reported, not proven:
+`ssh:203.0.113.7 (reported)`. Another source (a web client's address) is one more entry in `HOST_SOURCES`.
+"""
 
 from __future__ import annotations
 
-import getpass
+import ipaddress
 import os
+from collections.abc import Callable, Mapping
 
 
 def current_actor() -> str:
-    """The name recorded as `invited_by`, `revoked_by` and in the audit log."""
+    """The name recorded as `invited_by`, `revoked_by` and in the audit log: the account the process runs as."""
+    uid = os.getuid()
     try:
-        user = getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        user = os.environ.get("USER") or f"uid:{os.getuid()}"
-    return user
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):  # no passwd entry (some containers), or no pwd module (Windows)
+        return f"uid:{uid}"
 
 
-def current_host() -> str | None:
-    """The SSH client's address from `SSH_CLIENT` (`host port port`), or None for a local session."""
-    value = os.environ.get("SSH_CLIENT") or os.environ.get("SSH_CONNECTION")
+def _first_address(value: str) -> str | None:
+    """The first word of `value` when it is an IP address (`SSH_CONNECTION` is `client port server port`)."""
+    words = value.split()
+    if not words:
+        return None
+    try:
+        return str(ipaddress.ip_address(words[0]))
+    except ValueError:
+        return None
+
+
+def _ssh_client(environ: Mapping[str, str]) -> str | None:
+    value = environ.get("SSH_CONNECTION") or environ.get("SSH_CLIENT")
     if not value:
         return None
-    return value.split()[0] or None
+    return _first_address(value) or "unreadable"
+
+
+HOST_SOURCES: list[tuple[str, Callable[[Mapping[str, str]], str | None]]] = [("ssh", _ssh_client)]
+"""Where a client address may be reported, in order: (label, reader of the environment). The first that finds one
+is recorded as `label:address (reported)`."""
+
+
+def current_host(environ: Mapping[str, str] | None = None) -> str | None:
+    """Where the session reports it comes from, labelled with the source, or None for a local session."""
+    environ = os.environ if environ is None else environ
+    for label, read in HOST_SOURCES:
+        address = read(environ)
+        if address:
+            return f"{label}:{address} (reported)"
+    return None
