@@ -279,28 +279,50 @@ def invite(ctx, emails, first_name, last_name, as_json) -> None:
         ctx.exit(1)
 
 
-_DASHED_TOKEN = re.compile(r"-[A-Za-z0-9_-]{15,}")
-"""A bare token that starts with '-' (base64url: one token in 64 does), which click would take for an option."""
+_DASHED_VALUE = re.compile(r"-[A-Za-z0-9_-]{15,}|-[0-9.][0-9.eE+-]*|-.*\s.*")
+"""An argument that starts with '-' but is a value, which click would take for an option: a bare token (base64url:
+one token in 64 starts with '-'), a negative number, or text with a space in it."""
 
 
-class _TokenCommand(click.Command):
-    """A command whose argument may be a token that starts with '-': it is moved after `--` before click parses,
-    so `redeem -Xy…` redeems the token instead of failing with "No such option". Real options still work."""
+class _DashedValueCommand(click.Command):
+    """A command whose arguments may start with '-': such a value is moved after `--` before click parses, so
+    `redeem -Xy…` redeems the token and `settings set login_ttl_hours -5` says the range, instead of "No such
+    option". Real options (and a mistyped one, `--jsn`) are still options."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if "--" not in args:
             known = {name for param in self.get_params(ctx) for name in (*param.opts, *param.secondary_opts)}
-            dashed = [a for a in args if a not in known and _DASHED_TOKEN.fullmatch(a)]
+            dashed = [a for a in args if a not in known and _DASHED_VALUE.fullmatch(a)]
             if dashed:
-                args = [a for a in args if a not in dashed] + ["--", *dashed]
+                # Arguments keep their order among themselves: everything before `--` that is not an option
+                # value is an argument too, so the dashed ones cannot simply go last.
+                args = self._reorder(ctx, args, set(dashed))
         return super().parse_args(ctx, args)
+
+    def _reorder(self, ctx: click.Context, args: list[str], dashed: set[str]) -> list[str]:
+        takes_value = {name for param in self.get_params(ctx) if isinstance(param, click.Option) and not param.is_flag
+                       for name in param.opts}
+        options: list[str] = []
+        positional: list[str] = []
+        index = 0
+        while index < len(args):
+            arg = args[index]
+            if arg in dashed or not arg.startswith("-") or arg == "-":
+                positional.append(arg)
+            else:
+                options.append(arg)
+                if arg in takes_value and index + 1 < len(args):
+                    index += 1
+                    options.append(args[index])
+            index += 1
+        return options + ["--", *positional]
 
 
 def _read_token(given: str | None) -> str:
     """The token or URL: the argument, or (for `-` or none) one line of standard input, so it stays out of `ps`."""
     if given is not None and given != "-":
         return given
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     if stdin.isatty():
         text = click.prompt("Magic link or token", hide_input=True, default="", show_default=False)
     else:
@@ -311,7 +333,7 @@ def _read_token(given: str | None) -> str:
     return text
 
 
-@main.command(cls=_TokenCommand)
+@main.command(cls=_DashedValueCommand)
 @click.argument("token_or_url", required=False)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -440,10 +462,11 @@ def settings_group(ctx) -> None:
     if ctx.invoked_subcommand is None:
         _open(ctx)
         for key, value in settings.all_settings().items():
-            click.echo(f"{key:<18} {value:<14} {settings.SPECS[key].help}")
+            spec = settings.SPECS[key]
+            click.echo(f"{key:<18} {value:<14} {spec.help} ({spec.describe_range()})")
 
 
-@settings_group.command("set")
+@settings_group.command("set", cls=_DashedValueCommand)
 @click.argument("key")
 @click.argument("value")
 @pass_ctx
