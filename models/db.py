@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -116,6 +117,20 @@ def is_disk_full(exc: BaseException | None) -> bool:
         exc = exc.__cause__ or exc.__context__
         seen += 1
     return False
+
+
+def database_error_message(exc: BaseException) -> str | None:
+    """One line for people about a database error (SQLite's, whether Peewee wrapped it or not) or a full disk;
+    None for any other error."""
+    if is_disk_full(exc):
+        return DiskFull.MESSAGE
+    if not isinstance(exc, (peewee.DatabaseError, sqlite3.Error)):
+        return None
+    if isinstance(exc, (peewee.OperationalError, sqlite3.OperationalError)):
+        if _is_busy(exc):
+            return "the database is busy (another admin is writing); try again in a moment"
+        return f"database: {exc}"
+    return f"the database file cannot be used: {exc}"
 
 
 def open_database(path: Path | str, *, create_folders: bool = False) -> peewee.SqliteDatabase:

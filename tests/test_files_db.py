@@ -82,7 +82,7 @@ def test_a_symlinked_wal_file_is_refused(tmp_path):
     path = tmp_path / "portal.db"
     open_database(path)
     database.close()
-    os.unlink(str(path) + "-wal") if os.path.exists(str(path) + "-wal") else None
+    Path(str(path) + "-wal").unlink(missing_ok=True)
     (tmp_path / "other").write_text("")
     os.symlink(tmp_path / "other", str(path) + "-wal")
     with pytest.raises(PortalError, match="symbolic link"):
@@ -107,7 +107,8 @@ def test_a_new_and_an_empty_file_still_open(tmp_path):
 def _cli(*args: str, env: dict | None = None):
     from tui.cli import main
 
-    database.close()
+    if not database.deferred:
+        database.close()
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
 
@@ -186,7 +187,8 @@ def small_disk(tmp_path):
     try:
         yield mount
     finally:
-        database.close()
+        if not database.deferred:
+            database.close()
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 

@@ -45,7 +45,8 @@ def real_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server):
 def _cli(*args: str):
     from tui.cli import main
 
-    database.close()
+    if not database.deferred:
+        database.close()
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 

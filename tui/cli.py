@@ -9,17 +9,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import sys
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
 
 import click
-import peewee
 
 from models import audit, contacts, csv_io, domains, links, portal, settings
-from models.db import DiskFull, default_database_path, is_disk_full, open_database
+from models.db import database_error_message, default_database_path, open_database
 from models.entities import STATUSES
 from models.errors import PortalError
 
@@ -53,20 +51,14 @@ class PortalGroup(click.Group):
         except PortalError as exc:
             click.echo(f"error: {_visible(str(exc))}", err=True)
             ctx.exit(1)
-        except (peewee.DatabaseError, sqlite3.Error, OSError) as exc:
-            # A full disk is SQLITE_FULL from SQLite (whatever wraps it) or ENOSPC from a file write: say so.
-            if is_disk_full(exc):
-                click.echo(f"error: {DiskFull.MESSAGE}", err=True)
-            elif isinstance(exc, OSError):
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise  # a nested group already said what went wrong (its exit carries the error as context)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is a database error or a full disk
+            # SQLite's errors (through Peewee or not) and a full disk (ENOSPC from a file write) in words.
+            message = database_error_message(exc)
+            if message is None:
                 raise
-            elif isinstance(exc, (peewee.OperationalError, sqlite3.OperationalError)) and (
-                "locked" in str(exc) or "busy" in str(exc)
-            ):
-                click.echo("error: the database is busy (another admin is writing); try again in a moment", err=True)
-            elif isinstance(exc, (peewee.OperationalError, sqlite3.OperationalError)):
-                click.echo(f"error: database: {exc}", err=True)
-            else:
-                click.echo(f"error: the database file cannot be used: {exc}", err=True)
+            click.echo(f"error: {_visible(message)}", err=True)
             ctx.exit(1)
 
 
