@@ -22,6 +22,7 @@ import peewee
 
 from models.errors import DatabaseBusy, PortalError
 
+
 class _Savepoint(peewee._savepoint):
     def rollback(self, begin: bool = True) -> None:
         if not self.db.connection().in_transaction:
