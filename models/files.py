@@ -91,10 +91,9 @@ def private_maildir(path: Path) -> Path:
         OSError: a folder could not be made.
     """
     path = Path(path)
-    parent_existed = os.path.lexists(path.parent)
     make_private_dirs(path.parent)
-    if parent_existed:
-        check_private_dir(path.parent, "folder of the Maildir")
+    # The folder it is in may be reached through a link (a data dir on another disk); where it really is counts.
+    check_private_dir(Path(os.path.realpath(path.parent)), "folder of the Maildir")
     for folder, what in [(path, "Maildir")] + [(path / part, f"Maildir folder {part}/") for part in MAILDIR_PARTS]:
         if not os.path.lexists(folder):
             os.mkdir(folder, 0o700)

@@ -134,3 +134,18 @@ def test_a_csv_export_through_the_cli_is_0600(cli, db, tmp_path, loose_umask):
     result = cli("contacts", "export", str(target))
     assert result.exit_code == 0, result.output
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_data_folder_reached_through_a_link_is_checked_where_it_really_is(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "via").symlink_to(real)
+    open_database(tmp_path / "via" / "portal.db")
+    contacts.add_contact("ada@example.com")
+    database.close()
+    assert (real / "portal.db").stat().st_mode & 0o777 == 0o600
+    private_maildir(tmp_path / "via" / "Maildir")
+    assert (real / "Maildir" / "new").is_dir()
+    os.chmod(real, 0o777)
+    with pytest.raises(UnsafeLocation, match="can be written by other users"):
+        open_database(tmp_path / "via" / "portal.db")
