@@ -179,7 +179,9 @@ def _prepare_file(path: Path, create_folders: bool) -> None:
 
     folder = path.parent
     if not os.path.isdir(folder):
-        if os.path.lexists(folder) or not create_folders:
+        if os.path.lexists(folder):
+            raise PortalError(f"{folder} is not a folder: check the database path {path}")
+        if not create_folders:
             raise PortalError(f"the folder {folder} does not exist: check the database path {path} "
                               "(create the folder first if it is right)")
         make_private_dirs(folder)
