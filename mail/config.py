@@ -55,6 +55,8 @@ class MailConfig:
     deadline: float | None = None
     """Seconds for connecting (greeting, TLS, login) and for sending one message (every command of it), each in
     all; None: `DEADLINE_PER_TIMEOUT` times `timeout`. From `CLIENT_PORTAL_SMTP_DEADLINE`."""
+    demo: bool = False
+    """The demo's folder (`models.demo`): mail only ever goes to its Maildir, whatever the environment says."""
 
     @classmethod
     def from_env(cls, data_dir: Path, environ: Mapping[str, str] = os.environ) -> MailConfig:
@@ -67,6 +69,12 @@ class MailConfig:
         Raises:
             InvalidInput: a variable has a value that cannot work, with what was expected.
         """
+        from models.demo import is_demo_folder
+
+        if is_demo_folder(data_dir):
+            # The demo's sample contacts must never be mailed, nor its links land beside real data: no SMTP.
+            return cls(host=None, port=DEFAULT_PORTS["none"], user=None, password=None, security="none",
+                       mail_from=None, timeout=DEFAULT_TIMEOUT, maildir=Path(data_dir) / "Maildir", demo=True)
 
         def get(name: str) -> str | None:
             value = environ.get(ENV_PREFIX + name, "").strip()
@@ -129,6 +137,8 @@ class MailConfig:
 
     def describe(self) -> str:
         """One line for people: where mail goes (never the password)."""
+        if self.demo:
+            return f"DEMO (sample data): mail is kept in {self.maildir}, never sent"
         if not self.uses_smtp:
             return f"local Maildir {self.maildir}"
         who = f" as {self.user}" if self.user else ""

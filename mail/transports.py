@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import mailbox
-import os
 import smtplib
 import socket
 import ssl
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Protocol
 
 from mail.config import MailConfig
+from models.files import UnsafeLocation, private_maildir
 
 KEYRING_SERVICES = ("client-portal", "yagmail")
 """Keyring services asked for the SMTP password, ours first, then the one yagmail's own tools register."""
@@ -471,13 +471,12 @@ class MaildirTransport:
 
     def _open(self) -> mailbox.Maildir:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # `mailbox` makes a new Maildir and its tmp/new/cur 0700 (the messages carry live magic links);
-            # an existing folder missing a subfolder (made by hand) gets it the same way.
-            box = mailbox.Maildir(self.path, factory=None, create=True)
-            for sub in ("tmp", "new", "cur"):
-                if not (self.path / sub).is_dir():
-                    os.mkdir(self.path / sub, 0o700)
+            # The messages carry live magic links: the Maildir and its tmp/new/cur are made 0700, and one that
+            # another user owns or can write (they could have swapped in their own) is refused.
+            private_maildir(self.path)
+            box = mailbox.Maildir(self.path, factory=None, create=False)
+        except UnsafeLocation as exc:
+            raise TransportUnavailable(str(exc)) from None
         except OSError as exc:
             raise TransportUnavailable(f"cannot use the Maildir {self.path}: {exc.strerror or exc}") from None
         self.connections += 1

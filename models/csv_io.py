@@ -23,6 +23,7 @@ from models.contacts import MAX_FIELD, normalize_email
 from models.db import write_transaction
 from models.entities import Contact
 from models.errors import InvalidInput
+from models.files import private_file_opener
 from models.schema import SEARCH_INDEX_FILL, search_text
 
 MAX_COLUMNS = 1_000
@@ -429,7 +430,7 @@ def export_file(path: Path | str) -> int:
     """Export to a file with a BOM so spreadsheets read it as UTF-8."""
     path = Path(path).expanduser()
     try:
-        with open(path, "w", encoding="utf-8-sig", newline="") as out:
+        with open(path, "w", encoding="utf-8-sig", newline="", opener=private_file_opener) as out:
             return export_contacts(out)
     except OSError as exc:
         raise InvalidInput(f"cannot write {path}: {exc.strerror}") from None

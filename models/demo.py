@@ -1,12 +1,19 @@
-"""Sample data for `client-portal --demo`, the tests and the benchmarks: contacts in every portal status."""
+"""Sample data for `client-portal --demo`, the tests and the benchmarks: contacts in every portal status.
+
+The demo lives in a folder of its own (`demo_folder()`: its database and its Maildir), never beside the real
+database, and that folder carries a marker file (`DEMO_MARKER`) by which `mail.config` knows to keep every message
+in the demo's Maildir whatever the environment says about an SMTP server.
+"""
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import timedelta
+from pathlib import Path
 
 from models import clock
-from models.db import database
+from models.db import APP_NAME, database
 from models.entities import (
     PURPOSE_INVITE,
     STATUS_INVITED,
@@ -134,3 +141,38 @@ def ensure_demo(count: int = 300) -> None:
     _serve_demo_links_locally()
     if not Contact.select().exists():
         seed(count)
+
+
+DEMO_DATABASE = "demo.db"
+"""The demo database's file name, in `demo_folder()`."""
+
+DEMO_MARKER = "CLIENT-PORTAL-DEMO"
+"""A file in the demo's folder that says: everything here is sample data, and no mail leaves it."""
+
+
+def demo_folder() -> Path:
+    """Where the demo keeps its database and Maildir: `demo/` in the user cache dir (`~/.cache/client-portal/`),
+    away from the real database, whatever `--db` or `CLIENT_PORTAL_DB` name."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir(APP_NAME, appauthor=False)) / "demo"
+
+
+def prepare_demo_folder(folder: Path | None = None) -> Path:
+    """Create the demo's folder (0700) with its marker, check it is ours, and return it."""
+    from models.files import check_private_dir, make_private_dirs
+
+    folder = Path(folder) if folder is not None else demo_folder()
+    make_private_dirs(folder)
+    check_private_dir(folder, "demo folder")
+    marker = folder / DEMO_MARKER
+    if not marker.exists():
+        fd = os.open(marker, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("client-portal --demo: sample data. Mail is kept in Maildir/ here and never sent.\n")
+    return folder
+
+
+def is_demo_folder(folder: Path | str) -> bool:
+    """Whether `folder` (a database's data folder) is the demo's: then no mail may leave it."""
+    return os.path.isfile(os.path.join(folder, DEMO_MARKER))

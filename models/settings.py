@@ -1,8 +1,15 @@
-"""Settings shared by every admin of one database (stored in it), with their defaults and validation."""
+"""Settings shared by every admin of one database (stored in it), with their defaults and validation.
+
+Every setting has a range, checked when it is set (the message says the range). A value stored out of range
+anyway (by an older version, or by hand) is clamped into it when read, and text that is not allowed reads as the
+default: sending never meets an hour count that overflows a date or a rate of 1e-300 per second.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import math
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -18,8 +25,22 @@ class SettingSpec:
     default: str
     help: str
     kind: type = str
+    minimum: float | None = None
+    """The smallest number allowed (int and float settings)."""
+    maximum: float | None = None
+    """The largest number allowed (int and float settings)."""
+    max_length: int = 200
+    """The longest text allowed (str settings)."""
     check: Callable[[str], str] | None = None
     """Validates (and may normalise) a text value; a setting with a check may be set to "" (unset)."""
+
+    def describe_range(self) -> str:
+        """The allowed values in words, for messages and `client-portal settings`."""
+        if self.kind is int:
+            return f"a whole number from {self.minimum:g} to {self.maximum:g}"
+        if self.kind is float:
+            return f"a number from {self.minimum:g} to {self.maximum:g}"
+        return f"text of 1 to {self.max_length} characters"
 
 
 def _loopback(host: str) -> bool:
@@ -53,49 +74,101 @@ def check_callback_url(value: str) -> str:
 SPECS = {
     spec.key: spec
     for spec in (
-        SettingSpec("invite_ttl_hours", "168", "hours an invitation link stays valid", int),
-        SettingSpec("login_ttl_hours", "24", "hours a login link stays valid", int),
-        SettingSpec("agency_name", "Your agency", "the sender name shown in emails"),
-        SettingSpec("send_rate", "10", "emails sent per second at most", float),
-        SettingSpec("max_attempts", "5", "times a temporary mail failure is retried", int),
+        SettingSpec("invite_ttl_hours", "168", "hours an invitation link stays valid", int, 1, 8760),
+        SettingSpec("login_ttl_hours", "24", "hours a login link stays valid", int, 1, 720),
+        SettingSpec("agency_name", "Your agency", "the sender name shown in emails", max_length=100),
+        SettingSpec("send_rate", "10", "emails sent per second at most", float, 0.01, 1000),
+        SettingSpec("max_attempts", "5", "times a temporary mail failure is retried", int, 1, 100),
         SettingSpec("portal_callback_url", "", "where a confirmed link sends the contact (https URL; \"\" for none)",
-                    check=check_callback_url),
+                    max_length=2000, check=check_callback_url),
     )
 }
 
 
+def _forbidden_character(text: str) -> str | None:
+    """The first character a setting's text may not hold: controls (line breaks reach mail headers) and
+    format characters such as the bidi overrides U+202A-U+202E and U+2066-U+2069, which reorder what is shown."""
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def _parse(spec: SettingSpec, text: str):
+    """`text` as the setting's kind and within its range.
+
+    Raises:
+        InvalidInput: the value has the wrong kind or is out of range; the message gives the range.
+    """
+    wanted = spec.describe_range()
+    if spec.kind is str:
+        if spec.check is not None and len(text) <= spec.max_length:
+            return spec.check(text)
+        if not text:
+            raise InvalidInput(f"{spec.key} cannot be empty: it must be {wanted}")
+        if len(text) > spec.max_length:
+            raise InvalidInput(f"{spec.key} is {len(text)} characters long: it must be {wanted}")
+        bad = _forbidden_character(text)
+        if bad:
+            raise InvalidInput(f"{spec.key} may not contain control or direction characters ({bad})")
+        return text
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    try:
+        value = spec.kind(text)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{spec.key} must be {wanted}, got {shown!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(f"{spec.key} must be {wanted}, got {shown!r}")
+    if not spec.minimum <= value <= spec.maximum:
+        raise InvalidInput(f"{spec.key} must be {wanted}, got {shown!r}")
+    return value
+
+
+def _read(spec: SettingSpec, raw: str | None):
+    """A stored value as the setting's kind: the default when unset or unreadable, a number clamped into range."""
+    if raw is None:
+        raw = spec.default
+    if spec.kind is str:
+        if spec.check is not None:
+            try:
+                return spec.check(raw) if len(raw) <= spec.max_length else spec.default
+            except InvalidInput:
+                return spec.default
+        if not raw or len(raw) > spec.max_length or _forbidden_character(raw):
+            return spec.default
+        return raw
+    try:
+        value = spec.kind(raw)
+    except (ValueError, OverflowError):
+        return spec.kind(spec.default)
+    if isinstance(value, float) and math.isnan(value):
+        return spec.kind(spec.default)
+    return spec.kind(min(max(value, spec.minimum), spec.maximum))
+
+
 def get(key: str):
-    """The value of `key`, converted to its kind; the default when unset."""
+    """The value of `key`, converted to its kind; the default when unset, clamped into its range when out of it."""
     spec = SPECS[key]
     row = database.execute_sql('SELECT "value" FROM "setting" WHERE "key" = ?', (key,)).fetchone()
-    raw = row[0] if row is not None else spec.default
-    try:
-        return spec.kind(raw)
-    except ValueError:
-        return spec.kind(spec.default)
+    return _read(spec, row[0] if row is not None else None)
 
 
 @write_transaction
 def set_value(key: str, value: str) -> None:
-    """Store `value` for `key` after checking it has the right kind and a sensible range."""
+    """Store `value` for `key` after checking it has the right kind and is within the setting's range.
+
+    Raises:
+        InvalidInput: unknown setting, wrong kind, or out of range; nothing was stored.
+    """
     from models import audit
 
     spec = SPECS.get(key)
     if spec is None:
         raise InvalidInput(f"unknown setting {key!r}; known: {', '.join(SPECS)}")
-    value = value.strip()
-    try:
-        converted = spec.kind(value)
-    except ValueError:
-        raise InvalidInput(f"{key} must be a {spec.kind.__name__}, got {value!r}") from None
-    if spec.kind in (int, float) and converted <= 0:
-        raise InvalidInput(f"{key} must be greater than 0")
-    if spec.check is not None:
-        value = spec.check(value)
-    elif spec.kind is str and not value:
-        raise InvalidInput(f"{key} cannot be empty")
-    Setting.insert(key=key, value=value).on_conflict_replace().execute()
-    audit.record("setting", subject=key, detail=value)
+    converted = _parse(spec, value.strip())
+    stored = converted if spec.kind is str else str(converted)
+    Setting.insert(key=key, value=stored).on_conflict_replace().execute()
+    audit.record("setting", subject=key, detail=stored)
 
 
 def all_settings() -> dict[str, str]:

@@ -44,7 +44,7 @@ def test_a_newer_schema_is_refused(tmp_path):
 def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(PortalError, match="cannot open"):
+    with pytest.raises(PortalError, match="not an SQLite file"):
         open_database(path)
 
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
 
 import click
-import peewee
 
 from models import audit, contacts, csv_io, domains, links, portal, settings
-from models.db import default_database_path, open_database
+from models.db import database_error_message, default_database_path, open_database
 from models.entities import CHANNEL_SHOWN, STATUSES
 from models.errors import PortalError
 
@@ -51,23 +51,28 @@ class PortalGroup(click.Group):
         except PortalError as exc:
             click.echo(f"error: {_visible(str(exc))}", err=True)
             ctx.exit(1)
-        except peewee.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                click.echo("error: the database is busy (another admin is writing); try again in a moment", err=True)
-            else:
-                click.echo(f"error: database: {exc}", err=True)
-            ctx.exit(1)
-        except peewee.DatabaseError as exc:
-            click.echo(f"error: the database file cannot be used: {exc}", err=True)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise  # a nested group already said what went wrong (its exit carries the error as context)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is a database error or a full disk
+            # SQLite's errors (through Peewee or not) and a full disk (ENOSPC from a file write) in words.
+            message = database_error_message(exc)
+            if message is None:
+                raise
+            click.echo(f"error: {_visible(message)}", err=True)
             ctx.exit(1)
 
 
 def _open(ctx: click.Context) -> Path:
-    """Open the database named by --db / CLIENT_PORTAL_DB (once per command)."""
+    """Open the database named by --db / CLIENT_PORTAL_DB (once per command).
+
+    Only the default path (in the user data dir) has its folder created: a path given by --db or CLIENT_PORTAL_DB
+    whose folder does not exist is a typo, and an error rather than a new empty database somewhere unexpected.
+    """
     obj = ctx.ensure_object(dict)
     if not obj.get("opened"):
-        path = Path(obj.get("db") or default_database_path()).expanduser()
-        open_database(path)
+        given = obj.get("db")
+        path = Path(given or default_database_path()).expanduser()
+        open_database(path, create_folders=not given and not os.environ.get("CLIENT_PORTAL_DB"))
         obj["opened"] = True
         obj["db"] = path
     return obj["db"]
@@ -90,9 +95,12 @@ def main(ctx: click.Context, db: str | None, demo: bool) -> None:
     if demo:
         from models import demo as demo_data
 
-        db = db if db and ctx.get_parameter_source("db") == click.core.ParameterSource.COMMANDLINE else None
-        path = Path(db) if db else default_database_path().with_name("demo.db")
-        ctx.obj["db"] = path
+        # The demo never touches real data: its own folder (database and Maildir), never the one of --db or
+        # CLIENT_PORTAL_DB, and mail there is never sent whatever CLIENT_PORTAL_SMTP_* say (mail.config).
+        if ctx.get_parameter_source("db") == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--demo opens its own sample database; leave out --db")
+        ctx.obj["db"] = demo_data.prepare_demo_folder() / demo_data.DEMO_DATABASE
+        ctx.obj["demo"] = True
         _open(ctx)
         demo_data.ensure_demo()
     else:
@@ -269,12 +277,70 @@ def invite(ctx, emails, first_name, last_name, as_json) -> None:
         ctx.exit(1)
 
 
-@main.command()
-@click.argument("token_or_url")
+_DASHED_VALUE = re.compile(r"-[A-Za-z0-9_-]{15,}|-[0-9.][0-9.eE+-]*|-.*\s.*")
+"""An argument that starts with '-' but is a value, which click would take for an option: a bare token (base64url:
+one token in 64 starts with '-'), a negative number, or text with a space in it."""
+
+
+class _DashedValueCommand(click.Command):
+    """A command whose arguments may start with '-': such a value is moved after `--` before click parses, so
+    `redeem -Xy…` redeems the token and `settings set login_ttl_hours -5` says the range, instead of "No such
+    option". Real options (and a mistyped one, `--jsn`) are still options."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" not in args:
+            known = {name for param in self.get_params(ctx) for name in (*param.opts, *param.secondary_opts)}
+            dashed = [a for a in args if a not in known and _DASHED_VALUE.fullmatch(a)]
+            if dashed:
+                # Arguments keep their order among themselves: everything before `--` that is not an option
+                # value is an argument too, so the dashed ones cannot simply go last.
+                args = self._reorder(ctx, args, set(dashed))
+        return super().parse_args(ctx, args)
+
+    def _reorder(self, ctx: click.Context, args: list[str], dashed: set[str]) -> list[str]:
+        takes_value = {name for param in self.get_params(ctx) if isinstance(param, click.Option) and not param.is_flag
+                       for name in param.opts}
+        options: list[str] = []
+        positional: list[str] = []
+        index = 0
+        while index < len(args):
+            arg = args[index]
+            if arg in dashed or not arg.startswith("-") or arg == "-":
+                positional.append(arg)
+            else:
+                options.append(arg)
+                if arg in takes_value and index + 1 < len(args):
+                    index += 1
+                    options.append(args[index])
+            index += 1
+        return options + ["--", *positional]
+
+
+def _read_token(given: str | None) -> str:
+    """The token or URL: the argument, or (for `-` or none) one line of standard input, so it stays out of `ps`."""
+    if given is not None and given != "-":
+        return given
+    stdin = sys.stdin
+    if stdin.isatty():
+        text = click.prompt("Magic link or token", hide_input=True, default="", show_default=False)
+    else:
+        text = stdin.readline(64 * 1024)
+    text = text.strip()
+    if not text:
+        raise click.UsageError("give the magic link or token as an argument, or on standard input")
+    return text
+
+
+@main.command(cls=_DashedValueCommand)
+@click.argument("token_or_url", required=False)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def redeem(ctx, token_or_url, as_json) -> None:
-    """Use a magic link, as the portal does when one is opened: logs the contact in (joined the first time)."""
+    """Use a magic link, as the portal does when one is opened: logs the contact in (joined the first time).
+
+    TOKEN_OR_URL may be left out, or given as '-', to read it from standard input (it then stays out of `ps`).
+    """
+    token_or_url = _read_token(token_or_url)
     _open(ctx)
     try:
         result = links.redeem(token_or_url)
@@ -394,10 +460,11 @@ def settings_group(ctx) -> None:
     if ctx.invoked_subcommand is None:
         _open(ctx)
         for key, value in settings.all_settings().items():
-            click.echo(f"{key:<18} {value:<14} {settings.SPECS[key].help}")
+            spec = settings.SPECS[key]
+            click.echo(f"{key:<18} {value:<14} {spec.help} ({spec.describe_range()})")
 
 
-@settings_group.command("set")
+@settings_group.command("set", cls=_DashedValueCommand)
 @click.argument("key")
 @click.argument("value")
 @pass_ctx
@@ -420,7 +487,7 @@ def audit_cmd(ctx, limit, as_json) -> None:
         emit_json(rows)
         return
     for row in rows:
-        who = row.actor + (f"@{row.host}" if row.host else "")
+        who = row.actor + (f" from {row.host}" if row.host else "")
         click.echo(f"{row.at:%Y-%m-%d %H:%M:%S}  {who:<20} {row.action:<16} {_visible(row.subject)}  {_visible(row.detail)}")
 
 
