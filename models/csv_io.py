@@ -545,7 +545,7 @@ def _rows_in(stream: BinaryIO, rows: _Rows) -> float:
     size = stream.seek(0, io.SEEK_END)
     stream.seek(at)
     head = rows.head
-    return size * (head.count(b"\n") or 1) / max(1, len(head))
+    return size * (head.count(b"\n") or head.count(b"\r") or 1) / max(1, len(head))
 
 
 REBUILD_AT = 10_000
