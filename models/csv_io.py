@@ -589,6 +589,8 @@ class _Importer:
         self.triggers: list[tuple[str, str]] | None = None
         self.indexes: list[tuple[str, str]] | None = None
         self.lookalikes = Lookalikes()
+        self.any_non_ascii = False
+        """Whether a non-ASCII address was added yet: only then are ASCII ones compared with them."""
 
     def add(self, row: tuple[str, str, str, str, str], line: int) -> None:
         self.rows.append(row)
@@ -616,11 +618,16 @@ class _Importer:
         else:
             new = self._sort_out(rows, lines, first_id)
         self.inserted += added
+        lookalikes, warn = self.lookalikes, self.problems.warn
         for row, line in new:
             if needs_check(row[0]):  # a non-ASCII address: compare it with the contacts it may imitate
-                for warning in self.lookalikes.warnings(row[0]):
-                    self.problems.warn(line, warning)
-                self.lookalikes.add(row[0])
+                for warning in lookalikes.warnings(row[0]):
+                    warn(line, warning)
+                lookalikes.add(row[0])
+                self.any_non_ascii = True
+            elif self.any_non_ascii:  # an ASCII one, after a lookalike of it higher up in the file
+                for warning in lookalikes.imitated(row[0]):
+                    warn(line, warning)
 
     def _expected_new(self, rows: list[tuple[str, str, str, str, str]], lines: list[int]) -> float:
         """How many new contacts the whole import will bring, judged from its first chunk: all of it when the

@@ -194,6 +194,8 @@ class Lookalikes:
     def __init__(self) -> None:
         self._non_ascii: dict[str, list[str]] | None = None
         """Skeleton -> the stored addresses of non-ASCII contacts that have it."""
+        self._added: dict[str, list[str]] = {}
+        """Skeleton -> the non-ASCII addresses this operation added (`add`)."""
 
     def _index(self) -> dict[str, list[str]]:
         if self._non_ascii is None:
@@ -225,8 +227,19 @@ class Lookalikes:
 
     def add(self, address: str) -> None:
         """Count an address added by this operation among the contacts later ones are compared with."""
-        if needs_check(address) and self._non_ascii is not None:
-            self._non_ascii.setdefault(skeleton(unicode_form(address)), []).append(address)
+        if needs_check(address):
+            folded = skeleton(unicode_form(address))
+            self._added.setdefault(folded, []).append(address)
+            if self._non_ascii is not None:
+                self._non_ascii.setdefault(folded, []).append(address)
+
+    def imitated(self, address: str) -> list[str]:
+        """For an ASCII address added after non-ASCII ones in the same operation (a file where the lookalike comes
+        first): what to say about those that look like it. Nothing is computed until a non-ASCII one was added."""
+        if not self._added or needs_check(address):
+            return []
+        return [f"{address} looks like {unicode_form(other)}, added above; check that one is a different person "
+                f"({_odd_characters(unicode_form(other))})" for other in self._added.get(skeleton(address), ())]
 
     def warnings(self, address: str) -> list[str]:
         """What to tell the person adding `address` (a normalised address): the contacts it looks like, and a label

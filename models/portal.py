@@ -82,7 +82,7 @@ def invite(addresses: list[str], first_name: str = "", last_name: str = "", rese
             )
             audit.record("contact.add", contact)
             created.append(to_row(contact))
-            warnings += lookalikes.warnings(address)
+            warnings += lookalikes.warnings(address) + lookalikes.imitated(address)
             lookalikes.add(address)
         elif contact.status == STATUS_JOINED:
             skipped.append((address, "already joined the portal"))

@@ -241,3 +241,16 @@ def test_the_command_line_prints_lookalike_warnings(cli, tmp_path):
     csv_path.write_text("email\n\u0430da@example.com\n", encoding="utf-8")  # a Cyrillic а
     result = cli("contacts", "import", str(csv_path))
     assert "warning: line 2: " in result.stderr and "looks like ada@example.com (Ada)" in result.stderr
+
+
+def test_an_import_warns_when_the_lookalike_comes_before_the_address_it_imitates(db, monkeypatch):
+    monkeypatch.setattr(csv_io, "CHUNK", 2)  # and across chunks
+    data = ("email,first name\n"
+            "\u0430da@example.com,Fake\n"  # line 2: a Cyrillic а, and no contact like it yet
+            "grace@example.com,Grace\n"
+            "ada@example.com,Ada\n")  # line 4: the address line 2 imitates
+    report = csv_io.import_contacts(data.encode())
+    assert report.added == 3
+    assert [w.split(":")[0] for w in report.warnings] == ["line 2", "line 4"]
+    assert "mixes Cyrillic and Latin letters" in report.warnings[0]
+    assert report.warnings[1].startswith("line 4: ada@example.com looks like \u0430da@example.com, added above")
