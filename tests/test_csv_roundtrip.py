@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 
 import pytest
@@ -253,3 +254,18 @@ def test_the_row_scanner_agrees_with_the_csv_module_on_random_quoting(monkeypatc
                 assert got == expected[:-1], (text, block)
             else:
                 assert got == expected, (text, block)
+
+
+def test_the_command_line_counts_every_skipped_row_and_lists_the_first(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_io, "MAX_REPORTED", 2)
+    path = tmp_path / "in.csv"
+    path.write_text("email\nok@example.com\n" + "".join(f"bad{n}\n" for n in range(5)))
+    result = cli("contacts", "import", str(path))
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "imported 1 contact(s), skipped 5"
+    assert result.stderr.splitlines()[0].startswith("line 3: skipped: 'bad0' is not a valid email address")
+    assert [line.split(":")[0] for line in result.stderr.splitlines()] == [
+        "line 3", "line 4", "… and 3 more rows skipped (the first 2 are listed)"]
+    result = cli("contacts", "import", str(path), "--json")
+    report = json.loads(result.stdout)
+    assert (report["skipped_count"], len(report["skipped"])) == (6, 2)  # ok@ is a contact now
