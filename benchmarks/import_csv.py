@@ -12,6 +12,11 @@
 Run by hand: `.venv/bin/python benchmarks/import_csv.py [rows] [--repeat N]`. Each side runs N times (default 3)
 in a fresh process of its own (so its peak RSS is its own); it prints medians, the ratios and peak RSS, and checks
 that the two databases ended in the same state. `run_all.py` calls `measure(rows, "ours" | "bare" | "same")`.
+
+Memory: `.venv/bin/python benchmarks/import_csv.py --rss 100000,1000000` writes each file to disk first, then runs
+`contacts import` of it (`csv_io.import_file`) in a child process and reads the child's peak RSS from
+`getrusage(RUSAGE_CHILDREN)`: the import's own memory, not the generated data's. The goal is memory that does not
+grow with the file (under 200 MB at a million rows). `run_all.py` calls `measure_rss(rows)`.
 """
 
 from __future__ import annotations
@@ -56,6 +61,43 @@ def make_csv(rows: int) -> bytes:
     for n in range(rows):
         writer.writerow([f"First{n}", f"Last{n}", f"person{n}@example.com", f"Company {n % 97}", f"+1 555 {n:07d}"])
     return out.getvalue().encode("utf-8")
+
+
+def write_csv(rows: int, path: Path) -> int:
+    """The file `make_csv` makes, written to `path` a row at a time (the generator holds no copy); its size."""
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["First Name", "Last Name", "E-mail Address", "Company", "Phone"])
+        for n in range(rows):
+            writer.writerow([f"First{n}", f"Last{n}", f"person{n}@example.com", f"Company {n % 97}",
+                             f"+1 555 {n:07d}"])
+    return path.stat().st_size
+
+
+def import_file_child(csv_path: Path, db_path: Path) -> dict:
+    """In the child: open a fresh database and import the file as `contacts import` does."""
+    open_database(db_path)
+    timer = Timer()
+    report = csv_io.import_file(csv_path)
+    seconds, cpu = timer.stop()
+    database.close()
+    return {"seconds": seconds, "cpu_seconds": cpu, "added": report.added, "skipped": report.skipped_count}
+
+
+def measure_rss(rows: int) -> dict:
+    """Peak RSS of an import of a `rows`-row file from disk, in a child process of its own (see the docstring)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "contacts.csv"
+        size = write_csv(rows, csv_path)
+        out = subprocess.run([sys.executable, __file__, "--import-file", str(csv_path), str(Path(tmp) / "db.db")],
+                             capture_output=True, text=True, check=False)
+        if out.returncode:
+            sys.stderr.write(out.stderr)
+            raise SystemExit(f"the import of {rows} rows failed (exit {out.returncode})")
+        child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["added"] == rows, result
+    return {**result, "rows": rows, "file_mb": round(size / 1024 / 1024, 1), "import_rss_mb": round(child_rss, 1)}
 
 
 def bare(data: bytes, path: Path) -> tuple[float, float]:
@@ -170,7 +212,26 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side; medians are printed")
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--keep", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--rss", type=lambda text: [int(n) for n in text.split(",")],
+                        help="only measure the peak RSS of importing files of these row counts (comma-separated)")
+    parser.add_argument("--import-file", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--rss-one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.import_file:  # the child of measure_rss
+        print(json.dumps(import_file_child(*args.import_file)))
+        return
+    if args.rss_one:  # a fresh process per size, so RUSAGE_CHILDREN is that one import's
+        print(json.dumps(measure_rss(args.rss_one)))
+        return
+    if args.rss:
+        print("CSV import of a file on disk (each in a child process; peak RSS from getrusage(RUSAGE_CHILDREN))")
+        for rows in args.rss:
+            r = subprocess.run([sys.executable, __file__, "--rss-one", str(rows)], capture_output=True, text=True,
+                               check=True).stdout.strip().splitlines()[-1]
+            r = json.loads(r)
+            print(f"  {rows:>9,} rows, {r['file_mb']:6.1f} MB file: peak RSS {r['import_rss_mb']:6.1f} MB, "
+                  f"{r['seconds']:6.2f} s (CPU {r['cpu_seconds']:.2f} s)")
+        return
     if args.side:  # one run in this fresh process
         result = measure(args.rows, args.side, args.keep)
         result["rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

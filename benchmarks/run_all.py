@@ -65,6 +65,10 @@ def child(name: str, size: int, launched: float) -> dict:
         import portal_confirm
 
         return portal_confirm.measure(size)
+    if name == "import-rss":
+        import import_csv
+
+        return import_csv.measure_rss(size)
     raise SystemExit(f"unknown child {name}")
 
 
@@ -178,6 +182,13 @@ def main() -> None:
         table.add("CSV import vs bare sqlite3 to the same end state", imports, f"{ours['seconds']:.2f} s",
                   f"{same['seconds']:.2f} s", ours["seconds"] / same["seconds"], "-",
                   f"{ours['rss_mb']:.0f}/{same['rss_mb']:.0f}")
+        # Memory of `contacts import FILE` itself: the file written to disk first, the import run in a process of
+        # its own, its peak RSS from getrusage(RUSAGE_CHILDREN); the reference column is the file's size.
+        for size in [10_000] if args.quick else [100_000, 1_000_000]:
+            r = run_child("import-rss", size)
+            table.add("CSV import from a file: peak RSS (ref: file size)", size, f"{r['import_rss_mb']:.0f} MB",
+                      f"{r['file_mb']:.0f} MB", r["import_rss_mb"] / r["file_mb"], "< 200 MB at 1M, flat",
+                      f"{r['import_rss_mb']:.0f}/-, {r['seconds']:.1f} s, CPU {r['cpu_seconds']:.1f} s")
 
     # Portal confirmations: POST /login/<token> to redeemed, 50 clients at once, our `client-portal serve` against
     # a bare Starlette app doing the same single-row UPDATE; both on uvicorn, each on a copy of one database.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import peewee
 
-from models import audit, clock
+from models import audit, clock, lookalike
 from models.db import database, write_transaction
 from models.entities import (
     DELIVERY_LABELS,
@@ -44,6 +44,9 @@ class ContactRow:
     invite_count: int = 0
     invite_delivery: str | None = None
     """The latest invitation email's state (`queued`, `sent`, `failed`; None: no invitation email)."""
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    """What the operation that returned this row has to say about it: set by `add_contact` when the address looks
+    like another contact's or mixes scripts (`models.lookalike`). Empty on rows read from the database."""
 
     @property
     def full_name(self) -> str:
@@ -189,7 +192,8 @@ def clean_field(value: str | None, name: str) -> str:
 def add_contact(
     email: str, first_name: str = "", last_name: str = "", company: str = "", phone: str = ""
 ) -> ContactRow:
-    """Create a contact. Refuses an address that is malformed or already a contact."""
+    """Create a contact. Refuses an address that is malformed or already a contact; the row's `warnings` say when
+    the address looks like another contact's (a Cyrillic е for an e, full-width letters) or mixes scripts."""
     address = normalize_email(email)
     fields = {
         "first_name": clean_field(first_name, "first name"),
@@ -202,7 +206,7 @@ def add_contact(
     now = clock.now()
     contact = Contact.create(email=address, created_at=now, updated_at=now, **fields)
     audit.record("contact.add", contact)
-    return to_row(contact)
+    return replace(to_row(contact), warnings=tuple(lookalike.warnings_for(address)))
 
 
 @write_transaction

@@ -1,22 +1,31 @@
 """CSV in and out, for the exports people really have (Google Contacts, Outlook, Mailchimp, spreadsheets).
 
-Import matches header names loosely, reads UTF-8 with or without a BOM (and falls back to Latin-1 for old
-Excel exports), reports each bad row by its line number and keeps the good ones, all in one transaction.
-Export neutralises cells a spreadsheet would run as a formula.
+Import matches header names loosely and reports each bad row by its line number, keeping the good ones, all in one
+transaction. The file is streamed: it is read in blocks, split into rows by a scanner that knows CSV quoting (so a
+row is found whole, however many lines its quoted cells span), and each row is decoded on its own (UTF-8, with or
+without a BOM; a row that is not UTF-8 is read as Windows-1252 and reported by line). A cell longer than MAX_CELL
+or a row longer than MAX_ROW is skipped and reported, and the rows after it are read as they should be. Rows are
+inserted in chunks; duplicates are found through the contact table's UNIQUE index rather than a set of every
+address, so the memory an import needs does not grow with the file.
+
+Export neutralises cells a spreadsheet would run as a formula (OWASP: a leading apostrophe), and import takes
+that apostrophe off again, so our own export imports back to the same contacts (see `inert` and `uninert`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import heapq
 import io
 import re
 import sqlite3
-import sys
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from models import audit, clock
 from models.contacts import MAX_FIELD, normalize_email
@@ -24,11 +33,23 @@ from models.db import write_transaction
 from models.entities import Contact
 from models.errors import InvalidInput
 from models.files import private_file_opener
+from models.lookalike import Lookalikes, needs_check
 from models.schema import SEARCH_INDEX_FILL, search_text
 
 MAX_COLUMNS = 1_000
-"""More columns than this is not a contacts export; the file is refused before it is read whole."""
+"""More columns than this is not a contacts export; the file is refused before it is read."""
 MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_CELL = 64 * 1024
+"""Longest cell read, in characters; a row with a longer one is skipped and reported (no contact field keeps more
+than MAX_FIELD characters, but a note or address column may be long)."""
+MAX_ROW = 1024 * 1024
+"""Longest row read, in bytes, all its lines together; a longer one is skipped (without being held in memory)."""
+MAX_REPORTED = 1_000
+"""Skipped rows (and warnings) kept with their reasons, the first by line; the others are only counted."""
+CHUNK = 5_000
+"""Rows inserted per statement: memory holds one chunk, not the file."""
+BLOCK = 1024 * 1024
+"""Bytes read from the file at a time."""
 
 _ALIASES = {
     "email": {
@@ -56,14 +77,71 @@ _EXTRA_PHONE = re.compile(r"^phone\d+value$")
 
 @dataclass
 class ImportReport:
-    """What an import did, row by row."""
+    """What an import did, row by row: the first MAX_REPORTED problems by line, and how many there were."""
 
     added: int = 0
     skipped: list[tuple[int, str]] = field(default_factory=list)
-    """(line number, reason) for every row not imported."""
+    """(line number, reason) for the rows not imported, by line: the first MAX_REPORTED of them."""
+    skipped_count: int = 0
+    """How many rows were not imported in all (`skipped` may list fewer)."""
     warnings: list[str] = field(default_factory=list)
+    """About the file (rows read as Windows-1252), then about rows ("line 12: ..."), the first MAX_REPORTED."""
+    warning_count: int = 0
+    """How many row warnings there were in all."""
+    recoded_lines: list[int] = field(default_factory=list)
+    """Lines of rows that were not UTF-8 and were read as Windows-1252: the first MAX_REPORTED."""
+    recoded_count: int = 0
     columns: dict[str, str] = field(default_factory=dict)
     """Our field -> the header it was read from."""
+
+
+class _Kept:
+    """The first MAX_REPORTED (line, text) items by line, whatever order they come in, and how many came."""
+
+    def __init__(self) -> None:
+        self.limit = MAX_REPORTED
+        self.count = 0
+        self._heap: list[tuple[int, int, str]] = []  # (-line, -arrival, text): the top is the one to drop
+
+    def add(self, line: int, text: str) -> None:
+        self.count += 1
+        item = (-line, -self.count, text)
+        if len(self._heap) < self.limit:
+            heapq.heappush(self._heap, item)
+        elif item > self._heap[0]:
+            heapq.heapreplace(self._heap, item)
+
+    def items(self) -> list[tuple[int, str]]:
+        return [(-line, text) for line, _, text in sorted(self._heap, reverse=True)]
+
+
+class _Problems:
+    """What an import has to report, kept bounded while it runs (a file may have a million bad rows)."""
+
+    def __init__(self) -> None:
+        self.skipped = _Kept()
+        self.warnings = _Kept()
+        self.recoded = _Kept()
+
+    def skip(self, line: int, reason: str) -> None:
+        self.skipped.add(line, reason)
+
+    def warn(self, line: int, text: str) -> None:
+        self.warnings.add(line, text)
+
+    def fill(self, report: ImportReport) -> None:
+        report.skipped = self.skipped.items()
+        report.skipped_count = self.skipped.count
+        report.recoded_lines = [line for line, _ in self.recoded.items()]
+        report.recoded_count = self.recoded.count
+        if self.recoded.count:
+            shown = ", ".join(str(line) for line in report.recoded_lines[:20])
+            more = f" and {self.recoded.count - 20:,} more" if self.recoded.count > 20 else ""
+            rows = "1 row was" if self.recoded.count == 1 else f"{self.recoded.count:,} rows were"
+            report.warnings.append(f"{rows} not UTF-8 and read as Windows-1252 (Latin-1): line {shown}{more}; "
+                                   "check their accented letters")
+        report.warnings += [f"line {line}: {text}" for line, text in self.warnings.items()]
+        report.warning_count = self.warnings.count
 
 
 def _map_columns(headers: list[str]) -> tuple[dict[str, int], list[int], dict[str, str]]:
@@ -87,16 +165,6 @@ def _map_columns(headers: list[str]) -> tuple[dict[str, int], list[int], dict[st
         mapping[target] = index
         names[target] = header.strip()
     return mapping, email_fallbacks, names
-
-
-def _decode(data: bytes, report: ImportReport) -> str:
-    if b"\x00" in data[:65536]:
-        raise InvalidInput("this file is not a CSV text file (it contains NUL bytes); export it as CSV first")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        report.warnings.append("the file is not UTF-8; read it as Latin-1 (Windows-1252)")
-        return data.decode("cp1252", errors="replace")
 
 
 def _cell(row: list[str], index: int | None) -> str:
@@ -123,10 +191,11 @@ _Record = tuple[int, str, str, str, str, str]
 
 
 @contextlib.contextmanager
-def _long_fields() -> Iterator[None]:
-    """Let the csv module read cells up to 10 MB (its default limit is 128 kB), for the length of a read."""
+def _cell_limit() -> Iterator[None]:
+    """Let the csv module read cells up to MAX_CELL characters (its own limit is 128 kB), for the length of a read:
+    a longer cell is then an error for its row alone (`_Rows` hands the reader one whole row at a time)."""
     old_limit = csv.field_size_limit()
-    csv.field_size_limit(min(sys.maxsize, 10 * 1024 * 1024))
+    csv.field_size_limit(MAX_CELL)
     try:
         yield
     finally:
@@ -148,29 +217,201 @@ class _Columns:
     """Further e-mail columns (Google's "E-mail 2 - Value"), read when the first one is empty."""
 
 
-def _open(text: str, report: ImportReport) -> tuple[Iterator[list[str]], _Columns]:
-    """A csv reader past the header, and where the fields are (call it under `_long_fields`).
+_START, _FIELD, _QUOTED, _AFTER_QUOTE = range(4)
+"""Where a row's reading stands: at the start of a cell, in an unquoted cell, in a quoted cell, just after a quote
+in a quoted cell (which closes it unless another quote follows)."""
+_QUOTE = ord('"')
+
+
+def _scan(piece: bytes, state: int, delimiter: int) -> int:
+    """The state at the end of `piece` (a line, or part of one, of a row), starting from `state`, as the csv
+    module's excel dialect reads it: a quote opens a quoted cell only at the start of a cell; in a quoted cell `""`
+    is a quote and a lone `"` closes it; a quote anywhere else is text. Bytes are enough: the quote, the delimiter
+    and the line breaks are ASCII, and no byte of another character is ASCII in UTF-8 or Windows-1252."""
+    pos, end, find = 0, len(piece), piece.find
+    while pos < end:
+        if state == _QUOTED:
+            found = find(b'"', pos)
+            if found < 0:
+                return _QUOTED
+            state, pos = _AFTER_QUOTE, found + 1
+        elif state == _AFTER_QUOTE:
+            byte = piece[pos]
+            state = _QUOTED if byte == _QUOTE else _START if byte == delimiter else _FIELD
+            pos += 1
+        elif state == _START:
+            if piece[pos] == _QUOTE:
+                state, pos = _QUOTED, pos + 1
+            else:
+                state = _FIELD  # not moved on: the byte may be the delimiter, which starts the next cell
+        else:
+            found = find(b'"', pos)
+            if found < 0:
+                return _START if piece[-1] == delimiter else _FIELD
+            if found > pos and piece[found - 1] == delimiter:
+                state = _QUOTED
+            pos = found + 1
+    return state
+
+
+@dataclass
+class _OpenRow:
+    """A row being read across lines (a quoted cell with line breaks) or across blocks (a very long line)."""
+
+    line: int
+    parts: list[bytes] = field(default_factory=list)
+    size: int = 0
+    state: int = _START
+    too_long: bool = False
+    """Past MAX_ROW: its bytes are dropped, only its end is looked for."""
+
+
+class _Rows:
+    """The rows of a CSV byte stream, read a block at a time, each decoded on its own: an iterable of strings, one
+    per row, for `csv.reader` (so an error in one row cannot run into the next). `line` is the line the row last
+    handed out starts on; `apostrophe` whether it has a `'` (then `uninert` is worth calling on its cells)."""
+
+    def __init__(self, stream: BinaryIO, head: bytes, delimiter: str, problems: _Problems) -> None:
+        self._stream, self.head, self._delimiter, self._problems = stream, head, ord(delimiter), problems
+        self._open: _OpenRow | None = None
+        self.line = 0
+        self.apostrophe = False
+        self.header = True
+        """The next row is the header: one that cannot be read refuses the file rather than being skipped."""
+
+    def __iter__(self) -> Iterator[str]:
+        read, delimiter, block, carry, done = self._stream.read, self._delimiter, self.head, b"", 0
+        while True:
+            if block:
+                data = carry + block if carry else block
+                # Whole lines now; the rest waits for the next block (a last \r may yet be followed by its \n).
+                cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
+                body, carry = data[:cut], data[cut:]
+            else:
+                body, carry = carry, b""
+            text = None
+            if self._open is None and b'"' not in body and body.count(b"\r") == body.count(b"\r\n"):
+                try:  # the common block: no quotes, so one line is one row; decoded in one go
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+            if text is not None:
+                lines = text.split("\n")
+                if lines[-1] == "":
+                    lines.pop()
+                apostrophes = "'" in text
+                self.apostrophe = False
+                for line in lines:
+                    done += 1
+                    self.line = done
+                    if apostrophes:
+                        self.apostrophe = "'" in line
+                    yield line
+            else:
+                for piece in body.splitlines(True):  # at \n, \r\n and \r only, as the csv module splits lines
+                    done += 1
+                    if self._open is None and b'"' not in piece:  # one line, one row
+                        self.line = done
+                        self.apostrophe = b"'" in piece
+                        try:
+                            yield piece.decode("utf-8")
+                        except UnicodeDecodeError:
+                            yield self._recode(piece, done)
+                        continue
+                    row_text = self._add(piece, done, delimiter, complete=True)
+                    if row_text is not None:
+                        yield row_text
+            if len(carry) > BLOCK:  # a line longer than a block: read what there is of it, keep only a last \r
+                keep = 1 if carry[-1:] == b"\r" else 0
+                self._add(carry[: len(carry) - keep], done + 1, delimiter, complete=False)
+                carry = carry[len(carry) - keep :]
+            if not block:
+                if self._open is not None:  # the last line had no line break, and came in parts
+                    row_text = self._add(b"", done + 1, delimiter, complete=True)
+                    if row_text is not None:
+                        yield row_text
+                if self._open is not None:
+                    row, self._open = self._open, None
+                    self._refuse_or_skip(row.line, f"a quoted cell opened on line {row.line} is never closed")
+                return
+            block = read(BLOCK)
+
+    def _add(self, piece: bytes, line: int, delimiter: int, complete: bool) -> str | None:
+        """Take a line (or, not `complete`, part of one) into the open row; the row's text when this ends it."""
+        row = self._open
+        if row is None:
+            row = self._open = _OpenRow(line)
+        row.state = _scan(piece, row.state, delimiter)
+        if not row.too_long:
+            row.size += len(piece)
+            if row.size > MAX_ROW:
+                row.too_long, row.parts = True, []
+            else:
+                row.parts.append(piece)
+        if not complete or row.state == _QUOTED:
+            return None
+        self._open = None
+        if row.too_long:
+            self._refuse_or_skip(row.line, f"the row is too long (over {MAX_ROW // 1024:,} KiB, lines "
+                                           f"{row.line}-{line})")
+            return None
+        data = b"".join(row.parts)
+        self.line = row.line
+        self.apostrophe = b"'" in data
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._recode(data, row.line)
+
+    def _recode(self, data: bytes, line: int) -> str:
+        self._problems.recoded.add(line, "")
+        return data.decode("cp1252", errors="replace")
+
+    def _refuse_or_skip(self, line: int, reason: str) -> None:
+        if self.header:
+            raise InvalidInput(f"line {line}: cannot read the header: {reason}")
+        self._problems.skip(line, reason)
+
+
+def _as_stream(data: bytes | str) -> BinaryIO:
+    return io.BytesIO(data.encode("utf-8", errors="surrogateescape") if isinstance(data, str) else data)
+
+
+_LINE_END = re.compile(rb"[\r\n]")
+
+
+def _open(stream: BinaryIO, report: ImportReport, problems: _Problems) -> tuple[_Rows, Iterator[list[str]], _Columns]:
+    """The file's rows, a csv reader past the header, and where the fields are (call it under `_cell_limit`).
 
     Raises:
-        InvalidInput: the file as a whole is unusable (empty, no email column, too many columns).
+        InvalidInput: the file as a whole is unusable (empty, binary, no email column, too many columns).
     """
-    if not text or text.isspace():
+    head = stream.read(BLOCK)
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    if b"\x00" in head[:65536]:
+        raise InvalidInput("this file is not a CSV text file (it contains NUL bytes); export it as CSV first")
+    if not head.strip():
         raise InvalidInput("the file is empty")
-    end = text.find("\n")
-    first_line = text if end < 0 else text[:end]
-    if first_line.count(",") + first_line.count(";") + first_line.count("\t") > MAX_COLUMNS:
+    end = _LINE_END.search(head)
+    first_line = head[: end.start()] if end else head
+    if first_line.count(b",") + first_line.count(b";") + first_line.count(b"\t") > MAX_COLUMNS:
         raise InvalidInput(f"the file has more than {MAX_COLUMNS} columns; that is not a contacts export")
     # Only the separator is guessed (from the header). The rest is Excel's quoting: the sniffer, seeing no quote
     # in a header, turns off `""` as an escaped quote, and `"O""Brien"` would then be read as `O"Brien"`.
     try:
-        delimiter = csv.Sniffer().sniff(first_line, delimiters=",;\t").delimiter
+        delimiter = csv.Sniffer().sniff(first_line.decode("utf-8", errors="replace"), delimiters=",;\t").delimiter
     except csv.Error:
         delimiter = ","
-    reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=delimiter)
+    rows = _Rows(stream, head, delimiter, problems)
+    reader = csv.reader(rows, csv.excel, delimiter=delimiter)
     try:
         headers = next(reader)
     except csv.Error as exc:
-        raise InvalidInput(f"line 1: cannot read the header: {exc}") from None
+        raise InvalidInput(f"line 1: cannot read the header: {_csv_problem(exc)}") from None
+    except StopIteration:
+        raise InvalidInput("the file is empty") from None
+    rows.header = False
     mapping, fallbacks, names = _map_columns(headers)
     report.columns = names
     if "email" not in mapping:
@@ -179,10 +420,16 @@ def _open(text: str, report: ImportReport) -> tuple[Iterator[list[str]], _Column
         )
     columns = _Columns(mapping["email"], mapping.get("first_name"), mapping.get("last_name"),
                        mapping.get("company"), mapping.get("phone"), mapping.get("name"), tuple(fallbacks))
-    return reader, columns
+    return rows, reader, columns
 
 
-def _records(reader, columns: _Columns, report: ImportReport) -> Iterator[_Record]:
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"a cell is too long (over {MAX_CELL:,} characters)"
+    return f"unreadable row: {exc}"
+
+
+def _records(rows: _Rows, reader: Iterator[list[str]], columns: _Columns, problems: _Problems) -> Iterator[_Record]:
     """The rows with something in them, as `_Record`s; a row the csv module cannot read is reported and skipped.
 
     This runs once per row of a file that may have a million: rows stay lists (no dict per row), the column
@@ -191,11 +438,9 @@ def _records(reader, columns: _Columns, report: ImportReport) -> Iterator[_Recor
     at_company, at_phone, at_name, fallbacks = columns.company, columns.phone, columns.name, columns.email_fallbacks
     width = 1 + max(i for i in (at_email, at_first, at_last, at_company, at_phone, at_name) if i is not None)
     padding = [""] * width
-    read_to = reader.line_num  # the last line of the previous record (the header)
     while True:
         try:
             for row in reader:
-                line, read_to = read_to + 1, reader.line_num
                 if len(row) < width:
                     row += padding[len(row):]
                 address = row[at_email].strip()
@@ -211,13 +456,16 @@ def _records(reader, columns: _Columns, report: ImportReport) -> Iterator[_Recor
                 first = "" if at_first is None else row[at_first].strip()
                 last = "" if at_last is None else row[at_last].strip()
                 if not first and not last and at_name is not None:
-                    first, _, last = row[at_name].strip().partition(" ")
+                    first, _, last = uninert(row[at_name].strip()).partition(" ")
                     first, last = first.strip(), last.strip()
-                yield (line, address, first, last, "" if at_company is None else row[at_company].strip(),
-                       "" if at_phone is None else row[at_phone].strip())
+                company = "" if at_company is None else row[at_company].strip()
+                phone = "" if at_phone is None else row[at_phone].strip()
+                if rows.apostrophe:  # a formula guard of our export to take off (rare: one test per row)
+                    address, first, last = uninert(address), uninert(first), uninert(last)
+                    company, phone = uninert(company), uninert(phone)
+                yield rows.line, address, first, last, company, phone
         except csv.Error as exc:
-            report.skipped.append((read_to + 1, f"unreadable row: {exc}"))
-            read_to = reader.line_num
+            problems.skip(rows.line, _csv_problem(exc))
             continue
         return
 
@@ -228,12 +476,12 @@ def read_csv(data: bytes | str) -> tuple[list[tuple[int, dict[str, str]]], Impor
     Raises:
         InvalidInput: the file as a whole is unusable (empty, binary, no email column, too many columns).
     """
-    report = ImportReport()
-    text = data if isinstance(data, str) else _decode(data, report)
-    with _long_fields():
-        reader, columns = _open(text, report)
-        rows = [(line, dict(zip(FIELDS, values))) for line, *values in _records(reader, columns, report)]
-    return rows, report
+    report, problems = ImportReport(), _Problems()
+    with _cell_limit():
+        rows, reader, columns = _open(_as_stream(data), report, problems)
+        out = [(line, dict(zip(FIELDS, values))) for line, *values in _records(rows, reader, columns, problems)]
+    problems.fill(report)
+    return out, report
 
 
 def _field_problem(first_name: str, last_name: str, company: str, phone: str) -> str | None:
@@ -246,7 +494,6 @@ def _field_problem(first_name: str, last_name: str, company: str, phone: str) ->
     return None
 
 
-@write_transaction
 def import_contacts(data: bytes | str, update_existing: bool = False) -> ImportReport:
     """Import contacts from CSV content in one transaction: good rows are added, bad rows reported and skipped.
 
@@ -254,64 +501,58 @@ def import_contacts(data: bytes | str, update_existing: bool = False) -> ImportR
         data: The file's bytes (or text).
         update_existing: Fill in names, company and phone of contacts that already exist (instead of skipping).
     """
-    report = ImportReport()
-    now = clock.now()
-    batch, existing = _new_contacts(data, report, update_existing, now)
-    _insert_new(batch, now, existing)
-    report.added = len(batch)
-    audit.record("contact.import", subject="csv", detail=f"{report.added} added, {len(report.skipped)} skipped")
-    return report
+    return _import(_as_stream(data), update_existing)
 
 
-def _new_contacts(data: bytes | str, report: ImportReport, update_existing: bool,
-                  now) -> tuple[list[tuple[str, str, str, str, str]], int]:
-    """Read the file and check each row as add_contact would: the contacts to add (email, first, last, company,
-    phone), and how many contacts there are already. Rows not added are reported; existing contacts are updated
-    if asked. A function of its own so the text, the reader and the lookups are freed before the inserts."""
-    text = data if isinstance(data, str) else _decode(data, report)
-    may_hold_nul = "\x00" in text  # one scan of the file instead of four per row
+@write_transaction
+def _import(stream: BinaryIO, update_existing: bool) -> ImportReport:
+    """Read the stream row by row, check each row as add_contact would, and insert the new contacts a chunk at a
+    time (`_Importer`). Rows not added are reported; existing contacts are updated if asked."""
+    stream.seek(0)  # from the start, should the transaction be tried again
+    report, problems = ImportReport(), _Problems()
     normalize = normalize_email  # it has its own fast path for the common shape of address
-    seen: dict[str, int] = {}
-    skipped: list[tuple[int, str]] = []  # after the unreadable rows the reader reports, as they always came
-    batch: list[tuple[str, str, str, str, str]] = []
-    with _long_fields():
-        reader, columns = _open(text, report)
-        existing = dict(Contact._meta.database.execute_sql("SELECT email, id FROM contact"))
-        for line, written, first, last, company, phone in _records(reader, columns, report):
+    with _cell_limit():
+        rows, reader, columns = _open(stream, report, problems)
+        importer = _Importer(clock.now(), update_existing, problems, _rows_in(stream, rows))
+        add, skip = importer.add, problems.skip
+        for line, written, first, last, company, phone in _records(rows, reader, columns, problems):
             if not written:
-                skipped.append((line, "no email address"))
+                skip(line, "no email address")
                 continue
             try:
                 address = normalize(written)
             except InvalidInput as exc:
-                skipped.append((line, str(exc)))
+                skip(line, str(exc))
                 continue
-            if (may_hold_nul or len(first) > MAX_FIELD or len(last) > MAX_FIELD or len(company) > MAX_FIELD
-                    or len(phone) > MAX_FIELD):
+            if (len(first) > MAX_FIELD or len(last) > MAX_FIELD or len(company) > MAX_FIELD
+                    or len(phone) > MAX_FIELD or "\x00" in first or "\x00" in last or "\x00" in company
+                    or "\x00" in phone):
                 problem = _field_problem(first, last, company, phone)
                 if problem:
-                    skipped.append((line, problem))
+                    skip(line, problem)
                     continue
-            first_seen = seen.setdefault(address, line)
-            if first_seen != line:
-                skipped.append((line, f"{address} appears already on line {first_seen}"))
-                continue
-            if address in existing:
-                if update_existing:
-                    changes = {k: v for k, v in zip(FIELDS[1:], (first, last, company, phone)) if v}
-                    if changes:
-                        Contact.update(updated_at=now, **changes).where(Contact.id == existing[address]).execute()
-                skipped.append((line, f"{address} is already a contact" + (" (updated)" if update_existing else "")))
-                continue
-            batch.append((address, first, last, company, phone))
-    report.skipped.extend(skipped)
-    return batch, len(existing)
+            add((address, first, last, company, phone), line)
+        importer.finish()
+    problems.fill(report)
+    report.added = importer.inserted
+    audit.record("contact.import", subject="csv",
+                 detail=f"{report.added} added, {report.skipped_count} skipped")
+    return report
+
+
+def _rows_in(stream: BinaryIO, rows: _Rows) -> float:
+    """About how many lines the file has: its size over the average line of its first block."""
+    at = stream.tell()
+    size = stream.seek(0, io.SEEK_END)
+    stream.seek(at)
+    head = rows.head
+    return size * (head.count(b"\n") or head.count(b"\r") or 1) / max(1, len(head))
 
 
 REBUILD_AT = 10_000
-"""An import of at least this many new contacts, and at least as many as there are already, drops the contact
-table's secondary indexes and builds them again afterwards: one sort per index instead of a B-tree insert per
-row and index (each index costs a row-by-row import about half a second per 100k rows)."""
+"""An import expected to bring at least this many new contacts, and at least as many as there are already, drops
+the contact table's secondary indexes and builds them again at the end: one sort per index instead of a B-tree
+insert per row and index (each index costs a row-by-row import about half a second per 100k rows)."""
 
 _INSERT_TRIGGERS = ("contact_search_insert", "contact_count_insert", "contact_fts_insert")
 """The insert triggers on contact (schema v2-v4) an import sets aside, each replaced by work done once: every row
@@ -321,97 +562,225 @@ row, the first two add about 60% to each insert, and the search index's makes it
 trigger not named here stays, and fires for each row as it would for any insert."""
 
 
-def _insert_new(batch: list[tuple[str, str, str, str, str]], now, existing: int) -> None:
-    """Insert the new contacts with `_INSERT_TRIGGERS` (and, for a big import, the secondary indexes) set aside,
-    then do their work for all rows at once.
+class _Importer:
+    """Inserts an import's contacts a chunk at a time, and tells a duplicate or an existing contact from a new one.
 
-    All of it runs in the import's one IMMEDIATE transaction: no other writer adds a contact while the triggers
-    and indexes are away (so every contact above the old highest id is one of ours), readers keep seeing the
-    schema of their snapshot, and a failure rolls the schema back with the rows. The triggers and indexes are
-    created again from their own SQL in sqlite_master, so they come back exactly as they were."""
-    if not batch:
-        return
-    db = Contact._meta.database
-    last_id = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM contact").fetchone()[0]
-    indexes: list[tuple[str, str]] = []
-    if len(batch) >= max(REBUILD_AT, existing):
-        # Not the UNIQUE index on email: it is the constraint, not only a way to find rows.
-        indexes = db.execute_sql(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'contact' "
-            "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%' ORDER BY rowid"
+    It keeps no set of addresses: a chunk goes in with `INSERT OR IGNORE`, and only when fewer rows went in than
+    were given does it ask the contact table (its UNIQUE email index) which addresses were there already. Contacts
+    get consecutive ids above the highest one before the import (it holds the write lock throughout), so the line
+    each came from is an array indexed by id, 4 bytes a contact. The insert triggers (and, for a big import, the
+    secondary indexes) are set aside and their work done once at the end; all of it runs in the import's one
+    IMMEDIATE transaction, so a failure rolls the schema back with the rows, and the triggers and indexes are
+    created again from their own SQL in sqlite_master, exactly as they were."""
+
+    def __init__(self, now, update_existing: bool, problems: _Problems, file_rows: float) -> None:
+        self.db = Contact._meta.database
+        self.file_rows = file_rows
+        """About how many rows the file has (from its size and the lines of its first block)."""
+        self.now, self.update_existing, self.problems = now, update_existing, problems
+        self.last_id = self.db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM contact").fetchone()[0]
+        self.rebuild_at = max(REBUILD_AT, self.db.execute_sql("SELECT COUNT(*) FROM contact").fetchone()[0])
+        self.rows: list[tuple[str, str, str, str, str]] = []
+        self.lines: list[int] = []
+        self.inserted = 0
+        self.inserted_lines = array("I")
+        """The line of each contact this import inserted, at its id - last_id - 1."""
+        self.first_met: array | None = None
+        """For contacts that existed before: the line they were first met on (0: not yet), at their id."""
+        self.triggers: list[tuple[str, str]] | None = None
+        self.indexes: list[tuple[str, str]] | None = None
+        self.lookalikes = Lookalikes()
+        self.any_non_ascii = False
+        """Whether a non-ASCII address was added yet: only then are ASCII ones compared with them."""
+
+    def add(self, row: tuple[str, str, str, str, str], line: int) -> None:
+        self.rows.append(row)
+        self.lines.append(line)
+        if len(self.rows) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        rows, lines = self.rows, self.lines
+        if not rows:
+            return
+        self.rows, self.lines = [], []
+        if self.triggers is None:
+            self.triggers = self._drop("trigger", f"AND name IN ({', '.join(repr(n) for n in _INSERT_TRIGGERS)})")
+            # Decided once, before the first insert: indexes dropped after rows went in leave their pages free,
+            # and reusing them made every later insert half as slow again.
+            if self._expected_new(rows, lines) >= self.rebuild_at:
+                # Not the UNIQUE index on email: it is the constraint, and how duplicates are found.
+                self.indexes = self._drop("index", "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'")
+        first_id = self.last_id + self.inserted + 1
+        added = _insert_rows(rows, self.now)
+        if added == len(rows):
+            self.inserted_lines.extend(lines)
+            new = zip(rows, lines)
+        else:
+            new = self._sort_out(rows, lines, first_id)
+        self.inserted += added
+        lookalikes, warn = self.lookalikes, self.problems.warn
+        for row, line in new:
+            if needs_check(row[0]):  # a non-ASCII address: compare it with the contacts it may imitate
+                for warning in lookalikes.warnings(row[0]):
+                    warn(line, warning)
+                lookalikes.add(row[0])
+                self.any_non_ascii = True
+            elif self.any_non_ascii:  # an ASCII one, after a lookalike of it higher up in the file
+                for warning in lookalikes.imitated(row[0]):
+                    warn(line, warning)
+
+    def _expected_new(self, rows: list[tuple[str, str, str, str, str]], lines: list[int]) -> float:
+        """How many new contacts the whole import will bring, judged from its first chunk: all of it when the
+        file ended within the chunk, else the file's rows (from its size) times the share of the chunk's rows
+        that are good and not contacts already."""
+        if len(rows) < CHUNK:
+            candidates: float = len(rows)
+        else:
+            candidates = self.file_rows * len(rows) / max(1, lines[-1] - 1)
+        known = 0
+        addresses = [row[0] for row in rows]
+        for start in range(0, len(addresses), 500):
+            part = addresses[start : start + 500]
+            known += self.db.execute_sql(
+                f"SELECT COUNT(*) FROM contact WHERE email IN ({', '.join('?' * len(part))})", part
+            ).fetchone()[0]
+        return candidates * (len(rows) - known) / len(rows)
+
+    def _drop(self, kind: str, condition: str) -> list[tuple[str, str]]:
+        found = self.db.execute_sql(
+            f"SELECT name, sql FROM sqlite_master WHERE type = ? AND tbl_name = 'contact' {condition} ORDER BY rowid",
+            (kind,),
         ).fetchall()
-    triggers = db.execute_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'contact' "
-        f"AND name IN ({', '.join('?' * len(_INSERT_TRIGGERS))}) ORDER BY rowid",
-        _INSERT_TRIGGERS,
-    ).fetchall()
-    for name, _ in indexes:
-        db.execute_sql(f'DROP INDEX "{name}"')
-    for name, _ in triggers:
-        db.execute_sql(f'DROP TRIGGER "{name}"')
-    for start in range(0, len(batch), 5_000):
-        _insert_rows(batch[start : start + 5_000], now)
-    dropped = {name for name, _ in triggers}
-    if "contact_count_insert" in dropped:
-        db.execute_sql(
-            "INSERT INTO contact_status_count (status, n) VALUES (?, ?) "
-            "ON CONFLICT (status) DO UPDATE SET n = n + excluded.n",
-            (Contact.status.default, len(batch)),
-        )
-    if "contact_fts_insert" in dropped:
-        db.execute_sql(f"{SEARCH_INDEX_FILL} WHERE id > ?", (last_id,))
-    for _, sql in triggers + indexes:
-        db.execute_sql(sql)
+        for name, _ in found:
+            self.db.execute_sql(f'DROP {kind.upper()} "{name}"')
+        return found
+
+    def _sort_out(self, rows, lines, first_id: int) -> list[tuple[tuple, int]]:
+        """After a chunk where some rows did not go in: report each of those (a duplicate of a row above, or a
+        contact already there, updated if asked); the rows that did go in, with their lines."""
+        found: dict[str, int] = {}
+        addresses = [row[0] for row in rows]
+        for start in range(0, len(addresses), 500):
+            part = addresses[start : start + 500]
+            found.update(self.db.execute_sql(
+                f"SELECT email, id FROM contact WHERE email IN ({', '.join('?' * len(part))})", part
+            ).fetchall())
+        firsts: dict[str, int] = {}
+        new = []
+        for row, line in zip(rows, lines):
+            address = row[0]
+            contact_id = found[address]
+            if contact_id >= first_id:  # this chunk inserted it: from this row, or one above in the chunk
+                seen = firsts.get(address)
+                if seen is None:
+                    firsts[address] = line
+                    self.inserted_lines.append(line)
+                    new.append((row, line))
+                else:
+                    self.problems.skip(line, f"{address} appears already on line {seen}")
+            elif contact_id > self.last_id:  # an earlier chunk inserted it
+                seen = self.inserted_lines[contact_id - self.last_id - 1]
+                self.problems.skip(line, f"{address} appears already on line {seen}")
+            else:
+                self._existing(row, line, contact_id)
+        return new
+
+    def _existing(self, row: tuple[str, str, str, str, str], line: int, contact_id: int) -> None:
+        if self.first_met is None:
+            self.first_met = array("I", bytes(4 * (self.last_id + 1)))
+        address, seen = row[0], self.first_met[contact_id]
+        if seen:
+            self.problems.skip(line, f"{address} appears already on line {seen}")
+            return
+        self.first_met[contact_id] = line
+        if self.update_existing:
+            changes = {k: v for k, v in zip(FIELDS[1:], row[1:]) if v}
+            if changes:
+                Contact.update(updated_at=self.now, **changes).where(Contact.id == contact_id).execute()
+        self.problems.skip(line, f"{address} is already a contact" + (" (updated)" if self.update_existing else ""))
+
+    def finish(self) -> None:
+        """Insert what is left, then do the work of the triggers set aside and create them (and the indexes)
+        again."""
+        self.flush()
+        if self.triggers is None:
+            return
+        dropped = {name for name, _ in self.triggers}
+        if "contact_count_insert" in dropped and self.inserted:
+            self.db.execute_sql(
+                "INSERT INTO contact_status_count (status, n) VALUES (?, ?) "
+                "ON CONFLICT (status) DO UPDATE SET n = n + excluded.n",
+                (Contact.status.default, self.inserted),
+            )
+        if "contact_fts_insert" in dropped and self.inserted:
+            self.db.execute_sql(f"{SEARCH_INDEX_FILL} WHERE id > ?", (self.last_id,))
+        for _, sql in self.triggers + (self.indexes or []):
+            self.db.execute_sql(sql)
 
 
 _INSERT_COLUMNS = ("email", "first_name", "last_name", "company", "phone", "created_at", "updated_at", "status",
                    "invite_count", "search_text")
 
 
-def _insert_rows(rows: list[tuple[str, str, str, str, str]], now) -> None:
-    """Insert new contacts (email, first, last, company, phone) with one prepared statement: Peewee's
-    insert_many spends more time building SQL for 100k rows than SQLite spends storing them."""
+def _insert_rows(rows: list[tuple[str, str, str, str, str]], now) -> int:
+    """Insert new contacts (email, first, last, company, phone) with one prepared statement, skipping an address
+    that is a contact already; returns how many went in. (Peewee's insert_many spends more time building SQL for
+    100k rows than SQLite spends storing them.)"""
     fields = Contact._meta.fields
-    sql = 'INSERT INTO "contact" ({}) VALUES ({})'.format(
+    sql = 'INSERT OR IGNORE INTO "contact" ({}) VALUES ({})'.format(
         ", ".join(f'"{fields[name].column_name}"' for name in _INSERT_COLUMNS), ", ".join("?" * len(_INSERT_COLUMNS))
     )
     stamp = fields["created_at"].db_value(now)
     if isinstance(stamp, datetime):
         stamp = sqlite3.adapters.get((datetime, sqlite3.PrepareProtocol), str)(stamp)  # once, not per row
     tail = (stamp, stamp, fields["status"].default, fields["invite_count"].default)
-    Contact._meta.database.cursor().executemany(
-        sql, [row + tail + (search_text(row[1], row[2], row[0], row[3]),) for row in rows]
-    )
+    cursor = Contact._meta.database.cursor()
+    cursor.executemany(sql, [row + tail + (search_text(row[1], row[2], row[0], row[3]),) for row in rows])
+    return cursor.rowcount
 
 
 def import_file(path: Path | str, update_existing: bool = False) -> ImportReport:
-    """Import a CSV file from disk (see `import_contacts`)."""
+    """Import a CSV file from disk, reading it a block at a time (see `import_contacts`)."""
     path = Path(path).expanduser()
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise InvalidInput(f"{path} is {size // (1024 * 1024)} MB; that is too large for a contacts file")
-        data = path.read_bytes()
+        stream = open(path, "rb")  # noqa: SIM115 - closed below, after the import
     except FileNotFoundError:
         raise InvalidInput(f"no such file: {path}") from None
     except IsADirectoryError:
         raise InvalidInput(f"{path} is a folder, not a CSV file") from None
     except PermissionError:
         raise InvalidInput(f"cannot read {path}: permission denied") from None
-    return import_contacts(data, update_existing=update_existing)
+    with stream:
+        return _import(stream, update_existing)
 
 
 EXPORT_COLUMNS = ("email", "first_name", "last_name", "company", "phone", "status", "invited_at", "joined_at",
                   "last_login_at")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_GUARDED = tuple("'" + start for start in (*_FORMULA_START, "'"))
+"""How a guarded cell starts: the apostrophe `inert` adds, then what it guards."""
 
 
 def inert(value: object) -> str:
-    """A cell value a spreadsheet shows as text: one that would start a formula gets a leading apostrophe (OWASP)."""
+    """A cell value a spreadsheet shows as text: one that would start a formula gets a leading apostrophe (OWASP).
+
+    A value that starts with an apostrophe gets one more, so that `uninert` can take exactly one off: an export
+    imported back gives the same values (`'quoted` is written `''quoted`, `+33 6` is written `'+33 6`)."""
     text = "" if value is None else (value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value))
-    if text.startswith(_FORMULA_START):
+    if text.startswith(_FORMULA_START) or text[:1] == "'":
         return "'" + text
     return text
+
+
+def uninert(text: str) -> str:
+    """The value `inert` guarded: the leading apostrophe taken off when what follows would start a formula or is
+    an apostrophe itself. (A spreadsheet saving a cell typed as `'+33` writes `+33`, so a file that was not ours has
+    such an apostrophe only when someone meant to hide a formula: taking it off gives back what they typed.)"""
+    return text[1:] if text.startswith(_GUARDED) else text
 
 
 def export_contacts(out: io.TextIOBase) -> int:

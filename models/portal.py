@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import peewee
 
-from models import audit, clock
+from models import audit, clock, lookalike
 from models.contacts import ContactRow, clean_field, normalize_email, to_row
 from models.db import database, write_transaction
 from models.domains import default_domain
@@ -40,6 +40,8 @@ class InviteResult:
     created: list[ContactRow] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(address as given, reason) for each address that was not invited."""
+    warnings: list[str] = field(default_factory=list)
+    """About new contacts whose address looks like another contact's or mixes scripts (`models.lookalike`)."""
 
 
 @write_transaction
@@ -61,6 +63,8 @@ def invite(addresses: list[str], first_name: str = "", last_name: str = "", rese
     contacts: list[Contact] = []
     created: list[ContactRow] = []
     skipped: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    lookalikes = lookalike.Lookalikes()
     seen: set[str] = set()
     for given in addresses:
         try:
@@ -82,6 +86,8 @@ def invite(addresses: list[str], first_name: str = "", last_name: str = "", rese
             )
             audit.record("contact.add", contact)
             created.append(to_row(contact))
+            warnings += lookalikes.warnings(address) + lookalikes.imitated(address)
+            lookalikes.add(address)
         elif contact.status == STATUS_JOINED:
             skipped.append((address, "already joined the portal"))
             continue
@@ -101,7 +107,8 @@ def invite(addresses: list[str], first_name: str = "", last_name: str = "", rese
         contacts.append(contact)
     queued = queue_for_contacts(contacts, PURPOSE_INVITE)
     skipped.extend((row.email, reason) for row, reason in queued.skipped)
-    return InviteResult(batch=queued.batch, invited=queued.queued, created=created, skipped=skipped)
+    return InviteResult(batch=queued.batch, invited=queued.queued, created=created, skipped=skipped,
+                        warnings=warnings)
 
 
 def plan_login_emails(contact_ids: list[int]) -> QueueResult:

@@ -261,7 +261,11 @@ def test_latin1_file_at_the_bulk_path(db_path, tmp_path, frozen_clock, monkeypat
     fresh(tmp_path / "reference.db")
     one_by_one(rows, False)
 
-    assert report.warnings == ["the file is not UTF-8; read it as Latin-1 (Windows-1252)"]
+    # Each row is decoded on its own: the rows with an accented letter are the ones read as Windows-1252.
+    recoded = [lines[row.key] for row in rows if not "".join(row.cells).isascii()]
+    assert recoded == [lines["jurgen"], lines["jose"]] and report.recoded_lines == recoded
+    assert report.warnings == [f"2 rows were not UTF-8 and read as Windows-1252 (Latin-1): line {recoded[0]}, "
+                               f"{recoded[1]}; check their accented letters"]
     assert report.skipped == expected_skips(rows, lines, False)
     assert imported == database_state()
     assert contacts.find_contact("jose@example.com").company == "Café Zürich"
@@ -307,13 +311,11 @@ def test_read_csv_still_gives_fields_by_name(db):
 
 
 def test_short_rows_and_unreadable_rows_keep_their_line_numbers(db):
-    big = "x" * (11 * 1024 * 1024)  # over the field limit the import sets for the csv module (10 MB)
+    big = "x" * (11 * 1024 * 1024)  # over the longest row the import reads (1 MiB)
     data = f'email,first name,company\n,Nobody,Co\nshort@example.com\n"{big}",a\n\n  ,  , \nlate@example.com,Late,Co\n'
     report = csv_io.import_contacts(data.encode())
     assert report.added == 2
-    # Rows the csv module cannot read come first, then the others by line, as they always did.
-    assert [line for line, _ in report.skipped] == [4, 2]
-    assert report.skipped[0][1].startswith("unreadable row: field larger than field limit")
-    assert report.skipped[1][1] == "no email address"
+    # Every skipped row by its line, whatever found it wrong.
+    assert report.skipped == [(2, "no email address"), (4, "the row is too long (over 1,024 KiB, lines 4-4)")]
     assert contacts.find_contact("short@example.com").first_name == ""
     assert contacts.find_contact("late@example.com").company == "Co"

@@ -163,3 +163,94 @@ def test_an_existing_database_file_with_a_loose_mode_is_tightened(tmp_path):
     database.close()
     for file in tmp_path.glob("old.db*"):
         assert file.stat().st_mode & 0o777 == 0o600, file
+
+
+# --- lookalike addresses (issue 11) ---------------------------------------------------------------------------
+
+CYRILLIC_E = "\u0435"
+
+
+def test_a_lookalike_address_is_added_with_a_warning_naming_the_contact_it_resembles(db):
+    contacts.add_contact("ada@example.com", "Ada", "Lovelace")
+    row = contacts.add_contact(f"ada@{CYRILLIC_E}xample.com")
+    assert contacts.find_contact(row.email).id == row.id  # added: it may be a real person
+    assert row.email == "ada@xn--xample-2of.com"
+    assert len(row.warnings) == 2
+    assert row.warnings[0].startswith(f"ada@{CYRILLIC_E}xample.com looks like ada@example.com (Ada Lovelace), ")
+    assert "U+0435 CYRILLIC SMALL LETTER IE" in row.warnings[0]
+    assert row.warnings[1].startswith(f"ada@{CYRILLIC_E}xample.com mixes Cyrillic and Latin letters in "
+                                      f"'{CYRILLIC_E}xample'")
+    assert contacts.get_contact(row.id).warnings == ()  # a warning belongs to the operation, not the row
+
+
+@pytest.mark.parametrize(
+    "existing,lookalike",
+    [
+        ("ada@example.com", "\uff41\uff44\uff41@example.com"),  # full-width letters
+        ("bill@example.com", "bi\u01c0\u01c0@example.com"),  # Latin letter dental click for l
+        ("l1@example.com", "l\u01c0@example.com"),  # ... for the digit 1 (both have the skeleton l)
+        ("paypal@example.com", "p\u0430yp\u0430l@example.com"),  # Cyrillic а
+        ("zo\u00eb@example.com", "zo\u0451@example.com"),  # Cyrillic ё against a Latin ë
+    ],
+)
+def test_lookalikes_of_ascii_and_non_ascii_contacts_are_named(db, existing, lookalike):
+    contacts.add_contact(existing, "Real")
+    row = contacts.add_contact(lookalike)
+    assert row.warnings and f"looks like {existing} (Real)" in row.warnings[0]
+
+
+def test_a_mixed_script_label_is_warned_about_with_no_lookalike_contact(db):
+    row = contacts.add_contact(f"s{CYRILLIC_E}curity@bank.example.org")
+    assert len(row.warnings) == 1 and "mixes Cyrillic and Latin letters" in row.warnings[0]
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["plain@example.com", "zo\u00eb@example.com", "j\u00fcrgen@m\u00fcnchen.de", "\u674e@example.cn",
+     "\u5c71\u7530\u305f\u308d\u3046@example.jp", "\u0438\u0432\u0430\u043d@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444",
+     "\u03b1\u03b8\u03b7\u03bd\u03b1@example.gr"],
+)
+def test_ordinary_addresses_get_no_warning(db, address):
+    contacts.add_contact("ada@example.com", "Ada")
+    assert contacts.add_contact(address).warnings == ()
+
+
+def test_invite_and_import_carry_lookalike_warnings(db):
+    contacts.add_contact("ada@example.com", "Ada", "Lovelace")
+    result = portal.invite([f"ada@{CYRILLIC_E}xample.com", "new@example.com"])
+    assert len(result.created) == 2 and len(result.warnings) == 2
+    assert "looks like ada@example.com (Ada Lovelace)" in result.warnings[0]
+    data = ("email,first name\n"
+            "grace@example.com,Grace\n"
+            "\uff47race@example.com,Fake\n"          # line 3: full-width g, resembles line 2
+            "\u0438\u0432\u0430\u043d@example.com,Ivan\n")  # line 4: all Cyrillic, resembling nobody
+    report = csv_io.import_contacts(data.encode())
+    assert report.added == 3 and report.warning_count == 1
+    assert report.warnings == [f"line 3: \uff47race@example.com looks like grace@example.com (Grace), an existing "
+                               "contact; check it is a different person (\uff47 (U+FF47 FULLWIDTH LATIN SMALL "
+                               "LETTER G))"]
+
+
+def test_the_command_line_prints_lookalike_warnings(cli, tmp_path):
+    assert cli("contacts", "add", "ada@example.com", "--first-name", "Ada").exit_code == 0
+    result = cli("contacts", "add", f"ada@{CYRILLIC_E}xample.com")
+    assert result.exit_code == 0
+    assert "warning: ada@" in result.stderr and "looks like ada@example.com (Ada)" in result.stderr
+    assert result.stdout.strip() == "added ada@xn--xample-2of.com"
+    csv_path = tmp_path / "in.csv"
+    csv_path.write_text("email\n\u0430da@example.com\n", encoding="utf-8")  # a Cyrillic а
+    result = cli("contacts", "import", str(csv_path))
+    assert "warning: line 2: " in result.stderr and "looks like ada@example.com (Ada)" in result.stderr
+
+
+def test_an_import_warns_when_the_lookalike_comes_before_the_address_it_imitates(db, monkeypatch):
+    monkeypatch.setattr(csv_io, "CHUNK", 2)  # and across chunks
+    data = ("email,first name\n"
+            "\u0430da@example.com,Fake\n"  # line 2: a Cyrillic а, and no contact like it yet
+            "grace@example.com,Grace\n"
+            "ada@example.com,Ada\n")  # line 4: the address line 2 imitates
+    report = csv_io.import_contacts(data.encode())
+    assert report.added == 3
+    assert [w.split(":")[0] for w in report.warnings] == ["line 2", "line 4"]
+    assert "mixes Cyrillic and Latin letters" in report.warnings[0]
+    assert report.warnings[1].startswith("line 4: ada@example.com looks like \u0430da@example.com, added above")

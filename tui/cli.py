@@ -141,6 +141,8 @@ def contacts_add(ctx, email, first_name, last_name, company, phone) -> None:
     """Add one contact."""
     _open(ctx)
     row = contacts.add_contact(email, first_name, last_name, company, phone)
+    for warning in row.warnings:
+        click.echo(f"warning: {_visible(warning)}", err=True)
     click.echo(f"added {row.email}")
 
 
@@ -179,16 +181,25 @@ def contacts_import(ctx, file, update, as_json) -> None:
             {
                 "added": report.added,
                 "skipped": [{"line": line, "reason": reason} for line, reason in report.skipped],
+                "skipped_count": report.skipped_count,
                 "warnings": report.warnings,
+                "warning_count": report.warning_count,
+                "recoded_lines": report.recoded_lines,
                 "columns": report.columns,
             }
         )
         return
     for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {_visible(warning)}", err=True)
+    row_warnings = len(report.warnings) - (1 if report.recoded_count else 0)  # the file's own comes first
+    if report.warning_count > row_warnings:
+        click.echo(f"… and {report.warning_count - row_warnings:,} more warnings", err=True)
     for line, reason in report.skipped:
         click.echo(f"line {line}: skipped: {_visible(reason)}", err=True)
-    click.echo(f"imported {report.added} contact(s), skipped {len(report.skipped)}")
+    if report.skipped_count > len(report.skipped):
+        click.echo(f"… and {report.skipped_count - len(report.skipped):,} more rows skipped (the first "
+                   f"{len(report.skipped):,} are listed)", err=True)
+    click.echo(f"imported {report.added} contact(s), skipped {report.skipped_count}")
 
 
 @contacts_group.command("export")
@@ -267,9 +278,12 @@ def invite(ctx, emails, first_name, last_name, as_json) -> None:
                 "invited": [r.email for r in result.invited],
                 "created": [r.email for r in result.created],
                 "skipped": [{"email": e, "reason": r} for e, r in result.skipped],
+                "warnings": result.warnings,
             }
         )
     else:
+        for warning in result.warnings:
+            click.echo(f"warning: {_visible(warning)}", err=True)
         for address, reason in result.skipped:
             click.echo(f"skipped {_visible(address)}: {_visible(reason)}", err=True)
         click.echo(f"invited {len(result.invited)} contact(s); invitation email queued (batch {result.batch})")

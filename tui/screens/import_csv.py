@@ -49,14 +49,14 @@ def report_text(report: ImportReport) -> Text:
     """What an import did, for people: added, skipped (with line numbers and reasons), warnings."""
     text = Text(end="")
     text.append(f"Imported {plural(report.added, 'contact')}", style="bold")
-    text.append(f", skipped {report.skipped.__len__():,} row{'s' if len(report.skipped) != 1 else ''}.")
+    text.append(f", skipped {report.skipped_count:,} row{'s' if report.skipped_count != 1 else ''}.")
     for warning in report.warnings:
         text.append("\n⚠ " + visible(warning))
     for line, reason in report.skipped[:MAX_LINES_SHOWN]:
         text.append(f"\n  line {line}: ")
         text.append(visible(reason))
-    if len(report.skipped) > MAX_LINES_SHOWN:
-        text.append(f"\n  … and {len(report.skipped) - MAX_LINES_SHOWN:,} more")
+    if report.skipped_count > MAX_LINES_SHOWN:
+        text.append(f"\n  … and {report.skipped_count - MAX_LINES_SHOWN:,} more")
     return text
 
 
