@@ -19,7 +19,7 @@ import json
 from mail.outbox import OutboxSender
 from mail.templates import save_template
 from models import contacts, links, outbox
-from models.entities import MagicLink, OutboxMessage
+from models.entities import MagicLink, OutboxMessage, Setting
 
 POISON = "{% if contact.last_name %}Dear M. {{ contact.last_name[1] }}{% endif %}\n{{ link.url }}\n"
 """Passes the save check (Lovelace and an empty name both render) and raises for a one-letter last name."""
@@ -100,7 +100,9 @@ def test_bidi_controls_from_contact_data_never_reach_a_message(db, cli, smtp_ser
                   text_body="Hello {{ contact.first_name }} of {{ contact.company }}\n{{ link.url }}\n",
                   html_body="<p>{{ contact.full_name }} {{ contact.company }}</p><a href=\"{{ link.url }}\">go</a>")
     contacts.add_contact("spoof@example.com", f"Ann{SPOOF}", f"Lee{SPOOF}", company=f"Acme{SPOOF}")
-    cli("settings", "set", "agency_name", f"Agency{SPOOF}")
+    # The setting refuses bidi controls now; one stored by an older version (or by hand) must not reach a message.
+    assert cli("settings", "set", "agency_name", f"Agency{SPOOF}").exit_code != 0
+    Setting.insert(key="agency_name", value=f"Agency{SPOOF}").on_conflict_replace().execute()
     outbox.queue_login_emails([contacts.find_contact("spoof@example.com").id])
     _send_env(monkeypatch, smtp_server)
 
@@ -116,7 +118,7 @@ def test_bidi_controls_from_contact_data_never_reach_a_message(db, cli, smtp_ser
     assert msg["To"].addresses[0].display_name == "AnnKCIN Evil LeeKCIN Evil"
     assert str(msg["Subject"]) == "AnnKCIN Evil LeeKCIN Evil from AcmeKCIN Evil: sign in"
     assert "Hello AnnKCIN Evil of AcmeKCIN Evil" in msg.get_body(("plain",)).get_content()
-    assert msg["From"].addresses[0].display_name == "AgencyKCIN Evil"
+    assert msg["From"].addresses[0].display_name in ("AgencyKCIN Evil", "Your agency")
 
 
 def test_a_huge_agency_name_stops_the_run_with_one_line_and_keeps_the_mail(db, cli, smtp_server, monkeypatch):

@@ -371,7 +371,7 @@ def test_the_actor_module_names_a_web_session_by_the_browsers_address(monkeypatc
     monkeypatch.setenv(web.WEB_CLIENT_ENV, "192.0.2.44")
     assert current_host() == "192.0.2.44 (web)"
     monkeypatch.delenv(web.WEB_CLIENT_ENV)
-    assert current_host() == "10.1.2.3"
+    assert current_host() == "ssh:10.1.2.3 (reported)"  # what the SSH session says, marked as such
 
 
 def test_the_dashboard_process_does_not_inherit_the_servers_ssh_session(monkeypatch):
