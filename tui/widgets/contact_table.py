@@ -50,6 +50,9 @@ SORTABLE = tuple(key for key, _ in COLUMNS if key != "mark")
 
 SELECTED_MARK = "●"
 
+NARROW = 100
+"""Below this many columns the table leaves out the "Invited" date (the status says whether and how anyway)."""
+
 
 @dataclass(frozen=True)
 class _Request:
@@ -425,7 +428,9 @@ class ContactTable(_Navigation, can_focus=True):
         date_width = 16 if self._wide else 10
         # "invited · no mail", the longest status (an invited contact's says where the invitation is).
         fixed = {"mark": 1, "status": 17, "invited_at": date_width, "last_login": date_width}
-        padding = 2 * self.cell_padding * len(COLUMNS)
+        if available < NARROW:
+            fixed["invited_at"] = 0  # hidden: below this, names and addresses need the room more than a date
+        padding = 2 * self.cell_padding * sum(1 for key, _ in COLUMNS if fixed.get(key, 1))
         rest = max(16, available - sum(fixed.values()) - padding)
         name = max(8, rest * 7 // 20)
         return {**fixed, "name": name, "email": max(8, rest - name)}
@@ -475,6 +480,8 @@ class ContactTable(_Navigation, can_focus=True):
         pad = " " * self.cell_padding
         segments: list[Segment] = []
         for (key, _), text, style in zip(COLUMNS, texts, styles):
+            if not self._col_widths.get(key, 8):
+                continue  # a column hidden at this width
             segments.append(Segment(pad, base))
             segments.append(Segment(self._fit(text, self._col_widths.get(key, 8)), base + style))
             segments.append(Segment(pad, base))
@@ -563,6 +570,8 @@ class ContactTable(_Navigation, can_focus=True):
         if event.y < self.header_height and self.show_header:
             x = 0
             for key, _ in COLUMNS:
+                if not self._col_widths.get(key, 8):
+                    continue
                 x += self._col_widths.get(key, 8) + 2 * self.cell_padding
                 if event.x < x:
                     if key in SORTABLE:

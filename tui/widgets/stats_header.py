@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from models import domains, portal
+from models import domains, heartbeat, portal
 from models.errors import PortalError
 from models.portal import Stats
 from tui import reader
@@ -39,6 +39,8 @@ class HeaderInfo:
     """Where mail goes, in words (`MailConfig.describe()`)."""
     uses_smtp: bool | None = None
     """`True` for SMTP, `False` for the local Maildir, `None` when unknown."""
+    sender_running: bool = True
+    """Whether a long-running sender (`serve`, `outbox send --watch`) has recorded a recent heartbeat."""
 
 
 def mail_route(data_dir: Path) -> tuple[str, bool | None]:
@@ -62,7 +64,8 @@ def load_header_info(data_dir: Path) -> HeaderInfo:
     except PortalError as exc:
         url, problem = None, str(exc)
     mail, uses_smtp = mail_route(data_dir)
-    return HeaderInfo(stats=stats, url=url, url_problem=problem, mail=mail, uses_smtp=uses_smtp)
+    return HeaderInfo(stats=stats, url=url, url_problem=problem, mail=mail, uses_smtp=uses_smtp,
+                      sender_running=heartbeat.sender_running())
 
 
 class StatsHeader(Widget):
@@ -125,6 +128,8 @@ class StatsHeader(Widget):
     def on_mount(self) -> None:
         # Counting a big database takes tens of milliseconds: let the table paint first.
         self.reload()
+        # A sender that stops writes nothing, so no change of the database says so: look again now and then.
+        self.set_interval(heartbeat.BEAT_SECONDS, self.reload, name="sender-heartbeat")
 
     def reload(self) -> None:
         """Read the numbers again (in a worker)."""
@@ -203,6 +208,9 @@ class StatsHeader(Widget):
                 third.append(" · ", style=label)
             third.append(f"{count:,}", style=self._style(level) if count else value)
             third.append(" " + (one if count == 1 else many), style=label)
+            if many == "mail queued" and count and not info.sender_running:
+                # Queued mail goes out only while `serve` or `outbox send --watch` runs somewhere.
+                third.append(" (no sender running: client-portal serve)", style=self._style("warning"))
         lines.append(third)
         text = Text("\n", end="", no_wrap=True, overflow="ellipsis").join(lines)
         text.no_wrap = True
