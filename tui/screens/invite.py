@@ -206,10 +206,12 @@ class InviteScreen(FormDialog[str]):
         for widget in self.query(Input):
             widget.disabled = True
         self.say("outcome", "Inviting…", "hint")
-        self._invite(
-            self.address,
-            self.query_one("#first-name", Input).value,
-            self.query_one("#last-name", Input).value,
+        self.hold_keys_until_done(
+            self._invite(
+                self.address,
+                self.query_one("#first-name", Input).value,
+                self.query_one("#last-name", Input).value,
+            )
         )
         self.refresh_bindings()
 

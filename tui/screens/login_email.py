@@ -87,7 +87,7 @@ class LoginEmailScreen(Dialog[str]):
     def on_mount(self) -> None:
         self.query_one(SendPanel).display = False
         self.query_one(EmailPreview).display = False
-        self._plan()
+        self.hold_keys_until_done(self._plan())
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _plan(self) -> None:
@@ -160,7 +160,7 @@ class LoginEmailScreen(Dialog[str]):
             return
         self.stage = "queueing"
         self.say("outcome", "Queueing…", "hint")
-        self._queue()
+        self.hold_keys_until_done(self._queue())
         self.refresh_bindings()
 
     def _start_sending(self, result: QueueResult) -> None:
