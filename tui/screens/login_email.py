@@ -184,8 +184,10 @@ class LoginEmailScreen(Dialog[str]):
     @on(SendPanel.Finished)
     def _sent(self, message: SendPanel.Finished) -> None:
         self.stage = "done"
-        self.say("outcome", "Done. Enter or escape closes.", "hint")
-        self.notify_plain(describe_summary(message.summary, message.error), title="Login email")
+        line, complete = message.outcome
+        self.say("outcome", line + " Enter or escape closes.", "good" if complete else "problem")
+        self.notify_plain(describe_summary(message.summary, message.error), title="Login email",
+                          severity="information" if complete else "warning")
         self.refresh_bindings()
 
     def action_close(self) -> None:
