@@ -208,6 +208,19 @@ async def test_search_select_and_send_in_one_burst_reaches_only_the_contact_sear
         assert [(m.email, m.kind) for m in outbox.list_outbox()] == [("grace@example.com", "login")]
 
 
+# --- the command palette -----------------------------------------------------------------------------------------
+
+
+async def test_palette_command_typed_and_run_in_one_burst_then_its_form(portal_app):
+    app = portal_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        post(app, events.Key("ctrl+p", None), "add contact", "enter", "q@example.org", "tab", "Quinn", "enter")
+        await typed(pilot)
+        row = contact("q@example.org")
+        assert row is not None and row.first_name == "Quinn"
+
+
 # --- under load ---------------------------------------------------------------------------------------------
 
 
