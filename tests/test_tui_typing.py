@@ -208,7 +208,7 @@ async def test_search_select_and_send_in_one_burst_reaches_only_the_contact_sear
         assert [(m.email, m.kind) for m in outbox.list_outbox()] == [("grace@example.com", "login")]
 
 
-# --- the command palette -----------------------------------------------------------------------------------------
+# --- the command palette ------------------------------------------------------------------------------------
 
 
 async def test_palette_command_typed_and_run_in_one_burst_then_its_form(portal_app):

@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Callable
 
 from textual import events, messages
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.message_pump import MessagePump
 from textual.worker import Worker
 
@@ -126,9 +126,13 @@ class KeysInOrderApp(App):
         if not isinstance(event, (events.Key, events.Paste)):
             await super().on_event(event)
             return
-        target = self.screen.focused or self.screen
+        try:
+            screen = self.screen
+        except ScreenStackError:  # closing down: no screen is left to type into
+            return
+        target = screen.focused or screen
         barrier = self._barrier = _Barrier()
-        barrier.screen = self.screen
+        barrier.screen = screen
         self._arm_watchdog()
         if (must_wait := self._key_waits.get(target)) is not None and must_wait():
             barrier.waiting_for = target
@@ -144,6 +148,8 @@ class KeysInOrderApp(App):
     def _release(self) -> None:
         """The key landed: hand out what was held, up to the next key (which holds the rest again)."""
         self._barrier = None
+        if self._watchdog_timer is not None:
+            self._watchdog_timer.pause()
         if self._held_input:
             self.call_next(self._hand_out_held)
         else:
@@ -304,6 +310,8 @@ class KeysInOrderApp(App):
     def _arm_watchdog(self) -> None:
         if self._watchdog_timer is None:
             self._watchdog_timer = self.set_interval(WATCHDOG_SECONDS, self._watchdog, name="keys-in-order")
+        else:
+            self._watchdog_timer.resume()
 
     def _watchdog(self) -> None:
         barrier = self._barrier

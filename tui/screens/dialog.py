@@ -120,7 +120,7 @@ class Dialog(ModalScreen[ResultType], Generic[ResultType]):
         on each call: with keys handled one after another (`tui.key_order`), that was most of a key's cost.
         """
         try:
-            state = (self.focused, tuple(
+            state = (self.focused, self.app.app_focus, tuple(
                 self.check_action(binding.action, ())
                 for bindings in self._bindings.key_to_bindings.values()
                 for binding in bindings
