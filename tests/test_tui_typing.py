@@ -262,3 +262,24 @@ async def test_a_burst_under_load_lands_in_its_fields(portal_app, busy_thread):
         await typed(pilot)
         row = contact("q@example.org")
         assert row is not None and (row.first_name, row.last_name) == ("Quinn", "Hale")
+
+
+# --- a key whose widget goes away ---------------------------------------------------------------------------
+
+
+async def test_keys_go_on_after_the_widget_a_key_went_to_is_removed(portal_app):
+    # The dialog closes (as a worker's result can close it) while a key for its input is still queued there:
+    # the keys after it must not wait forever for that key to land.
+    app = portal_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        post(app, "a")
+        await typed(pilot)
+        assert isinstance(app.screen, AddContactScreen)
+        post(app, "x", "y", "z")
+        await app.screen.dismiss(None)
+        post(app, "a", "q@example.org", "tab", "Quinn", "enter")
+        await typed(pilot)
+        row = contact("q@example.org")
+        assert row is not None and row.first_name == "Quinn"
+        assert contacts.count_contacts() == 1

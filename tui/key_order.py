@@ -176,7 +176,7 @@ class KeysInOrderApp(App):
         elif not hold and self._painting_held:
             self._painting_held = False
             self._end_batch()
-            if not self._batch_count:
+            if not self._batch_count and self._screen_stack:
                 self.screen.refresh()
 
     # --- the barrier ------------------------------------------------------------------------------------------
