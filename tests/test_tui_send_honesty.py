@@ -172,7 +172,31 @@ async def test_the_outbox_send_with_the_server_down_says_queued_not_done(portal_
         assert isinstance(screen, OutboxScreen)
         await pilot.press("s")
         await settle(pilot)
-        assert outcome(screen) == ("Queued: the SMTP server could not be reached; it will be retried "
-                                   "(see the outbox, key o).")
+        assert outcome(screen) == "Queued: the SMTP server could not be reached; it will be retried (the list above)."
         assert bar(screen) == (0, 1)
         assert [r.status for r in outbox.list_outbox()] == ["queued"]
+
+
+async def test_a_cancelled_send_says_what_is_still_queued(portal_app, smtp_env):
+    for n in range(5):
+        contacts.add_contact(f"person{n}@example.com")
+    smtp_env.handler.hold(2)  # the server sits on the second message until released
+    app = portal_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+a")
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        await pilot.press("enter")
+        assert smtp_env.handler.holding.wait(10)
+        screen = app.screen
+        await pilot.press("escape")  # cancel after the message in flight
+        smtp_env.handler.release()
+        await settle(pilot)
+        assert screen.stage == "done"
+        assert outcome(screen) == ("Sent 2 · Cancelled: 3 messages still queued (see the outbox, key o). "
+                                   "Enter or escape closes.")
+        assert bar(screen) == (2, 5)
+        counts = outbox.outbox_counts()
+        assert counts["sent"] == 2 and counts["queued"] == 3

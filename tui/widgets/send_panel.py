@@ -67,15 +67,22 @@ class Aftermath:
     """Where the mail was going, for the words: `the SMTP server` or `the local Maildir`."""
 
 
-def outcome_line(summary, error: str = "", aftermath: Aftermath | None = None) -> tuple[str, bool]:
+def outcome_line(summary, error: str = "", aftermath: Aftermath | None = None,
+                 see: str = " (see the outbox, key o)") -> tuple[str, bool]:
     """The last line of a send: what happened, never more than happened.
+
+    Args:
+        summary: The `mail.outbox.SendSummary`, or `None` when the send could not run.
+        error: Why it could not run.
+        aftermath: What the queue holds now.
+        see: Where to look for what is left (empty in the outbox itself).
 
     Returns:
         The line, and whether everything of the batch was sent (only then may it read as a success and the
         bar be full).
     """
     if summary is None:
-        return f"Not sent: {visible(error)}. The mail stays queued (see the outbox, key o).", False
+        return f"Not sent: {visible(error)}. The mail stays queued{see}.", False
     still = aftermath.still_queued if aftermath else 0
     route = aftermath.route if aftermath else "the mail server"
     failed = list(summary.failed or [])
@@ -94,14 +101,14 @@ def outcome_line(summary, error: str = "", aftermath: Aftermath | None = None) -
     if skipped:
         parts.append(f"1 skipped: {visible(skipped[0][1])}" if len(skipped) == 1 else f"{len(skipped):,} skipped")
     if summary.cancelled:
-        parts.append(f"Cancelled: {plural(unreached, 'message')} still queued (see the outbox, key o)")
+        parts.append(f"Cancelled: {plural(unreached, 'message')} still queued{see}")
     elif summary.error and unreached:
         waiting = "it" if unreached == 1 else f"the {unreached:,} left"
-        parts.append(f"Queued: {route} could not be reached; {waiting} will be retried (see the outbox, key o)")
+        parts.append(f"Queued: {route} could not be reached; {waiting} will be retried{see}")
     elif summary.error:
         parts.append(f"Stopped: {visible(summary.error)}")
     if not parts:
-        return "Nothing was sent: nothing of this batch was due (see the outbox, key o).", False
+        return f"Nothing was sent: nothing of this batch was due{see}.", False
     complete = bool(summary.sent) and not (failed or retrying or skipped or summary.cancelled or summary.error
                                            or still)
     return " · ".join(parts) + ".", complete
@@ -153,6 +160,10 @@ class SendPanel(Vertical):
         def outcome(self) -> tuple[str, bool]:
             """The last line and whether all was sent (`outcome_line`)."""
             return outcome_line(self.summary, self.error, self.aftermath)
+
+        def outcome_here(self, see: str) -> tuple[str, bool]:
+            """`outcome`, pointing to `see` for what is left."""
+            return outcome_line(self.summary, self.error, self.aftermath, see)
 
     def __init__(self, data_dir: Path, *, id: str | None = None) -> None:
         super().__init__(id=id)
