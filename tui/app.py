@@ -11,12 +11,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from textual import events, on
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
 from models.db import data_dir_for, database, open_database
+from tui.key_order import KeysInOrderApp
 from tui.messages import DataChanged
 from tui.screens.main import MainScreen
 
@@ -51,7 +52,7 @@ class TooSmallScreen(Screen):
         self.query_one("#too-small", Static).update(self._message())
 
 
-class ClientPortalApp(App):
+class ClientPortalApp(KeysInOrderApp):
     """client-portal: get the agency's clients into its client portal."""
 
     TITLE = "client-portal"

@@ -97,7 +97,7 @@ class AddContactScreen(FormDialog[ContactRow]):
             return
         self.busy = True
         values = {field_id: self.query_one(f"#{field_id}", Input).value for field_id, _ in self.FIELDS}
-        self._add(self.address, values)
+        self.hold_keys_until_done(self._add(self.address, values))
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _add(self, address: str, values: dict[str, str]) -> None:

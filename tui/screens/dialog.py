@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
+from textual.worker import Worker
 
 from tui.text import visible
 
@@ -91,6 +92,9 @@ class Dialog(ModalScreen[ResultType], Generic[ResultType]):
     TITLE_TEXT = ""
     """The box's title (a constant; never data)."""
 
+    _footer_state: tuple | None = None
+    """What the footer was last built for (`refresh_bindings`)."""
+
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog") as box:
             box.border_title = self.TITLE_TEXT
@@ -102,20 +106,31 @@ class Dialog(ModalScreen[ResultType], Generic[ResultType]):
         """The widgets inside the box."""
         yield from ()
 
-    def after_typing(self, callback) -> None:
-        """Run `callback` once every key typed before this one has reached the focused input and its checks.
+    def hold_keys_until_done(self, worker: Worker) -> None:
+        """Keys typed from now on wait until `worker` (short work that enter started) has finished and its
+        result is handled: they then reach this dialog as it is after, or the screen under it if it closed."""
+        hold = getattr(self.app, "hold_keys_until_done", None)
+        if hold is not None:
+            hold(worker)
 
-        Enter is a priority binding (so it shows in the footer while an input has focus), so it runs as soon as it
-        arrives, while keys typed or pasted just before it may still wait in the input's queue, and the
-        `Input.Changed` checks they cause after that in this screen's queue: confirming at once would act on
-        the text as it was (measured in tmux: a domain typed and entered in one go was refused as empty). Each
-        hop below queues behind what is already waiting there.
+    def refresh_bindings(self) -> None:
+        """Rebuild the footer only when what it shows changed: the focus, or an action becoming (un)available.
+
+        The checks run on every key typed into a box (`Input.Changed`), and Textual rebuilds the whole footer
+        on each call: with keys handled one after another (`tui.key_order`), that was most of a key's cost.
         """
-        focused = self.focused
-        if not isinstance(focused, Input):
-            callback()
+        try:
+            state = (self.focused, self.app.app_focus, tuple(
+                self.check_action(binding.action, ())
+                for bindings in self._bindings.key_to_bindings.values()
+                for binding in bindings
+            ))
+        except Exception:  # not composed yet (a check that queries a widget): refresh as asked
+            state = None
+        if state is not None and state == self._footer_state:
             return
-        focused.call_later(lambda: focused.call_later(lambda: self.call_later(callback)))
+        self._footer_state = state
+        super().refresh_bindings()
 
     def action_close(self) -> None:
         """Close without doing anything (more)."""
@@ -141,8 +156,8 @@ class FormDialog(Dialog[ResultType], Generic[ResultType]):
         self.action_confirm()
 
     def action_confirm(self) -> None:
-        """Confirm, once the keys typed before enter have landed."""
-        self.after_typing(self.confirm)
+        """Confirm (the keys typed before enter have landed: `tui.key_order`)."""
+        self.confirm()
 
     def confirm(self) -> None:
         """What enter does."""

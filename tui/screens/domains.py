@@ -103,36 +103,32 @@ class DomainsScreen(Dialog[str]):
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if event.value.strip():
-            self._run("add", event.value)
+            self._start("add", event.value)
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self._run("select", event.option.id)
+        self._start("select", event.option.id)
 
     def action_choose(self) -> None:
-        """Add the typed domain, or select the highlighted one (once the typing has landed)."""
-        self.after_typing(self._choose_now)
-
-    def _choose_now(self) -> None:
         """Add the typed domain, or select the highlighted one."""
         box = self.query_one("#new-domain", Input)
         if self.focused is box:
             if box.value.strip():
-                self._run("add", box.value)
+                self._start("add", box.value)
             else:
                 self.say("outcome", "Type a domain to add, or tab to the list to select one.", "hint")
         elif (row := self._highlighted()) is not None:
-            self._run("select", row.name)
+            self._start("select", row.name)
 
     def action_use_default(self) -> None:
         """Build links from the default domain again."""
-        self._run("select", None)
+        self._start("select", None)
 
     def action_make_default(self) -> None:
         """Send invitations from the highlighted domain."""
         if (row := self._highlighted()) is not None:
-            self._run("default", row.name)
+            self._start("default", row.name)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "use_default":
@@ -145,6 +141,10 @@ class DomainsScreen(Dialog[str]):
     @on(OptionList.OptionHighlighted)
     def _moved(self) -> None:
         self.refresh_bindings()
+
+    def _start(self, what: str, name: str | None) -> None:
+        """Add, select or make default in a worker; keys typed meanwhile wait for the list it reloads."""
+        self.hold_keys_until_done(self._run(what, name))
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _run(self, what: str, name: str | None) -> None:

@@ -206,10 +206,12 @@ class InviteScreen(FormDialog[str]):
         for widget in self.query(Input):
             widget.disabled = True
         self.say("outcome", "Inviting…", "hint")
-        self._invite(
-            self.address,
-            self.query_one("#first-name", Input).value,
-            self.query_one("#last-name", Input).value,
+        self.hold_keys_until_done(
+            self._invite(
+                self.address,
+                self.query_one("#first-name", Input).value,
+                self.query_one("#last-name", Input).value,
+            )
         )
         self.refresh_bindings()
 
@@ -248,8 +250,10 @@ class InviteScreen(FormDialog[str]):
     @on(SendPanel.Finished)
     def _sent(self, message: SendPanel.Finished) -> None:
         self.stage = "done"
-        self.say("outcome", "Done. Enter or escape closes.", "hint")
-        self.notify_plain(describe_summary(message.summary, message.error), title="Invite")
+        line, complete = message.outcome
+        self.say("outcome", line + " Enter or escape closes.", "good" if complete else "problem")
+        self.notify_plain(describe_summary(message.summary, message.error), title="Invite",
+                          severity="information" if complete else "warning")
         self.refresh_bindings()
 
     def action_close(self) -> None:

@@ -87,7 +87,7 @@ class LoginEmailScreen(Dialog[str]):
     def on_mount(self) -> None:
         self.query_one(SendPanel).display = False
         self.query_one(EmailPreview).display = False
-        self._plan()
+        self.hold_keys_until_done(self._plan())
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _plan(self) -> None:
@@ -160,7 +160,7 @@ class LoginEmailScreen(Dialog[str]):
             return
         self.stage = "queueing"
         self.say("outcome", "Queueing…", "hint")
-        self._queue()
+        self.hold_keys_until_done(self._queue())
         self.refresh_bindings()
 
     def _start_sending(self, result: QueueResult) -> None:
@@ -184,8 +184,10 @@ class LoginEmailScreen(Dialog[str]):
     @on(SendPanel.Finished)
     def _sent(self, message: SendPanel.Finished) -> None:
         self.stage = "done"
-        self.say("outcome", "Done. Enter or escape closes.", "hint")
-        self.notify_plain(describe_summary(message.summary, message.error), title="Login email")
+        line, complete = message.outcome
+        self.say("outcome", line + " Enter or escape closes.", "good" if complete else "problem")
+        self.notify_plain(describe_summary(message.summary, message.error), title="Login email",
+                          severity="information" if complete else "warning")
         self.refresh_bindings()
 
     def action_close(self) -> None:

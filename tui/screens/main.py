@@ -135,6 +135,8 @@ class MainScreen(Screen):
         self.data_dir = data_dir
         """Where the local Maildir lives."""
         self._data_version: int | None = None
+        self._results_pending = False
+        """A new search or filter was asked for and the table has not shown its results yet."""
         self._binding_state: tuple = ()
 
     def compose(self) -> ComposeResult:
@@ -151,6 +153,10 @@ class MainScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(EmptyState).display = False
+        # Keys for the table after a search (space, l, m...) act on its results, not the rows before them.
+        make_keys_wait = getattr(self.app, "make_keys_wait", None)
+        if make_keys_wait is not None:
+            make_keys_wait(self.table, lambda: self._results_pending and self.table.busy)
         self._data_version = data_version()
         self.set_interval(POLL_SECONDS, self._poll)
         self._binding_state = self._actions_available()
@@ -179,6 +185,7 @@ class MainScreen(Screen):
     def _search_changed(self, event: SearchBar.Changed) -> None:
         query = dataclasses.replace(self.table.query_spec, search=event.search, status=event.status)
         self.table.set_query(query)
+        self._results_pending = self.table.busy
 
     @on(SearchBar.Changed)
     def _keep_status(self) -> None:
@@ -193,6 +200,10 @@ class MainScreen(Screen):
     def _view_changed(self) -> None:
         self._update_status()
         self._refresh_bindings_if_changed()
+        if self._results_pending and not self.table.busy:
+            self._results_pending = False
+            if (keys_may_continue := getattr(self.app, "keys_may_continue", None)) is not None:
+                keys_may_continue()
 
     def _actions_available(self) -> tuple:
         return tuple(self.check_action(action, ()) for action in ("magic_link", "login_email", "select_all"))

@@ -168,8 +168,10 @@ class OutboxScreen(Dialog[str]):
     @on(SendPanel.Finished)
     def _sent(self, message: SendPanel.Finished) -> None:
         self.sending = False
-        self.notify_plain(describe_summary(message.summary, message.error), title="Outbox")
-        self.say("outcome", "Done.", "hint")
+        line, complete = message.outcome_here(" (the list above)")
+        self.notify_plain(describe_summary(message.summary, message.error), title="Outbox",
+                          severity="information" if complete else "warning")
+        self.say("outcome", line, "good" if complete else "problem")
         self.reload()
 
     def action_close(self) -> None:

@@ -9,6 +9,8 @@ sender checks between messages; what was sent stays sent, the rest stays queued.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from rich.text import Text
@@ -18,9 +20,11 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import ProgressBar, Static
 
+from models import clock
+from models import outbox as queue
 from models.db import database
 from tui.messages import DataChanged
-from tui.text import plural, visible
+from tui.text import plural, visible, when
 
 MAX_FAILURES_SHOWN = 8
 
@@ -51,6 +55,72 @@ def summarise(summary) -> Text:
     return text
 
 
+@dataclass(frozen=True)
+class Aftermath:
+    """What the queue holds once a send ended, read by the sending worker (so the panel runs no query)."""
+
+    still_queued: int
+    """Rows of the batch (or of the whole outbox) still waiting in the queue, deferred ones included."""
+    retry_at: datetime | None
+    """When the earliest of them is due, if any wait."""
+    route: str
+    """Where the mail was going, for the words: `the SMTP server` or `the local Maildir`."""
+
+
+def outcome_line(summary, error: str = "", aftermath: Aftermath | None = None,
+                 see: str = " (see the outbox, key o)") -> tuple[str, bool]:
+    """The last line of a send: what happened, never more than happened.
+
+    Args:
+        summary: The `mail.outbox.SendSummary`, or `None` when the send could not run.
+        error: Why it could not run.
+        aftermath: What the queue holds now.
+        see: Where to look for what is left (empty in the outbox itself).
+
+    Returns:
+        The line, and whether everything of the batch was sent (only then may it read as a success and the
+        bar be full).
+    """
+    if summary is None:
+        return f"Not sent: {visible(error)}. The mail stays queued{see}.", False
+    still = aftermath.still_queued if aftermath else 0
+    route = aftermath.route if aftermath else "the mail server"
+    failed = list(summary.failed or [])
+    skipped = list(summary.skipped or [])
+    retrying = summary.retrying or 0
+    unreached = max(0, still - retrying)
+    parts: list[str] = []
+    if summary.sent:
+        parts.append(f"Sent {summary.sent:,}")
+    if failed:
+        parts.append(f"1 failed: {visible(failed[0][1])}" if len(failed) == 1 else f"{len(failed):,} failed (below)")
+    if retrying:
+        at = aftermath.retry_at if aftermath else None
+        later = f", retrying at {_clock_time(at)}" if at is not None else ", to be retried"
+        parts.append(f"{retrying:,} deferred by the server{later}")
+    if skipped:
+        parts.append(f"1 skipped: {visible(skipped[0][1])}" if len(skipped) == 1 else f"{len(skipped):,} skipped")
+    if summary.cancelled:
+        parts.append(f"Cancelled: {plural(unreached, 'message')} still queued{see}")
+    elif summary.error and unreached:
+        waiting = "it" if unreached == 1 else f"the {unreached:,} left"
+        parts.append(f"Queued: {route} could not be reached; {waiting} will be retried{see}")
+    elif summary.error:
+        parts.append(f"Stopped: {visible(summary.error)}")
+    if not parts:
+        return f"Nothing was sent: nothing of this batch was due{see}.", False
+    complete = bool(summary.sent) and not (failed or retrying or skipped or summary.cancelled or summary.error
+                                           or still)
+    return " · ".join(parts) + ".", complete
+
+
+def _clock_time(value: datetime) -> str:
+    """`09:45 UTC` today, else the date too (the dashboard shows every time in UTC)."""
+    if value.date() == clock.now().date():
+        return value.strftime("%H:%M UTC")
+    return when(value) + " UTC"
+
+
 class SendPanel(Vertical):
     """Progress of one send: a bar, what was last sent, and the summary when it ends."""
 
@@ -79,10 +149,21 @@ class SendPanel(Vertical):
     class Finished(Message):
         """The send ended: `summary` (a `mail.outbox.SendSummary`) or an `error` that stopped it."""
 
-        def __init__(self, summary, error: str = "") -> None:
+        def __init__(self, summary, error: str = "", aftermath: Aftermath | None = None) -> None:
             super().__init__()
             self.summary = summary
             self.error = error
+            self.aftermath = aftermath
+            """What the queue holds after the send (`None` when it could not be read)."""
+
+        @property
+        def outcome(self) -> tuple[str, bool]:
+            """The last line and whether all was sent (`outcome_line`)."""
+            return outcome_line(self.summary, self.error, self.aftermath)
+
+        def outcome_here(self, see: str) -> tuple[str, bool]:
+            """`outcome`, pointing to `see` for what is left."""
+            return outcome_line(self.summary, self.error, self.aftermath, see)
 
     def __init__(self, data_dir: Path, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -93,6 +174,10 @@ class SendPanel(Vertical):
         self.running = False
         self.summary = None
         """The `SendSummary` once the send ended."""
+        self.outcome = ""
+        """The last line once the send ended (`outcome_line`)."""
+        self.complete = False
+        """Whether everything was sent."""
 
     def compose(self) -> ComposeResult:
         yield ProgressBar(total=None, show_eta=False, id="send-bar")
@@ -125,7 +210,14 @@ class SendPanel(Vertical):
         except Exception as exc:  # SMTP down, bad settings, locked database: report, never crash
             self.post_message(self.Finished(None, str(exc) or type(exc).__name__))
             return
-        self.post_message(self.Finished(summary))
+        try:
+            with database.connection_context():
+                still = queue.queued_count(batch)
+                aftermath = Aftermath(still, queue.next_due_at(batch) if still else None,
+                                      "the SMTP server" if config.host else "the local Maildir")
+        except Exception:  # the send is over either way; its summary alone is still the truth
+            aftermath = None
+        self.post_message(self.Finished(summary, aftermath=aftermath))
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:
@@ -151,14 +243,19 @@ class SendPanel(Vertical):
         self.summary = message.summary
         bar = self.query_one("#send-bar", ProgressBar)
         status = self.query_one("#send-status", Static)
+        self.outcome, self.complete = message.outcome
         if message.summary is None:
             status.update(Text("Sending stopped: " + visible(message.error), style="bold"))
             bar.update(total=1, progress=0)
         else:
-            total = bar.total or 1
-            if not message.summary.cancelled:
-                bar.update(total=total, progress=total)
-            status.update(summarise(message.summary))
+            # Full only when everything was sent: the bar counts what the server took, not what was tried.
+            summary = message.summary
+            still = message.aftermath.still_queued if message.aftermath else 0
+            total = summary.sent + len(summary.failed or []) + len(summary.skipped or []) + still
+            bar.update(total=max(1, total, int(bar.total or 0)), progress=summary.sent)
+            if self.complete:
+                bar.update(total=summary.sent, progress=summary.sent)
+            status.update(summarise(summary))
         self.post_message(DataChanged("send"))
 
 
