@@ -6,6 +6,7 @@ non-zero with one line naming the problem, never a traceback.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from models import audit, contacts, csv_io, domains, links, portal, settings
+from models import audit, contacts, domains, links, portal, settings
 from models.db import database_error_message, default_database_path, open_database
 from models.entities import CHANNEL_SHOWN, STATUSES
 from models.errors import PortalError
@@ -81,7 +82,39 @@ def _open(ctx: click.Context) -> Path:
 pass_ctx = click.pass_context
 
 
-@click.group(cls=PortalGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+LAZY_COMMANDS = {
+    "login-email": "tui.cli_mail",
+    "outbox": "tui.cli_mail",
+    "templates": "tui.cli_mail",
+    "serve": "tui.cli_portal",
+    "api-keys": "tui.cli_portal",
+    "web": "tui.cli_web",
+}
+"""Subcommands that live in modules of their own, imported only when one of them is run or listed (`--help`):
+opening the dashboard then never pays for the mail stack, Starlette or aiohttp."""
+
+
+class MainGroup(PortalGroup):
+    """The `client-portal` group: its own commands, and LAZY_COMMANDS registered on first use."""
+
+    def _register(self, module_name: str) -> None:
+        loaded = self.__dict__.setdefault("_lazy_loaded", set())
+        if module_name not in loaded:
+            loaded.add(module_name)
+            importlib.import_module(module_name).register(self)  # a broken module fails loudly here
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name not in self.commands and name in LAZY_COMMANDS:
+            self._register(LAZY_COMMANDS[name])
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for module_name in dict.fromkeys(LAZY_COMMANDS.values()):
+            self._register(module_name)
+        return super().list_commands(ctx)
+
+
+@click.group(cls=MainGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", type=click.Path(dir_okay=False), envvar="CLIENT_PORTAL_DB", help="The database file.")
 @click.option("--demo", is_flag=True, help="Open a sample database with a few hundred contacts to explore.")
 @click.version_option(package_name="client-portal")
@@ -175,6 +208,8 @@ def contacts_list(ctx, search, status, sort, desc, limit, offset, as_json) -> No
 def contacts_import(ctx, file, update, as_json) -> None:
     """Import contacts from a CSV file (Google, Outlook, spreadsheet exports)."""
     _open(ctx)
+    from models import csv_io  # here: the dashboard's start need not import the CSV reader
+
     report = csv_io.import_file(file, update_existing=update)
     if as_json:
         emit_json(
@@ -209,8 +244,12 @@ def contacts_export(ctx, file) -> None:
     """Export every contact to a CSV file ('-' for standard output)."""
     _open(ctx)
     if file == "-":
+        from models import csv_io
+
         count = csv_io.export_contacts(sys.stdout)
     else:
+        from models import csv_io
+
         count = csv_io.export_file(file)
     click.echo(f"exported {count} contact(s)", err=True)
 
@@ -504,14 +543,3 @@ def audit_cmd(ctx, limit, as_json) -> None:
         who = row.actor + (f" from {row.host}" if row.host else "")
         click.echo(f"{row.at:%Y-%m-%d %H:%M:%S}  {who:<20} {row.action:<16} {_visible(row.subject)}  {_visible(row.detail)}")
 
-
-def _register_optional_commands() -> None:
-    """Mail commands live in their own module (imported plainly: a broken import must fail loudly)."""
-    from tui import cli_mail, cli_portal, cli_web
-
-    cli_mail.register(main)
-    cli_portal.register(main)
-    cli_web.register(main)
-
-
-_register_optional_commands()

@@ -29,6 +29,7 @@ from models.contacts import ContactQuery, ContactRow
 from models.db import data_dir_for
 from models.entities import OUTBOX_STATUSES, STATUSES
 from models.errors import PortalError
+from tui import cli as base  # the shared options and output helpers; it imports this module only lazily
 
 PARTS = {"subject": "subject", "text": "text_body", "html": "html_body"}
 """The names `templates show --part` takes, and the field each one means."""
@@ -58,19 +59,13 @@ def send_exit_code(summary: SendSummary) -> int:
     return EXIT_SENT
 
 
-def _base():
-    """`tui.cli`, imported late: it imports this module while it is still being set up."""
-    from tui import cli
-
-    return cli
-
 
 def _visible(text: str) -> str:
-    return _base()._visible(text)
+    return base._visible(text)
 
 
 def _mail_config(ctx: click.Context) -> MailConfig:
-    path = _base()._open(ctx)
+    path = base._open(ctx)
     return MailConfig.from_env(data_dir_for(path))
 
 
@@ -85,7 +80,7 @@ def _mail_config(ctx: click.Context) -> MailConfig:
 @click.pass_context
 def login_email(ctx: click.Context, emails: tuple[str, ...], status: str | None, as_json: bool) -> None:
     """Queue a login email (a fresh magic link) to contacts; `outbox send` sends it."""
-    _base()._open(ctx)
+    base._open(ctx)
     if bool(emails) == bool(status):
         raise click.UsageError("give email addresses or --status STATUS (not both)")
     skipped: list[tuple[str, str]] = []
@@ -101,7 +96,7 @@ def login_email(ctx: click.Context, emails: tuple[str, ...], status: str | None,
     result = outbox.queue_login_emails(ids)
     skipped += [(row.email, reason) for row, reason in result.skipped]
     if as_json:
-        _base().emit_json({"batch": result.batch, "queued": [r.email for r in result.queued],
+        base.emit_json({"batch": result.batch, "queued": [r.email for r in result.queued],
                            "skipped": [{"email": e, "reason": r} for e, r in skipped]})
     else:
         for address, reason in skipped:
@@ -131,10 +126,10 @@ def outbox_group(ctx: click.Context) -> None:
 @click.pass_context
 def outbox_list(ctx: click.Context, status=None, batch=None, limit=50, as_json=False) -> None:
     """Queued, sent and failed mail, newest first."""
-    _base()._open(ctx)
+    base._open(ctx)
     rows = outbox.list_outbox(status=status, batch=batch, limit=limit)
     if as_json:
-        _base().emit_json({"counts": outbox.outbox_counts(), "messages": rows})
+        base.emit_json({"counts": outbox.outbox_counts(), "messages": rows})
         return
     for row in rows:
         if row.status == "sent" and row.sent_at:
@@ -265,7 +260,7 @@ def _merge(summaries: list[SendSummary]) -> SendSummary:
 
 def _print_summary(summary: SendSummary, as_json: bool) -> None:
     if as_json:
-        _base().emit_json({
+        base.emit_json({
             "sent": summary.sent,
             "failed": [{"email": e, "reason": r} for e, r in summary.failed],
             "retrying": summary.retrying,
@@ -292,7 +287,7 @@ def _print_summary(summary: SendSummary, as_json: bool) -> None:
 @click.pass_context
 def outbox_retry(ctx: click.Context, batch: str | None) -> None:
     """Put failed mail back in the queue (each keeps its Message-ID); `outbox send` sends it."""
-    _base()._open(ctx)
+    base._open(ctx)
     count = retry_failed(batch)
     click.echo(f"{count} failed email(s) queued again")
 
@@ -319,10 +314,10 @@ def templates_group(ctx: click.Context) -> None:
 @click.pass_context
 def templates_list(ctx: click.Context, as_json: bool = False) -> None:
     """The templates, whether each is edited or the built-in default, and the custom values they can use."""
-    _base()._open(ctx)
+    base._open(ctx)
     items = {name: get_template(name) for name in TEMPLATE_NAMES}
     if as_json:
-        _base().emit_json({
+        base.emit_json({
             "templates": [{"name": n, "subject": t.subject, "is_default": t.is_default} for n, t in items.items()],
             "values": PLACEHOLDERS,
         })
@@ -342,10 +337,10 @@ def templates_list(ctx: click.Context, as_json: bool = False) -> None:
 @click.pass_context
 def templates_show(ctx: click.Context, name: str, part: str | None, as_json: bool) -> None:
     """Print a template (all three parts, or one with --part, ready to edit and `set` again)."""
-    _base()._open(ctx)
+    base._open(ctx)
     source = get_template(name)
     if as_json:
-        _base().emit_json(source)
+        base.emit_json(source)
         return
     if part:
         text = getattr(source, PARTS[part])
@@ -379,7 +374,7 @@ def _read(path: str | None) -> str | None:
 @click.pass_context
 def templates_set(ctx: click.Context, name: str, subject, body_file, html_file) -> None:
     """Change a template. An unknown custom value, a syntax error or a body without {{ link.url }} is refused."""
-    _base()._open(ctx)
+    base._open(ctx)
     if body_file == "-" and html_file == "-":
         raise click.UsageError("only one of --body-file and --html-file can read standard input")
     save_template(name, subject=subject, text_body=_read(body_file), html_body=_read(html_file))
@@ -391,7 +386,7 @@ def templates_set(ctx: click.Context, name: str, subject, body_file, html_file) 
 @click.pass_context
 def templates_reset(ctx: click.Context, name: str) -> None:
     """Go back to the built-in default of a template."""
-    _base()._open(ctx)
+    base._open(ctx)
     reset_template(name)
     click.echo(f"the {name} template is the built-in default again")
 
@@ -403,7 +398,7 @@ def templates_reset(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def templates_preview(ctx: click.Context, name: str, email: str | None, show_html: bool) -> None:
     """Show an email as a contact would get it (a stand-in for the link; nothing is issued or sent)."""
-    _base()._open(ctx)
+    base._open(ctx)
     if email:
         contact = contacts.find_contact(email)
     else:

@@ -18,17 +18,12 @@ import click
 from mail.config import MailConfig
 from models import api_keys
 from models.db import data_dir_for
+from tui import cli as base  # the shared options and output helpers; it imports this module only lazily
 
 DEFAULT_PROXIES = ("127.0.0.1", "::1")
 """Trusted by default: a TLS proxy on this host. Mirrors `portal.app.DEFAULT_TRUSTED_PROXIES` (not imported here,
 so `client-portal --help` does not load the web stack)."""
 
-
-def _base():
-    """`tui.cli`, imported late: it imports this module while it is still being set up."""
-    from tui import cli
-
-    return cli
 
 
 def _proxies(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
@@ -61,7 +56,7 @@ def serve(ctx: click.Context, host: str, port: int, trusted_proxies: tuple[str, 
     Put it behind a TLS proxy at the portal domain. It also sends queued mail as it falls due, unless
     --no-sender is given (then run `client-portal outbox send --watch` somewhere).
     """
-    path = _base()._open(ctx)
+    path = base._open(ctx)
     from portal.serve import configure_logging, serve as run_server  # the web stack only for this command
 
     configure_logging()
@@ -90,7 +85,7 @@ def api_keys_group(ctx: click.Context) -> None:
 @click.pass_context
 def api_keys_create(ctx: click.Context, name: str) -> None:
     """Make a key named NAME and print it. It is shown this once: only its hash is stored."""
-    _base()._open(ctx)
+    base._open(ctx)
     new = api_keys.create_key(name)
     click.echo(new.key)
     click.echo(f"API key {new.row.name} created; it is shown only now: store it in the portal's secrets "
@@ -102,12 +97,12 @@ def api_keys_create(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def api_keys_list(ctx: click.Context, as_json: bool = False) -> None:
     """The keys in use: name, first characters, who made it and when, when last used."""
-    _base()._open(ctx)
+    base._open(ctx)
     rows = api_keys.list_keys()
     if as_json:
-        _base().emit_json(rows)
+        base.emit_json(rows)
         return
-    visible = _base()._visible
+    visible = base._visible
     for row in rows:
         used = f"last used {row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
         click.echo(f"{visible(row.name):<24} {row.prefix}…  created {row.created_at:%Y-%m-%d %H:%M} by "
@@ -121,7 +116,7 @@ def api_keys_list(ctx: click.Context, as_json: bool = False) -> None:
 @click.pass_context
 def api_keys_revoke(ctx: click.Context, name: str) -> None:
     """Stop the key named NAME from working, at once."""
-    _base()._open(ctx)
+    base._open(ctx)
     row = api_keys.revoke_key(name)
     click.echo(f"API key {row.name} ({row.prefix}…) revoked")
 

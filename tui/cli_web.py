@@ -9,13 +9,8 @@ from __future__ import annotations
 import ipaddress
 
 import click
+from tui import cli as base  # the shared options and output helpers; it imports this module only lazily
 
-
-def _base():
-    """`tui.cli`, imported late: it imports this module while it is still being set up."""
-    from tui import cli
-
-    return cli
 
 
 def _loopback(host: str) -> bool:
@@ -48,7 +43,7 @@ def register(main: click.Group) -> None:
         """
         from tui import web as web_server  # textual-serve and aiohttp only when the command runs
 
-        path = _base()._open(ctx)
+        path = base._open(ctx)
         if print_url:
             click.echo(web_server.new_url(web_server.state_path(path.expanduser().resolve())))
             return
