@@ -107,7 +107,7 @@ async def test_too_small_a_terminal_says_how_to_enlarge_and_f_shows_the_code_alo
         assert not screen.query_one(QrCode).display
         hint = str(screen.query_one("#qr-hint").render())
         assert screen.query_one("#qr-hint").display
-        assert "Enlarge the terminal to 78x24 to show the QR code here, or press f to show it alone." in hint
+        assert "Enlarge the terminal to 80x24 to show the QR code here, or press f to show it alone." in hint
         await pilot.press("f")
         await settle(pilot)
         assert isinstance(app.screen, QrCodeScreen)

@@ -225,7 +225,9 @@ class MagicLinkScreen(Dialog[str]):
         hint = self.query_one("#qr-hint", Static)
         hint.display = placement == "none"
         if placement == "none":
-            need = beside_size(size)
+            # Only the dimension that falls short grows: a wide but low terminal is told a height.
+            least = beside_size(size)
+            need = Size(max(least.width, self.app.size.width), max(least.height, self.app.size.height))
             hint.update(Text(f"Enlarge the terminal to {need.width}x{need.height} to show the QR code here, "
                              "or press f to show it alone.", end=""))
 
