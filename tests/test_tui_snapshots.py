@@ -74,6 +74,24 @@ def test_magic_link_modal(snap_compare, snap_app):
     assert snap_compare(snap_app(), run_before=keys("m"), terminal_size=SMALL)
 
 
+def test_magic_link_qr_at_120x40(snap_compare, snap_app):
+    assert snap_compare(snap_app(), run_before=keys("m"), terminal_size=(120, 40))
+
+
+def test_magic_link_qr_needs_a_larger_terminal(snap_compare, snap_app):
+    # 80x22: no room for the code beside the text; the box says how large the terminal must be, and `f`.
+    assert snap_compare(snap_app(), run_before=keys("m"), terminal_size=(80, 22))
+
+
+def test_magic_link_qr_full_screen(snap_compare, snap_app):
+    assert snap_compare(snap_app(), run_before=keys("m", "f"), terminal_size=SMALL)
+
+
+def test_magic_link_of_a_revoked_contact(snap_compare, snap_app):
+    # The status filter cycled to "revoked": the box says why there is no link, and offers no dead keys.
+    assert snap_compare(snap_app(), run_before=keys("f", "f", "f", "f", "m"), terminal_size=SMALL)
+
+
 def test_invite_modal(snap_compare, snap_app):
     def run_before(pilot):
         return keys("i", *"new@example.com", "tab", *"Nora")(pilot)

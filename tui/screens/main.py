@@ -289,7 +289,8 @@ class MainScreen(Screen):
             return True
         table = self.table
         if action == "magic_link":
-            return True if table.highlighted is not None else None
+            # Always runs: with no contact highlighted, `m` says why (a key that does nothing says nothing).
+            return True
         if action == "login_email":
             return True if table.selected or table.highlighted is not None else None
         if action == "select_all":
@@ -411,9 +412,23 @@ class MainScreen(Screen):
     def action_magic_link(self) -> None:
         """Make, show and copy a login link for the highlighted contact."""
         contact = self.table.highlighted
-        if contact is not None:
-            from tui.screens.magic_link import MagicLinkScreen
-            self.app.push_screen(MagicLinkScreen(contact))
+        if contact is None:
+            self.app.notify(self._no_contact_reason(), title="No magic link", severity="warning", markup=False)
+            return
+        from tui.screens.magic_link import MagicLinkScreen
+        self.app.push_screen(MagicLinkScreen(contact))
+
+    def _no_contact_reason(self) -> str:
+        """Why an action on the highlighted contact has nothing to act on, and what to do."""
+        table = self.table
+        if not table.loaded:
+            return "The contacts are still being read: try again in a moment."
+        if table.total == 0:
+            query = table.query_spec
+            if query.search.strip() or query.status:
+                return "No contact matches the search or filter: escape clears it."
+            return "No contacts yet: press a to add one, or c to import a CSV file."
+        return "No contact is highlighted: move to one with the arrow keys."
 
     def action_invite(self) -> None:
         """Invite the highlighted contact or a new address."""
