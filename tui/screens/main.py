@@ -35,6 +35,7 @@ POLL_SECONDS = 0.5
 
 PALETTE: dict[str, tuple[str, str]] = {
     "portal_url": ("Copy portal URL", "Show the portal URL and copy it"),
+    "open_contact": ("Open contact", "The highlighted contact's details, links, mail and history, and its actions"),
     "magic_link": ("Copy magic link", "Make a login link for the highlighted contact, show and copy it"),
     "invite": ("Invite", "Invite an existing contact or a new address, and send the invitation"),
     "login_email": ("Send login email", "Email a login link to the selected contacts (or the highlighted one)"),
@@ -114,6 +115,7 @@ class MainScreen(Screen):
         Binding("f", "next_status", "Filter", show=False),
         Binding("ctrl+a", "select_all", "Select all", show=False, priority=True),
         Binding("escape", "clear", "Clear", show=False),
+        Binding("enter", "open_contact", "Open", show=False),
     ]
 
     AUTO_FOCUS = "#contacts"
@@ -277,7 +279,7 @@ class MainScreen(Screen):
             # (composing it costs a tenth of the start-up).
             return True
         table = self.table
-        if action == "magic_link":
+        if action in ("magic_link", "open_contact"):
             return True if table.highlighted is not None else None
         if action == "login_email":
             return True if table.selected or table.highlighted is not None else None
@@ -403,6 +405,12 @@ class MainScreen(Screen):
         if contact is not None:
             from tui.screens.magic_link import MagicLinkScreen
             self.app.push_screen(MagicLinkScreen(contact))
+
+    def action_open_contact(self) -> None:
+        """Open the highlighted contact's own view."""
+        if (contact := self.table.highlighted) is not None:
+            from tui.screens.contact_detail import ContactDetailScreen
+            self.app.push_screen(ContactDetailScreen(contact), self._after_modal)
 
     def action_invite(self) -> None:
         """Invite the highlighted contact or a new address."""
