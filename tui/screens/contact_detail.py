@@ -82,22 +82,23 @@ def status_view(details: history.ContactHistory) -> Table:
     table = _grid()
     style = {STATUS_JOINED: "green", STATUS_REVOKED: "red", STATUS_INVITED: "yellow"}.get(row.status, "")
     table.add_row("Status", Text(STATUS_LABELS.get(row.status, visible(row.status)), style=f"bold {style}".strip()))
+    # One fact a row, labels of at most 14 characters: both halves of the view fit side by side at 80 columns.
     if row.invited_at is not None:
-        invited = join(when(row.invited_at), " by ", _who(details.invited_by),
-                       f" ({row.invite_count}× in all)" if row.invite_count > 1 else "")
-        table.add_row("Invited", invited)
+        table.add_row("Invited", when(row.invited_at) + (f" ({row.invite_count}×)" if row.invite_count > 1 else ""))
+        table.add_row("Invited by", _who(details.invited_by))
     else:
         table.add_row("Invited", "never")
     state = row.delivery_state
     if state is not None:
-        table.add_row("Invitation email", DELIVERY_LABELS.get(state, visible(state)))
+        table.add_row("Invite email", DELIVERY_LABELS.get(state, visible(state)))
     if row.status == STATUS_INVITED and details.invite_expires_at is not None:
         lapsed = details.invite_expires_at <= clock.now()
-        table.add_row("Invitation " + ("expired" if lapsed else "expires"), when(details.invite_expires_at))
+        table.add_row("Invite " + ("expired" if lapsed else "expires"), when(details.invite_expires_at))
     table.add_row("Joined", when(row.joined_at))
     table.add_row("Last login", when(row.last_login_at))
     if row.revoked_at is not None:
-        table.add_row("Revoked", join(when(row.revoked_at), " by ", _who(details.revoked_by)))
+        table.add_row("Revoked", when(row.revoked_at))
+        table.add_row("Revoked by", _who(details.revoked_by))
     table.add_row("Added", when(details.created_at))
     return table
 
@@ -221,11 +222,11 @@ class ContactDetailScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="Back to the contact list"),
         Binding("i", "invite", "Invite", tooltip="Invite this contact to the portal and send the invitation"),
-        Binding("i", "resend", "Resend invite", tooltip="Send this contact a new invitation (it replaces the old link)"),
+        Binding("i", "resend", "Resend", tooltip="Send this contact a new invitation (it replaces the old link)"),
         Binding("l", "login_email", "Login email", tooltip="Email this contact a login link"),
         Binding("m", "magic_link", "Magic link", tooltip="Make a login link for this contact, show and copy it"),
         Binding("e", "edit", "Edit", tooltip="Change this contact's names, phone or company"),
-        Binding("r", "revoke", "Revoke access", tooltip="End this contact's access: links stop working, mail is skipped"),
+        Binding("r", "revoke", "Revoke", tooltip="End this contact's access: links stop working, mail is skipped"),
         Binding("question_mark", "help", "Help", show=False, tooltip="Every key of this view"),
     ]
 
@@ -494,8 +495,12 @@ class RevokeScreen(Dialog[bool]):
                           "portal?"), classes="field-label")
         text = Text("What stops working at once:\n", end="")
         if self.details is not None:
-            text.append(f"  – {plural(self.details.open_links, 'open link')} (invitation and login) stop working\n")
-            text.append(f"  – {plural(self.details.queued_messages, 'queued email')} will not be sent (skipped)\n")
+            n = self.details.open_links
+            text.append(f"  – {plural(n, 'open link')} (invitation or login) {'stops' if n == 1 else 'stop'} working\n"
+                        if n else "  – no link of theirs is open now\n")
+            n = self.details.queued_messages
+            text.append(f"  – {plural(n, 'queued email')} will not be sent (skipped)\n"
+                        if n else "  – no email to them is waiting to be sent\n")
         else:
             text.append("  – every open link stops working\n  – queued mail is skipped\n")
         text.append("  – they cannot ask for a new login link\n")
@@ -514,6 +519,23 @@ class EditContactScreen(FormDialog[ContactRow]):
     """Change a contact's first and last name, phone and company (the address is their identity: read-only)."""
 
     TITLE_TEXT = "Edit contact"
+    DEFAULT_CSS = """
+    EditContactScreen #edit-fields {
+        height: auto;
+        margin: 1 0;
+    }
+    EditContactScreen .edit-row {
+        height: 1;
+        margin-bottom: 1;
+    }
+    EditContactScreen .edit-label {
+        width: 12;
+        color: $text-muted;
+    }
+    EditContactScreen .edit-row Input {
+        width: 1fr;
+    }
+    """
     BINDINGS = [Binding("enter", "confirm", "Save", priority=True)]
 
     class Saved(Message):
@@ -536,10 +558,12 @@ class EditContactScreen(FormDialog[ContactRow]):
         yield Static(join("Email ", (self.contact.email, "bold")), classes="field-label")
         yield Static("The address cannot be changed here: links, mail and the audit are keyed to it. "
                      "Add the new address as a contact instead.", classes="hint")
-        for key, label in EDITABLE:
-            yield Static(label, classes="hint field-label")
-            yield Input(value=self.initial[key], id=key.replace("_", "-"), compact=True,
-                        max_length=MAX_FIELD)
+        with Vertical(id="edit-fields"):
+            for key, label in EDITABLE:
+                with Horizontal(classes="edit-row"):
+                    yield Static(label, classes="edit-label")
+                    yield Input(value=self.initial[key], id=key.replace("_", "-"), compact=True,
+                                max_length=MAX_FIELD)
         yield Static("", id="outcome")
 
     def on_mount(self) -> None:
