@@ -107,7 +107,7 @@ LINK_OUTCOMES = {
     history.LINK_OPEN: "open",
     history.LINK_USED: "used",
     history.LINK_EXPIRED: "expired",
-    history.LINK_SUPERSEDED: "superseded by a newer link",
+    history.LINK_SUPERSEDED: "superseded",
     history.LINK_REVOKED: "revoked",
 }
 
