@@ -145,3 +145,25 @@ def test_audit_modal(snap_compare, snap_app):
 
 def test_help_screen(snap_compare, snap_app):
     assert snap_compare(snap_app(), run_before=keys("question_mark"), terminal_size=(100, 40))
+
+
+# --- the contact's own view ---------------------------------------------------------------------------------------
+
+
+def test_contact_detail_view(snap_compare, snap_app, frozen_clock, smtp_server, tmp_path):
+    # Ada sorts first: invited (the invitation still queued), two login links shown (the first superseded), and a
+    # login email the server refused.
+    from datetime import timedelta
+
+    from models import portal
+
+    row = contacts.add_contact("ada@example.com", "Ada", "Aaronson", company="Analytical Engines",
+                               phone="+44 20 7946 0001")
+    portal.invite(["ada@example.com"])
+    for _ in range(2):
+        frozen_clock[0] += timedelta(minutes=5)
+        links.issue_link(row.id, "login", "shown")
+    smtp_server.handler.reject("ada@example.com")
+    batch = outbox.queue_login_emails([row.id]).batch
+    OutboxSender(smtp_server.config(tmp_path / "Maildir")).send(batch)
+    assert snap_compare(snap_app(), run_before=keys("enter"), terminal_size=(100, 30))

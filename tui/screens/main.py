@@ -35,6 +35,7 @@ POLL_SECONDS = 0.5
 
 PALETTE: dict[str, tuple[str, str]] = {
     "portal_url": ("Copy portal URL", "Show the portal URL and copy it"),
+    "open_contact": ("Open contact", "The highlighted contact's details, links, mail and history, and its actions"),
     "magic_link": ("Copy magic link", "Make a login link for the highlighted contact, show and copy it"),
     "invite": ("Invite", "Invite an existing contact or a new address, and send the invitation"),
     "login_email": ("Send login email", "Email a login link to the selected contacts (or the highlighted one)"),
@@ -114,6 +115,7 @@ class MainScreen(Screen):
         Binding("f", "next_status", "Filter", show=False),
         Binding("ctrl+a", "select_all", "Select all", show=False, priority=True),
         Binding("escape", "clear", "Clear", show=False),
+        Binding("enter", "open_contact", "Open", show=False),
     ]
 
     AUTO_FOCUS = "#contacts"
@@ -291,6 +293,8 @@ class MainScreen(Screen):
         if action == "magic_link":
             # Always runs: with no contact highlighted, `m` says why (a key that does nothing says nothing).
             return True
+        if action == "open_contact":
+            return True if table.highlighted is not None else None
         if action == "login_email":
             return True if table.selected or table.highlighted is not None else None
         if action == "select_all":
@@ -429,6 +433,12 @@ class MainScreen(Screen):
                 return "No contact matches the search or filter: escape clears it."
             return "No contacts yet: press a to add one, or c to import a CSV file."
         return "No contact is highlighted: move to one with the arrow keys."
+
+    def action_open_contact(self) -> None:
+        """Open the highlighted contact's own view."""
+        if (contact := self.table.highlighted) is not None:
+            from tui.screens.contact_detail import ContactDetailScreen
+            self.app.push_screen(ContactDetailScreen(contact), self._after_modal)
 
     def action_invite(self) -> None:
         """Invite the highlighted contact or a new address."""
