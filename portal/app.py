@@ -11,8 +11,9 @@
 | `GET /portal.css` | the pages' stylesheet (served here so the CSP can forbid everything else) |
 
 Every bad link (malformed, unknown, expired, used, superseded, revoked) gets `BAD_LINK_STATUS` and the same page;
-the reason goes to the audit log. Database work runs in the app's own thread pool: each of its threads holds a
-connection to this app's database, and the event loop never waits on SQLite.
+the reason goes to the audit log. Database work runs on the app's own database thread, one thread with a queue
+and a connection to this app's database, so the event loop never waits on SQLite and confirmations never contend
+for SQLite's write lock (or the GIL) among themselves.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import asyncio
 import contextlib
 import functools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -72,7 +74,8 @@ paths, fills the request log, not the audit table."""
 MAX_FORM_BYTES = 4096
 """Largest form body read; our forms send well under 1 kB."""
 
-DB_THREADS = 8
+RESULTS_BATCH = 16
+"""Most answers the database thread hands back to the event loop in one wake-up (see `DatabaseThread`)."""
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -83,6 +86,7 @@ def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(PAGES), autoescape=True, undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
+        auto_reload=False,  # the pages ship with the code: no stat() of the template file on every request
     )
 
 
@@ -156,6 +160,113 @@ def _callback_origin(callback: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+class DatabaseThread:
+    """The app's database work: one thread, one connection, a queue of jobs done in the order asked.
+
+    SQLite lets one writer in at a time anyway. With a pool of eight threads a burst of confirmations spent its
+    time handing SQLite's write lock and the GIL around (`benchmarks/portal_confirm.py`: more CPU a confirmation
+    and a longer tail than one thread working through a queue); the reads are a few hundred microseconds each, so
+    they wait behind the writes for no longer. Answers go back to the event loop in batches, one wake-up for all
+    the jobs done since the last, and without `concurrent.futures`' futures (a lock and a condition each).
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="portal-db", daemon=True)
+        self._thread.start()
+
+    def run(self, func: Callable[[], T]) -> asyncio.Future[T]:
+        """`func()` on the database thread; await the answer on the running event loop."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._jobs.put((func, future, loop))
+        return future
+
+    def call(self, func: Callable[[], T]) -> T:
+        """`func()` on the database thread, waited for from another thread (the lifespan's start)."""
+        future: Future[T] = Future()
+        self._jobs.put((func, future, None))
+        return future.result()
+
+    def close(self) -> None:
+        """Finish the jobs already queued, then end the thread and close its connection."""
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _work(self) -> None:
+        try:
+            while True:
+                job = self._jobs.get()
+                done: list[tuple[asyncio.AbstractEventLoop, asyncio.Future, object, BaseException | None]] = []
+                while job is not None:
+                    func, future, loop = job
+                    try:
+                        result, error = func(), None
+                    except BaseException as exc:  # noqa: BLE001 -- handed to whoever awaits it
+                        result, error = None, exc
+                    if loop is None:
+                        if error is None:
+                            future.set_result(result)
+                        else:
+                            future.set_exception(error)
+                    else:
+                        done.append((loop, future, result, error))
+                    if len(done) >= RESULTS_BATCH:
+                        break
+                    try:
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                self._hand_back(done)
+                if job is None:
+                    return
+        finally:
+            database.close()  # this thread's connection (Peewee keeps one a thread)
+
+    @staticmethod
+    def _hand_back(done: list) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for loop, *answer in done:
+            by_loop.setdefault(loop, []).append(answer)
+        for loop, answers in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits any more
+                loop.call_soon_threadsafe(_settle, answers)
+
+
+def _settle(answers: list) -> None:
+    for future, result, error in answers:
+        if future.cancelled():
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+class SettingsCache:
+    """The settings every page reads (`agency_name`, `portal_callback_url`), read again only when the database
+    changed: SQLite's `PRAGMA data_version` on this thread's connection moves whenever another connection (the
+    dashboard, the CLI, a test) commits, and the portal itself never writes a setting. One small PRAGMA a request
+    instead of two SELECTs and their checks."""
+
+    def __init__(self) -> None:
+        self._connection = None
+        self._version = -1
+        self._values: tuple[str, str] = ("", "")
+
+    def get(self) -> tuple[str, str]:
+        """(agency name, portal callback URL); call on a database thread."""
+        connection = database.connection()
+        version = connection.execute("PRAGMA data_version").fetchone()[0]
+        if connection is not self._connection or version != self._version:
+            self._values = (settings.get("agency_name"), settings.get("portal_callback_url"))
+            self._connection, self._version = connection, version
+        return self._values
+
+    def agency(self) -> str:
+        return self.get()[0]
+
+
 class Portal:
     """The app's state and its route handlers (bound methods, wired by `create_app`)."""
 
@@ -167,9 +278,9 @@ class Portal:
         client_limit: str,
     ) -> None:
         self.pages = _environment()
+        self.settings = SettingsCache()
         self.css = (PAGES / "portal.css").read_bytes()
-        self.pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="portal-db")
-        self.pool_closed = False
+        self.pool: DatabaseThread | None = None
         self.sender_config = sender_config
         self.sender = None
         self.running = 0
@@ -187,9 +298,10 @@ class Portal:
     # --- plumbing ---
 
     async def db(self, func: Callable[..., T], *args, **kwargs) -> T:
-        """Run `func` on one of the app's database threads."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, functools.partial(func, *args, **kwargs))
+        """Run `func` on the app's database thread."""
+        if self.pool is None:  # used without its lifespan (a test client outside `with`)
+            self.pool = DatabaseThread()
+        return await self.pool.run(functools.partial(func, *args, **kwargs) if args or kwargs else func)
 
     def locked(self, func: Callable[..., T]) -> Callable[..., T]:
         """`func` run while holding `writes` (for a function that writes)."""
@@ -213,7 +325,7 @@ class Portal:
     # --- pages ---
 
     async def request_form(self, request: Request) -> Response:
-        agency = await self.db(settings.get, "agency_name")
+        agency = await self.db(self.settings.agency)
         return self.page("request.html", agency=agency, email="", error="")
 
     async def show_link(self, request: Request) -> Response:
@@ -231,11 +343,11 @@ class Portal:
         return self.page("confirm.html", headers={"content-security-policy": csp}, agency=agency,
                          first_name=view.first_name, purpose=view.purpose, csrf=csrf)
 
-    @staticmethod
-    def _look(token: str) -> tuple[handoff.LinkView, str, str, str]:
+    def _look(self, token: str) -> tuple[handoff.LinkView, str, str, str]:
         view = handoff.peek(token)
         csrf = handoff.csrf_token(token) if view.valid else ""
-        return view, settings.get("agency_name"), settings.get("portal_callback_url"), csrf
+        agency, callback = self.settings.get()
+        return view, agency, callback, csrf
 
     async def _refused(self, request: Request, token: str, reason: str) -> None:
         """Audit a bad link, while this client's budget of audit entries lasts."""
@@ -251,7 +363,7 @@ class Portal:
         """POST: the button on the confirm page. Redeems the link, atomically, and hands the contact over."""
         token = request.path_params["token"]
         if not same_origin(request):
-            agency = await self.db(settings.get, "agency_name")
+            agency = await self.db(self.settings.agency)
             return self.page("refused.html", 403, agency=agency)
         try:
             fields = _form(await read_body(request, MAX_FORM_BYTES))
@@ -269,10 +381,9 @@ class Portal:
         return self.page("signed_in.html", agency=agency, first_name=value)
 
     def _confirm(self, token: str, csrf: str | None, client: str) -> tuple[str, str, str]:
-        agency = settings.get("agency_name")
+        agency, callback = self.settings.get()
         if not handoff.csrf_ok(token, csrf):
             return "csrf", agency, ""
-        callback = settings.get("portal_callback_url")
         try:
             with self.writes:
                 done = handoff.confirm(token, issue_code=bool(callback), client=client)
@@ -285,7 +396,7 @@ class Portal:
     async def ask_for_link(self, request: Request) -> Response:
         """POST /login: queue a login email for an invited or joined address. The answer is the same for every
         well-formed address, and the lookup runs after it is sent, so its time tells nothing either."""
-        agency = await self.db(settings.get, "agency_name")
+        agency = await self.db(self.settings.agency)
         if not same_origin(request):
             return self.page("refused.html", 403, agency=agency)
         client = self.client(request)
@@ -335,7 +446,7 @@ class Portal:
     async def not_found(self, request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return api.error(404, "not_found", "no such endpoint")
-        agency = await self.db(settings.get, "agency_name")
+        agency = await self.db(self.settings.agency)
         return self.page("not_found.html", 404, agency=agency)
 
     async def server_error(self, request: Request, exc: Exception) -> Response:
@@ -351,11 +462,10 @@ class Portal:
         self.running += 1
         if self.running > 1:
             return
-        if self.pool_closed:
-            self.pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="portal-db")
-            self.pool_closed = False
+        if self.pool is None:
+            self.pool = DatabaseThread()
         with contextlib.suppress(PortalError):
-            self.pool.submit(self.locked(handoff.purge_codes)).result()
+            self.pool.call(self.locked(handoff.purge_codes))
         if self.sender_config is not None and self.sender is None:
             from mail.outbox import SenderThread
 
@@ -369,8 +479,9 @@ class Portal:
         if self.sender is not None:
             self.sender.stop(timeout=30)
             self.sender = None
-        self.pool.shutdown(wait=True)  # its threads' connections close with them
-        self.pool_closed = True
+        if self.pool is not None:
+            self.pool.close()  # its connection closes with it
+            self.pool = None
 
 
 def _log_summary(summary) -> None:
