@@ -75,7 +75,8 @@ MAX_FORM_BYTES = 4096
 """Largest form body read; our forms send well under 1 kB."""
 
 RESULTS_BATCH = 16
-"""Most answers the database thread hands back to the event loop in one wake-up (see `DatabaseThread`)."""
+"""Most jobs the database thread takes from its queue at once: the answers it hands back to the event loop in one
+wake-up, and the confirmations that share one COMMIT (see `DatabaseThread`)."""
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -160,6 +161,16 @@ def _callback_origin(callback: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+_STOP = object()
+
+
+class _Job:
+    __slots__ = ("func", "future", "loop", "grouped")
+
+    def __init__(self, func, future, loop, grouped: bool) -> None:
+        self.func, self.future, self.loop, self.grouped = func, future, loop, grouped
+
+
 class DatabaseThread:
     """The app's database work: one thread, one connection, a queue of jobs done in the order asked.
 
@@ -168,6 +179,14 @@ class DatabaseThread:
     and a longer tail than one thread working through a queue); the reads are a few hundred microseconds each, so
     they wait behind the writes for no longer. Answers go back to the event loop in batches, one wake-up for all
     the jobs done since the last, and without `concurrent.futures`' futures (a lock and a condition each).
+
+    Group commit: write jobs marked `grouped` (confirmations) that are waiting in the queue together run in one
+    `BEGIN IMMEDIATE` ... `COMMIT`, each inside a SAVEPOINT of its own. A job that fails (a bad link) rolls back
+    its savepoint and only that; the others land together at the COMMIT, and no answer of the group is handed
+    back before the COMMIT succeeded. Should the group's transaction fail as a whole (the lock busy, the disk
+    full), nothing of it landed, and each job runs again on its own, through its own transaction, as if it had
+    never been grouped. A commit a group instead of a commit a confirmation: the WAL frames of the link's, the
+    contact's and the audit's pages are written once for the group.
     """
 
     def __init__(self) -> None:
@@ -175,62 +194,97 @@ class DatabaseThread:
         self._thread = threading.Thread(target=self._work, name="portal-db", daemon=True)
         self._thread.start()
 
-    def run(self, func: Callable[[], T]) -> asyncio.Future[T]:
-        """`func()` on the database thread; await the answer on the running event loop."""
+    def run(self, func: Callable[[], T], *, grouped: bool = False) -> asyncio.Future[T]:
+        """`func()` on the database thread; await the answer on the running event loop. `grouped`: `func` is
+        one write transaction's work (it calls `write_transaction` functions only), and may share a COMMIT."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._jobs.put((func, future, loop))
+        self._jobs.put(_Job(func, future, loop, grouped))
         return future
 
     def call(self, func: Callable[[], T]) -> T:
         """`func()` on the database thread, waited for from another thread (the lifespan's start)."""
         future: Future[T] = Future()
-        self._jobs.put((func, future, None))
+        self._jobs.put(_Job(func, future, None, False))
         return future.result()
 
     def close(self) -> None:
         """Finish the jobs already queued, then end the thread and close its connection."""
-        self._jobs.put(None)
+        self._jobs.put(_STOP)
         self._thread.join()
 
     def _work(self) -> None:
         try:
+            following = None
             while True:
-                job = self._jobs.get()
-                done: list[tuple[asyncio.AbstractEventLoop, asyncio.Future, object, BaseException | None]] = []
-                while job is not None:
-                    func, future, loop = job
+                job = following if following is not None else self._jobs.get()
+                following = None
+                if job is _STOP:
+                    return
+                batch = [job]
+                while len(batch) < RESULTS_BATCH:  # the jobs of the same kind waiting right behind it
                     try:
-                        result, error = func(), None
-                    except BaseException as exc:  # noqa: BLE001 -- handed to whoever awaits it
-                        result, error = None, exc
-                    if loop is None:
-                        if error is None:
-                            future.set_result(result)
-                        else:
-                            future.set_exception(error)
-                    else:
-                        done.append((loop, future, result, error))
-                    if len(done) >= RESULTS_BATCH:
-                        break
-                    try:
-                        job = self._jobs.get_nowait()
+                        after = self._jobs.get_nowait()
                     except queue.Empty:
                         break
-                self._hand_back(done)
-                if job is None:
-                    return
+                    if after is _STOP or after.grouped != job.grouped:
+                        following = after
+                        break
+                    batch.append(after)
+                if job.grouped and len(batch) > 1:
+                    answers = self._run_group(batch)
+                else:
+                    answers = [self._run_one(one) for one in batch]
+                self._hand_back(answers)
         finally:
             database.close()  # this thread's connection (Peewee keeps one a thread)
 
     @staticmethod
-    def _hand_back(done: list) -> None:
+    def _run_one(job: _Job) -> tuple[_Job, object, BaseException | None]:
+        try:
+            return job, job.func(), None
+        except BaseException as exc:  # noqa: BLE001 -- handed to whoever awaits it
+            return job, None, exc
+
+    def _run_group(self, batch: list[_Job]) -> list[tuple[_Job, object, BaseException | None]]:
+        answers: list[tuple[_Job, object, BaseException | None]] = []
+        try:
+            with database.atomic("IMMEDIATE"):
+                for job in batch:
+                    try:
+                        with database.savepoint():
+                            answers.append((job, job.func(), None))
+                    except Exception as exc:  # noqa: BLE001 -- this job's own failure, its savepoint undone
+                        if not database.connection().in_transaction:
+                            raise  # SQLite ended the whole transaction: the group is lost, run it again below
+                        answers.append((job, None, exc))
+        except Exception:  # noqa: BLE001 -- nothing of the group landed: each job on its own, as if never grouped
+            return [self._run_one(job) for job in batch]
+        return answers
+
+    @staticmethod
+    def _hand_back(answers: list[tuple[_Job, object, BaseException | None]]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for loop, *answer in done:
-            by_loop.setdefault(loop, []).append(answer)
-        for loop, answers in by_loop.items():
+        for job, result, error in answers:
+            if job.loop is None:
+                if error is None:
+                    job.future.set_result(result)
+                else:
+                    job.future.set_exception(error)
+            else:
+                by_loop.setdefault(job.loop, []).append((job.future, result, error))
+        for loop, settled in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits any more
-                loop.call_soon_threadsafe(_settle, answers)
+                loop.call_soon_threadsafe(_settle, settled)
+
+
+def _confirm_atomically(token: str, *, issue_code: bool, client: str) -> handoff.Confirmed:
+    """`handoff.confirm`, undone entirely when it fails, also inside a group's transaction (`DatabaseThread`):
+    there `write_transaction` opens no transaction of its own, so a savepoint stands in for it."""
+    if not database.in_transaction():
+        return handoff.confirm(token, issue_code=issue_code, client=client)
+    with database.savepoint():
+        return handoff.confirm(token, issue_code=issue_code, client=client)
 
 
 def _settle(answers: list) -> None:
@@ -297,11 +351,12 @@ class Portal:
 
     # --- plumbing ---
 
-    async def db(self, func: Callable[..., T], *args, **kwargs) -> T:
-        """Run `func` on the app's database thread."""
+    async def db(self, func: Callable[..., T], *args, grouped: bool = False, **kwargs) -> T:
+        """Run `func` on the app's database thread (`grouped`: see `DatabaseThread.run`)."""
         if self.pool is None:  # used without its lifespan (a test client outside `with`)
             self.pool = DatabaseThread()
-        return await self.pool.run(functools.partial(func, *args, **kwargs) if args or kwargs else func)
+        call = functools.partial(func, *args, **kwargs) if args or kwargs else func
+        return await self.pool.run(call, grouped=grouped)
 
     def locked(self, func: Callable[..., T]) -> Callable[..., T]:
         """`func` run while holding `writes` (for a function that writes)."""
@@ -369,7 +424,7 @@ class Portal:
             fields = _form(await read_body(request, MAX_FORM_BYTES))
         except BodyTooLarge:
             fields = {}
-        outcome = await self.db(self._confirm, token, fields.get("csrf"), self.client(request))
+        outcome = await self.db(self._confirm, token, fields.get("csrf"), self.client(request), grouped=True)
         kind, agency, value = outcome
         if kind == "csrf":
             return self.page("refused.html", 403, agency=agency)
@@ -386,7 +441,7 @@ class Portal:
             return "csrf", agency, ""
         try:
             with self.writes:
-                done = handoff.confirm(token, issue_code=bool(callback), client=client)
+                done = _confirm_atomically(token, issue_code=bool(callback), client=client)
         except RedeemFailed as exc:
             return "bad", agency, exc.reason
         if done.code is not None:
