@@ -80,6 +80,11 @@ wake-up, and the confirmations that share one COMMIT (see `DatabaseThread`)."""
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
+CACHED_PAGES = frozenset({"signed_in.html", "bad_link.html", "refused.html", "not_found.html"})
+"""Pages rendered once for each set of values (agency, first name) and then served from memory: they hold no
+secret and nothing that changes between two requests with the same values (the confirm page holds a CSRF field,
+so it is rendered every time)."""
+
 T = TypeVar("T")
 
 
@@ -346,6 +351,7 @@ class Portal:
     ) -> None:
         self.pages = _environment()
         self.settings = SettingsCache()
+        self._rendered = functools.lru_cache(maxsize=1024)(self._render)
         self.css = (PAGES / "portal.css").read_bytes()
         self.pool: DatabaseThread | None = None
         self.sender_config = sender_config
@@ -383,8 +389,14 @@ class Portal:
 
     def page(self, name: str, status: int = 200, headers: dict[str, str] | None = None,
              background: BackgroundTask | None = None, **context) -> HTMLResponse:
-        return HTMLResponse(self.pages.get_template(name).render(**context), status_code=status, headers=headers,
-                            background=background)
+        if name in CACHED_PAGES:
+            body = self._rendered(name, tuple(sorted(context.items())))
+        else:
+            body = self.pages.get_template(name).render(**context)
+        return HTMLResponse(body, status_code=status, headers=headers, background=background)
+
+    def _render(self, name: str, context: tuple[tuple[str, str], ...]) -> str:
+        return self.pages.get_template(name).render(**dict(context))
 
     @staticmethod
     def client(request: Request) -> str:
