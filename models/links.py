@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -299,35 +299,69 @@ def check_link(token_or_url: str, now: datetime | None = None) -> MagicLink:
 def redeem(token_or_url: str) -> Redeemed:
     """Use a link: log the contact in, marking them joined the first time.
 
+    The claim is one statement: an UPDATE that sets `used_at` only on a link that is still open (unused, not
+    revoked, not superseded, not expired) and returns it, so two redeems at once cannot both win and a good link
+    costs no separate read. Only when the claim finds nothing is the link read again, by `check_link`, to name the
+    reason (the same checks in the same order as ever).
+
     Raises:
         RedeemFailed: the link is unknown, expired, revoked, used or superseded (nothing is changed).
     """
     now = clock.now()
-    link = check_link(token_or_url, now)
-    contact = link.contact
-    # Single use even under two redeems at once: only the first UPDATE finds used_at still empty.
+    digest = hash_token(extract_token(token_or_url))
     stamp = to_db_time(now)
-    claimed = database.execute_sql(_CLAIM_LINK, (stamp, link.id)).rowcount
-    if claimed != 1:
+    claimed = database.execute_sql(_CLAIM_OPEN_LINK, (stamp, digest, stamp)).fetchone()
+    if claimed is None or not hmac.compare_digest(claimed[4], digest):
+        check_link(token_or_url, now)  # raises with the real reason
         raise RedeemFailed("used", "this link was already used")
+    _, contact_id, purpose, channel, _ = claimed
+    row = database.execute_sql(_CONTACT_ROW, (contact_id,)).fetchone()
+    if row is None:
+        raise RedeemFailed("unknown", "this link is not valid: it was never issued")
+    contact = _contact_row(row)
+    if contact.status == STATUS_REVOKED:
+        raise RedeemFailed("revoked", "this link was revoked")  # the claim above is rolled back with the transaction
     first = contact.status != STATUS_JOINED
+    # Only the columns that change: a full save() rewrote the names too, which re-indexed the contact for search;
+    # and the status only when it changes, so the status-count trigger runs only then.
     if first:
-        contact.status = STATUS_JOINED
-        contact.joined_at = now
-    contact.last_login_at = now
-    contact.updated_at = now
-    # Only the columns that change: a full save() rewrote the names too, which re-indexed the contact for search.
-    database.execute_sql(_LOGGED_IN, (contact.status, to_db_time(contact.joined_at), stamp, stamp, contact.id))
-    via = "emailed" if link.channel == CHANNEL_EMAIL else "shown"
-    audit.record("redeem", contact, detail=f"{link.purpose} link ({via})" + (", joined" if first else ""))
-    return Redeemed(contact=to_row(contact), first_login=first, purpose=link.purpose, redeemed_at=now)
+        database.execute_sql(_JOINED, (STATUS_JOINED, stamp, stamp, stamp, contact_id))
+        contact = replace(contact, status=STATUS_JOINED, joined_at=now, last_login_at=now)
+    else:
+        database.execute_sql(_LOGGED_IN, (stamp, stamp, contact_id))
+        contact = replace(contact, last_login_at=now)
+    via = "emailed" if channel == CHANNEL_EMAIL else "shown"
+    audit.record("redeem", contact, detail=f"{purpose} link ({via})" + (", joined" if first else ""))
+    return Redeemed(contact=contact, first_login=first, purpose=purpose, redeemed_at=now)
 
 
 _LINK_BY_HASH = 'SELECT * FROM "magic_link" WHERE "token_hash" = ?'
-_CLAIM_LINK = 'UPDATE "magic_link" SET "used_at" = ? WHERE "id" = ? AND "used_at" IS NULL'
-_LOGGED_IN = (
+_CLAIM_OPEN_LINK = (
+    'UPDATE "magic_link" SET "used_at" = ? WHERE "token_hash" = ? AND "used_at" IS NULL AND "revoked_at" IS NULL '
+    'AND "superseded_at" IS NULL AND "expires_at" > ? RETURNING "id", "contact_id", "purpose", "channel", "token_hash"'
+)
+"""The claim (SQLite >= 3.35 for RETURNING): the checks of `check_link` on the link's own row, in the UPDATE."""
+_CONTACT_COLUMNS = (
+    "id", "email", "first_name", "last_name", "company", "phone", "status", "invited_at", "last_login_at",
+    "joined_at", "revoked_at", "invite_count", "invite_delivery",
+)
+_CONTACT_ROW = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in _CONTACT_COLUMNS)} FROM "contact" WHERE "id" = ?'
+_JOINED = (
     'UPDATE "contact" SET "status" = ?, "joined_at" = ?, "last_login_at" = ?, "updated_at" = ? WHERE "id" = ?'
 )
+_LOGGED_IN = 'UPDATE "contact" SET "last_login_at" = ?, "updated_at" = ? WHERE "id" = ?'
+
+
+def _contact_row(row: tuple) -> ContactRow:
+    """A `ContactRow` from a `_CONTACT_ROW` tuple (timestamps read as the model's fields read them)."""
+    values = dict(zip(_CONTACT_COLUMNS, row))
+    for name in ("invited_at", "last_login_at", "joined_at", "revoked_at"):
+        if values[name] is not None:
+            values[name] = _TIME_FIELDS[name].python_value(values[name])
+    return ContactRow(**values)
+
+
+_TIME_FIELDS = {name: getattr(Contact, name) for name in ("invited_at", "last_login_at", "joined_at", "revoked_at")}
 
 
 def _open_links(contact: Contact | None = None):

@@ -11,8 +11,9 @@
 | `GET /portal.css` | the pages' stylesheet (served here so the CSP can forbid everything else) |
 
 Every bad link (malformed, unknown, expired, used, superseded, revoked) gets `BAD_LINK_STATUS` and the same page;
-the reason goes to the audit log. Database work runs in the app's own thread pool: each of its threads holds a
-connection to this app's database, and the event loop never waits on SQLite.
+the reason goes to the audit log. Database work runs on the app's own database thread, one thread with a queue
+and a connection to this app's database, so the event loop never waits on SQLite and confirmations never contend
+for SQLite's write lock (or the GIL) among themselves.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import asyncio
 import contextlib
 import functools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -72,9 +74,16 @@ paths, fills the request log, not the audit table."""
 MAX_FORM_BYTES = 4096
 """Largest form body read; our forms send well under 1 kB."""
 
-DB_THREADS = 8
+RESULTS_BATCH = 16
+"""Most jobs the database thread takes from its queue at once: the answers it hands back to the event loop in one
+wake-up, and the confirmations that share one COMMIT (see `DatabaseThread`)."""
 
 PAGES = Path(__file__).resolve().parent / "pages"
+
+CACHED_PAGES = frozenset({"signed_in.html", "bad_link.html", "refused.html", "not_found.html"})
+"""Pages rendered once for each set of values (agency, first name) and then served from memory: they hold no
+secret and nothing that changes between two requests with the same values (the confirm page holds a CSRF field,
+so it is rendered every time)."""
 
 T = TypeVar("T")
 
@@ -83,6 +92,7 @@ def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(PAGES), autoescape=True, undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
+        auto_reload=False,  # the pages ship with the code: no stat() of the template file on every request
     )
 
 
@@ -109,8 +119,10 @@ def _form(body: bytes) -> dict[str, str]:
     return {name: values[0] for name, values in fields.items()}
 
 
+@functools.lru_cache(maxsize=1024)
 def _origin_key(url: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of a URL or origin, with the scheme's default port filled in; None if unreadable."""
+    """(scheme, host, port) of a URL or origin, with the scheme's default port filled in; None if unreadable.
+    Cached: a server sees a handful of origins, and every form POST asks for two."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -121,6 +133,17 @@ def _origin_key(url: str) -> tuple[str, str, int] | None:
     return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
 
 
+def _own_origin(request: Request) -> tuple[str, str, int] | None:
+    """`_origin_key` of the URL the request was made to (what `request.url` says: the scheme, after the trusted
+    proxy's word, and the Host header, else the server's address), without building the whole URL."""
+    scope = request.scope
+    host = request.headers.get("host")
+    if host is None:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server else ""
+    return _origin_key(f"{scope.get('scheme', 'http')}://{host}/")
+
+
 def same_origin(request: Request) -> bool:
     """Whether a form POST comes from one of our own pages.
 
@@ -129,7 +152,7 @@ def same_origin(request: Request) -> bool:
     `Sec-Fetch-Site: same-origin`, which pages cannot forge, must vouch for it. Without either (an old browser,
     or a script), a `Referer` of ours is accepted. Anything that says cross-site is refused.
     """
-    own = _origin_key(str(request.url))
+    own = _own_origin(request)
     site = request.headers.get("sec-fetch-site")
     if site is not None and site != "same-origin":
         return False
@@ -156,6 +179,166 @@ def _callback_origin(callback: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+_STOP = object()
+
+
+class _Job:
+    __slots__ = ("func", "future", "loop", "grouped")
+
+    def __init__(self, func, future, loop, grouped: bool) -> None:
+        self.func, self.future, self.loop, self.grouped = func, future, loop, grouped
+
+
+class DatabaseThread:
+    """The app's database work: one thread, one connection, a queue of jobs done in the order asked.
+
+    SQLite lets one writer in at a time anyway. With a pool of eight threads a burst of confirmations spent its
+    time handing SQLite's write lock and the GIL around (`benchmarks/portal_confirm.py`: more CPU a confirmation
+    and a longer tail than one thread working through a queue); the reads are a few hundred microseconds each, so
+    they wait behind the writes for no longer. Answers go back to the event loop in batches, one wake-up for all
+    the jobs done since the last, and without `concurrent.futures`' futures (a lock and a condition each).
+
+    Group commit: write jobs marked `grouped` (confirmations) that are waiting in the queue together run in one
+    `BEGIN IMMEDIATE` ... `COMMIT`, each inside a SAVEPOINT of its own. A job that fails (a bad link) rolls back
+    its savepoint and only that; the others land together at the COMMIT, and no answer of the group is handed
+    back before the COMMIT succeeded. Should the group's transaction fail as a whole (the lock busy, the disk
+    full), nothing of it landed, and each job runs again on its own, through its own transaction, as if it had
+    never been grouped. A commit a group instead of a commit a confirmation: the WAL frames of the link's, the
+    contact's and the audit's pages are written once for the group.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="portal-db", daemon=True)
+        self._thread.start()
+
+    def run(self, func: Callable[[], T], *, grouped: bool = False) -> asyncio.Future[T]:
+        """`func()` on the database thread; await the answer on the running event loop. `grouped`: `func` is
+        one write transaction's work (it calls `write_transaction` functions only), and may share a COMMIT."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._jobs.put(_Job(func, future, loop, grouped))
+        return future
+
+    def call(self, func: Callable[[], T]) -> T:
+        """`func()` on the database thread, waited for from another thread (the lifespan's start)."""
+        future: Future[T] = Future()
+        self._jobs.put(_Job(func, future, None, False))
+        return future.result()
+
+    def close(self) -> None:
+        """Finish the jobs already queued, then end the thread and close its connection."""
+        self._jobs.put(_STOP)
+        self._thread.join()
+
+    def _work(self) -> None:
+        try:
+            following = None
+            while True:
+                job = following if following is not None else self._jobs.get()
+                following = None
+                if job is _STOP:
+                    return
+                batch = [job]
+                while len(batch) < RESULTS_BATCH:  # the jobs of the same kind waiting right behind it
+                    try:
+                        after = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if after is _STOP or after.grouped != job.grouped:
+                        following = after
+                        break
+                    batch.append(after)
+                if job.grouped and len(batch) > 1:
+                    answers = self._run_group(batch)
+                else:
+                    answers = [self._run_one(one) for one in batch]
+                self._hand_back(answers)
+        finally:
+            database.close()  # this thread's connection (Peewee keeps one a thread)
+
+    @staticmethod
+    def _run_one(job: _Job) -> tuple[_Job, object, BaseException | None]:
+        try:
+            return job, job.func(), None
+        except BaseException as exc:  # noqa: BLE001 -- handed to whoever awaits it
+            return job, None, exc
+
+    def _run_group(self, batch: list[_Job]) -> list[tuple[_Job, object, BaseException | None]]:
+        answers: list[tuple[_Job, object, BaseException | None]] = []
+        try:
+            with database.atomic("IMMEDIATE"):
+                for job in batch:
+                    try:
+                        with database.savepoint():
+                            answers.append((job, job.func(), None))
+                    except Exception as exc:  # noqa: BLE001 -- this job's own failure, its savepoint undone
+                        if not database.connection().in_transaction:
+                            raise  # SQLite ended the whole transaction: the group is lost, run it again below
+                        answers.append((job, None, exc))
+        except Exception:  # noqa: BLE001 -- nothing of the group landed: each job on its own, as if never grouped
+            return [self._run_one(job) for job in batch]
+        return answers
+
+    @staticmethod
+    def _hand_back(answers: list[tuple[_Job, object, BaseException | None]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for job, result, error in answers:
+            if job.loop is None:
+                if error is None:
+                    job.future.set_result(result)
+                else:
+                    job.future.set_exception(error)
+            else:
+                by_loop.setdefault(job.loop, []).append((job.future, result, error))
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits any more
+                loop.call_soon_threadsafe(_settle, settled)
+
+
+def _confirm_atomically(token: str, *, issue_code: bool, client: str) -> handoff.Confirmed:
+    """`handoff.confirm`, undone entirely when it fails, also inside a group's transaction (`DatabaseThread`):
+    there `write_transaction` opens no transaction of its own, so a savepoint stands in for it."""
+    if not database.in_transaction():
+        return handoff.confirm(token, issue_code=issue_code, client=client)
+    with database.savepoint():
+        return handoff.confirm(token, issue_code=issue_code, client=client)
+
+
+def _settle(answers: list) -> None:
+    for future, result, error in answers:
+        if future.cancelled():
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+class SettingsCache:
+    """The settings every page reads (`agency_name`, `portal_callback_url`), read again only when the database
+    changed: SQLite's `PRAGMA data_version` on this thread's connection moves whenever another connection (the
+    dashboard, the CLI, a test) commits, and the portal itself never writes a setting. One small PRAGMA a request
+    instead of two SELECTs and their checks."""
+
+    def __init__(self) -> None:
+        self._connection = None
+        self._version = -1
+        self._values: tuple[str, str] = ("", "")
+
+    def get(self) -> tuple[str, str]:
+        """(agency name, portal callback URL); call on a database thread."""
+        connection = database.connection()
+        version = connection.execute("PRAGMA data_version").fetchone()[0]
+        if connection is not self._connection or version != self._version:
+            self._values = (settings.get("agency_name"), settings.get("portal_callback_url"))
+            self._connection, self._version = connection, version
+        return self._values
+
+    def agency(self) -> str:
+        return self.get()[0]
+
+
 class Portal:
     """The app's state and its route handlers (bound methods, wired by `create_app`)."""
 
@@ -167,9 +350,10 @@ class Portal:
         client_limit: str,
     ) -> None:
         self.pages = _environment()
+        self.settings = SettingsCache()
+        self._rendered = functools.lru_cache(maxsize=1024)(self._render)
         self.css = (PAGES / "portal.css").read_bytes()
-        self.pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="portal-db")
-        self.pool_closed = False
+        self.pool: DatabaseThread | None = None
         self.sender_config = sender_config
         self.sender = None
         self.running = 0
@@ -186,10 +370,12 @@ class Portal:
 
     # --- plumbing ---
 
-    async def db(self, func: Callable[..., T], *args, **kwargs) -> T:
-        """Run `func` on one of the app's database threads."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, functools.partial(func, *args, **kwargs))
+    async def db(self, func: Callable[..., T], *args, grouped: bool = False, **kwargs) -> T:
+        """Run `func` on the app's database thread (`grouped`: see `DatabaseThread.run`)."""
+        if self.pool is None:  # used without its lifespan (a test client outside `with`)
+            self.pool = DatabaseThread()
+        call = functools.partial(func, *args, **kwargs) if args or kwargs else func
+        return await self.pool.run(call, grouped=grouped)
 
     def locked(self, func: Callable[..., T]) -> Callable[..., T]:
         """`func` run while holding `writes` (for a function that writes)."""
@@ -203,8 +389,14 @@ class Portal:
 
     def page(self, name: str, status: int = 200, headers: dict[str, str] | None = None,
              background: BackgroundTask | None = None, **context) -> HTMLResponse:
-        return HTMLResponse(self.pages.get_template(name).render(**context), status_code=status, headers=headers,
-                            background=background)
+        if name in CACHED_PAGES:
+            body = self._rendered(name, tuple(sorted(context.items())))
+        else:
+            body = self.pages.get_template(name).render(**context)
+        return HTMLResponse(body, status_code=status, headers=headers, background=background)
+
+    def _render(self, name: str, context: tuple[tuple[str, str], ...]) -> str:
+        return self.pages.get_template(name).render(**dict(context))
 
     @staticmethod
     def client(request: Request) -> str:
@@ -213,7 +405,7 @@ class Portal:
     # --- pages ---
 
     async def request_form(self, request: Request) -> Response:
-        agency = await self.db(settings.get, "agency_name")
+        agency = await self.db(self.settings.agency)
         return self.page("request.html", agency=agency, email="", error="")
 
     async def show_link(self, request: Request) -> Response:
@@ -231,11 +423,11 @@ class Portal:
         return self.page("confirm.html", headers={"content-security-policy": csp}, agency=agency,
                          first_name=view.first_name, purpose=view.purpose, csrf=csrf)
 
-    @staticmethod
-    def _look(token: str) -> tuple[handoff.LinkView, str, str, str]:
+    def _look(self, token: str) -> tuple[handoff.LinkView, str, str, str]:
         view = handoff.peek(token)
         csrf = handoff.csrf_token(token) if view.valid else ""
-        return view, settings.get("agency_name"), settings.get("portal_callback_url"), csrf
+        agency, callback = self.settings.get()
+        return view, agency, callback, csrf
 
     async def _refused(self, request: Request, token: str, reason: str) -> None:
         """Audit a bad link, while this client's budget of audit entries lasts."""
@@ -251,13 +443,13 @@ class Portal:
         """POST: the button on the confirm page. Redeems the link, atomically, and hands the contact over."""
         token = request.path_params["token"]
         if not same_origin(request):
-            agency = await self.db(settings.get, "agency_name")
+            agency = await self.db(self.settings.agency)
             return self.page("refused.html", 403, agency=agency)
         try:
             fields = _form(await read_body(request, MAX_FORM_BYTES))
         except BodyTooLarge:
             fields = {}
-        outcome = await self.db(self._confirm, token, fields.get("csrf"), self.client(request))
+        outcome = await self.db(self._confirm, token, fields.get("csrf"), self.client(request), grouped=True)
         kind, agency, value = outcome
         if kind == "csrf":
             return self.page("refused.html", 403, agency=agency)
@@ -269,13 +461,12 @@ class Portal:
         return self.page("signed_in.html", agency=agency, first_name=value)
 
     def _confirm(self, token: str, csrf: str | None, client: str) -> tuple[str, str, str]:
-        agency = settings.get("agency_name")
+        agency, callback = self.settings.get()
         if not handoff.csrf_ok(token, csrf):
             return "csrf", agency, ""
-        callback = settings.get("portal_callback_url")
         try:
             with self.writes:
-                done = handoff.confirm(token, issue_code=bool(callback), client=client)
+                done = _confirm_atomically(token, issue_code=bool(callback), client=client)
         except RedeemFailed as exc:
             return "bad", agency, exc.reason
         if done.code is not None:
@@ -285,7 +476,7 @@ class Portal:
     async def ask_for_link(self, request: Request) -> Response:
         """POST /login: queue a login email for an invited or joined address. The answer is the same for every
         well-formed address, and the lookup runs after it is sent, so its time tells nothing either."""
-        agency = await self.db(settings.get, "agency_name")
+        agency = await self.db(self.settings.agency)
         if not same_origin(request):
             return self.page("refused.html", 403, agency=agency)
         client = self.client(request)
@@ -335,7 +526,7 @@ class Portal:
     async def not_found(self, request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return api.error(404, "not_found", "no such endpoint")
-        agency = await self.db(settings.get, "agency_name")
+        agency = await self.db(self.settings.agency)
         return self.page("not_found.html", 404, agency=agency)
 
     async def server_error(self, request: Request, exc: Exception) -> Response:
@@ -351,11 +542,10 @@ class Portal:
         self.running += 1
         if self.running > 1:
             return
-        if self.pool_closed:
-            self.pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="portal-db")
-            self.pool_closed = False
+        if self.pool is None:
+            self.pool = DatabaseThread()
         with contextlib.suppress(PortalError):
-            self.pool.submit(self.locked(handoff.purge_codes)).result()
+            self.pool.call(self.locked(handoff.purge_codes))
         if self.sender_config is not None and self.sender is None:
             from mail.outbox import SenderThread
 
@@ -369,8 +559,9 @@ class Portal:
         if self.sender is not None:
             self.sender.stop(timeout=30)
             self.sender = None
-        self.pool.shutdown(wait=True)  # its threads' connections close with them
-        self.pool_closed = True
+        if self.pool is not None:
+            self.pool.close()  # its connection closes with it
+            self.pool = None
 
 
 def _log_summary(summary) -> None:

@@ -38,6 +38,21 @@ def apply_security_headers(headers: MutableHeaders) -> None:
         headers["content-security-policy"] = DEFAULT_CSP
 
 
+_RAW_SECURITY_HEADERS = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS.items()]
+_RAW_NAMES = frozenset(name for name, _ in _RAW_SECURITY_HEADERS)
+_RAW_CSP = (b"content-security-policy", DEFAULT_CSP.encode("latin-1"))
+
+
+def secured_raw_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`apply_security_headers` on a response's raw header list, as one pass over it (every response goes
+    through here: `MutableHeaders` rescanned the list for each of the six headers)."""
+    headers = [item for item in raw if item[0].lower() not in _RAW_NAMES]
+    headers += _RAW_SECURITY_HEADERS
+    if not any(item[0].lower() == b"content-security-policy" for item in headers):
+        headers.append(_RAW_CSP)
+    return headers
+
+
 class SecurityHeaders:
     """Adds `SECURITY_HEADERS` and the default CSP to every HTTP response."""
 
@@ -51,7 +66,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                apply_security_headers(MutableHeaders(scope=message))
+                message["headers"] = secured_raw_headers(message.get("headers") or [])
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -315,3 +315,33 @@ def test_a_token_below_another_path_is_not_a_link(portal):
         assert response.status_code == BAD_LINK_STATUS
     assert _link_row(link.token).used_at is None
     assert {r.subject for r in _audit("portal.refused")} == {"(no such link)"}
+
+
+def test_a_setting_changed_while_the_app_runs_applies_to_the_next_request(portal):
+    # The app caches the settings it reads on every request; a change made by another connection (the dashboard,
+    # the CLI: here the test's own) must reach the very next page and confirmation.
+    first, second = invited("ada@example.com"), invited("bob@example.com", first_name="Bob")
+    assert "Your agency" in portal.client.get(f"/login/{first.token}").text
+    settings.set_value("agency_name", "Acme Studio")
+    assert "Acme Studio" in portal.client.get(f"/login/{first.token}").text
+    assert press_button(portal.client, first.token).status_code == 200  # no callback yet: the signed-in page
+    settings.set_value("portal_callback_url", "https://app.agency.com/auth/callback")
+    answer = press_button(portal.client, second.token)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("https://app.agency.com/auth/callback?code=")
+
+
+def test_an_open_link_of_a_contact_revoked_behind_its_back_is_refused_and_stays_unused(portal):
+    # `redeem` claims the link in one UPDATE and checks the contact after it: a refusal there must undo the claim.
+    link = invited()
+    page = portal.client.get(f"/login/{link.token}")
+    contacts_before = contacts.find_contact("ada@example.com")
+    from models.db import database
+
+    database.execute_sql("UPDATE contact SET status = 'revoked' WHERE email = 'ada@example.com'")  # the link stays open
+    answer = portal.client.post(f"/login/{link.token}", data={"csrf": csrf_of(page.text)}, headers=SAME_ORIGIN)
+    assert answer.status_code == BAD_LINK_STATUS and "no longer works" in answer.text
+    assert _link_row(link.token).used_at is None
+    contact = contacts.find_contact("ada@example.com")
+    assert contact.joined_at is None and contact.last_login_at == contacts_before.last_login_at is None
+    assert [row.detail.split(" link")[0] for row in _audit("portal.refused")] == ["revoked"]
+    assert _audit("redeem") == [] and _audit("portal.confirm") == []
