@@ -296,7 +296,7 @@ class MainScreen(Screen):
         if action == "open_contact":
             return True if table.highlighted is not None else None
         if action == "login_email":
-            return True if table.selected or table.highlighted is not None else None
+            return True  # with no one to send to, `l` says why (a key that does nothing says nothing)
         if action == "select_all":
             return True if table.total > 0 else None
         return True
@@ -453,6 +453,7 @@ class MainScreen(Screen):
         elif table.highlighted is not None:
             ids = [table.highlighted.id]
         else:
+            self.app.notify(self._no_contact_reason(), title="No login email", severity="warning", markup=False)
             return
         from tui.screens.login_email import LoginEmailScreen
         self.app.push_screen(LoginEmailScreen(self.data_dir, ids), self._after_modal)
