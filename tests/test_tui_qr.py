@@ -290,15 +290,3 @@ def test_a_browser_picture_of_the_screen_scans_back_to_the_link(portal_app, brow
     found = zxingcpp.read_barcodes(memoryview(gray).cast("B", (height, width)), try_invert=False)
     assert [barcode.text for barcode in found] == [shot["url"]]
 
-
-async def test_l_on_an_empty_database_says_why_and_what_to_do(portal_app):
-    from models.entities import OutboxMessage
-
-    app = portal_app()
-    async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        assert isinstance(app.screen, MainScreen)
-        assert _messages(app) == ["No contacts yet: press a to add one, or c to import a CSV file."]
-    assert OutboxMessage.select().count() == 0
