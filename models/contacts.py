@@ -26,8 +26,9 @@ FILTER_EXPIRED = "expired"
 """A `ContactQuery.status` that is no stored status: invited contacts whose invitation link lapsed
 (`invite_expires_at <= now`), the ones the header counts as "links expired" (`models.portal.stats`)."""
 
-STATUS_FILTERS = (*STATUSES[:2], FILTER_EXPIRED, *STATUSES[2:])
-"""What a listing can be filtered by: every status, and expired invitations after invited."""
+STATUS_FILTERS = (*STATUSES, FILTER_EXPIRED)
+"""What a listing can be filtered by: every status, then expired invitations (last, so the dashboard's `f` reaches
+the statuses as it always did)."""
 
 MAX_FIELD = 200
 """Longest name, company or phone we keep; longer values are refused rather than cut silently."""

@@ -47,7 +47,7 @@ PALETTE: dict[str, tuple[str, str]] = {
     "audit": ("Audit log", "Who did what, newest first"),
     "focus_search": ("Search contacts", "Find contacts by name, email or company"),
     "next_status": ("Filter by status",
-                    "Show the next status: all, not invited, invited, invite expired, joined, revoked"),
+                    "Show the next status: all, not invited, invited, joined, revoked, invite expired"),
     "sort": ("Sort by next column", "Sort the table by the next column (s), S reverses"),
     "select_all": ("Select all shown", "Select every contact the search and filter show"),
     "clear": ("Clear selection / search", "Unselect everyone, then clear the search and filter"),

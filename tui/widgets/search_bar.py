@@ -77,7 +77,7 @@ class SearchBar(Horizontal):
         return changed
 
     def next_status(self) -> None:
-        """Show the next status in the filter (all, not invited, invited, invite expired, joined, revoked, all...)."""
+        """Show the next status in the filter (all, not invited, invited, joined, revoked, invite expired, all...)."""
         select = self.query_one("#status-filter", Select)
         values = [value for _, value in STATUS_OPTIONS]
         index = values.index(select.value) if select.value in values else 0
