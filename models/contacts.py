@@ -435,7 +435,7 @@ def _filtered(query: ContactQuery, plan: _Plan) -> peewee.ModelSelect:
     if plan.nothing:
         return select.where(peewee.SQL("0"))
     if query.status == FILTER_EXPIRED:
-        select = select.where(expired_condition(clock.now()))
+        select = select.where(expired_condition(clock.now(), by_expiry=False))
     elif query.status:
         select = select.where(Contact.status == query.status)
     if plan.match is not None:
@@ -446,11 +446,17 @@ def _filtered(query: ContactQuery, plan: _Plan) -> peewee.ModelSelect:
     return select
 
 
-def expired_condition(now: datetime) -> peewee.Expression:
+def expired_condition(now: datetime, *, by_expiry: bool = True) -> peewee.Expression:
     """Invited, and the invitation link lapsed by `now`: the contacts `models.portal.stats` counts as `expired`
-    (a NULL expiry, an invitation still on its way, is not lapsed). The index on (status, invite_expires_at),
-    schema v3, answers it as one range."""
-    return (Contact.status == STATUS_INVITED) & (Contact.invite_expires_at <= now)
+    (a NULL expiry, an invitation still on its way, is not lapsed).
+
+    With `by_expiry` the index on (status, invite_expires_at), schema v3, answers it as one range: right for
+    counting and for taking them all. Without, the expiry is a filter (unary + keeps the planner off that index),
+    so a sorted window walks the (status, sort column) index and stops when full, as the invited filter does,
+    instead of sorting every expired contact (about 300k of a million: 200 ms a window)."""
+    expires = Contact.invite_expires_at if by_expiry else peewee.NodeList((peewee.SQL("+"), Contact.invite_expires_at),
+                                                                           glue="")
+    return (Contact.status == STATUS_INVITED) & (expires <= now)
 
 
 def _index_count(query: ContactQuery, plan: _Plan) -> int | None:
@@ -527,7 +533,7 @@ def _walk(query: ContactQuery, words: list[str], offset: int, limit: int, total:
     order = ", ".join(f'"{field.column_name}" {direction}' for field in SORT_KEYS[query.sort])
     columns = ", ".join(f'"{field.column_name}"' for field in _ROW_FIELDS)
     if query.status == FILTER_EXPIRED:
-        status = "WHERE status = ? AND invite_expires_at <= ?"
+        status = "WHERE status = ? AND +invite_expires_at <= ?"  # walk the sort index, not the expiry one
         params = [STATUS_INVITED, Contact.invite_expires_at.db_value(clock.now())]
     else:
         status, params = ("WHERE status = ?", [query.status]) if query.status else ("", [])
