@@ -297,7 +297,8 @@ async def test_with_nothing_expired_the_dialog_says_so_and_sends_nothing(portal_
 @pytest.mark.parametrize("sort", ["name", "invited_at", "last_login"])
 def test_a_window_of_the_filter_walks_the_sort_index_instead_of_sorting_every_expired_contact(mixed, sort):
     # At a million contacts some 300k are expired: sorting them all took 200 ms a window, walking the (status,
-    # sort column) index and skipping the open invitations about 14 ms with the count (measured by hand on the 1M benchmark database).
+    # sort column) index and skipping the open invitations about 14 ms with the count (measured by hand on the
+    # 1M benchmark database).
     query = ContactQuery(status=FILTER_EXPIRED, sort=sort)
     select = (contacts._filtered(query, contacts._plan([])).order_by(*contacts.SORT_KEYS[sort])
               .limit(200).select(Contact.id))
