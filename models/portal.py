@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import peewee
 
 from models import audit, clock, lookalike
-from models.contacts import ContactRow, clean_field, normalize_email, to_row
+from models.contacts import ContactRow, clean_field, expired_condition, normalize_email, to_row
 from models.db import database, write_transaction
 from models.domains import default_domain
 from models.entities import (
@@ -94,21 +94,57 @@ def invite(addresses: list[str], first_name: str = "", last_name: str = "", rese
         elif contact.status == STATUS_INVITED and not resend:
             skipped.append((address, "already invited"))
             continue
-        contact.status = STATUS_INVITED
-        contact.invited_at = now
-        contact.invited_by = actor
-        contact.invite_count += 1
-        contact.invite_expires_at = None  # the new invitation is on its way; its link is made when it is sent
-        contact.revoked_at = None
-        contact.revoked_by = None
-        contact.updated_at = now
-        contact.save()
-        audit.record("invite", contact)
+        _mark_invited(contact, now, actor)
         contacts.append(contact)
     queued = queue_for_contacts(contacts, PURPOSE_INVITE)
     skipped.extend((row.email, reason) for row, reason in queued.skipped)
     return InviteResult(batch=queued.batch, invited=queued.queued, created=created, skipped=skipped,
                         warnings=warnings)
+
+
+def _mark_invited(contact: Contact, now: datetime, actor: str) -> None:
+    """Make `contact` invited as of `now` (a revoked contact gets their access back) and record it."""
+    contact.status = STATUS_INVITED
+    contact.invited_at = now
+    contact.invited_by = actor
+    contact.invite_count += 1
+    contact.invite_expires_at = None  # the new invitation is on its way; its link is made when it is sent
+    contact.revoked_at = None
+    contact.revoked_by = None
+    contact.updated_at = now
+    contact.save()
+    audit.record("invite", contact)
+
+
+@write_transaction
+def resend_expired() -> InviteResult:
+    """Queue a new invitation for every invited contact whose invitation link lapsed: exactly the contacts the
+    header counts as `expired` and `contacts list --status expired` lists, in one transaction.
+
+    Those the outbox will not queue for (an invitation already waiting, say) are in `skipped` with the reason.
+    """
+    default_domain()  # refuse early, with a message that says how to set one up
+    now = clock.now()
+    actor = audit.current_actor()
+    lapsed = list(
+        Contact.select()
+        .where(expired_condition(now))
+        .order_by(Contact.id)
+    )
+    for contact in lapsed:
+        _mark_invited(contact, now, actor)
+    queued = queue_for_contacts(lapsed, PURPOSE_INVITE)
+    skipped = [(row.email, reason) for row, reason in queued.skipped]
+    return InviteResult(batch=queued.batch, invited=queued.queued, skipped=skipped)
+
+
+def plan_resend_expired() -> InviteResult:
+    """Who `resend_expired` would invite again and who it would skip (and why), without changing anything: the
+    real operation in a transaction that is rolled back, so the preview gives the confirm's reasons."""
+    with database.atomic("IMMEDIATE") as txn:
+        result = resend_expired()
+        txn.rollback()
+    return result
 
 
 def plan_login_emails(contact_ids: list[int]) -> QueueResult:
@@ -216,4 +252,5 @@ def stats() -> Stats:
     )
 
 
-__all__ = ["InviteResult", "PortalError", "Stats", "invite", "plan_login_emails", "stats"]
+__all__ = ["InviteResult", "PortalError", "Stats", "invite", "plan_login_emails", "plan_resend_expired",
+           "resend_expired", "stats"]

@@ -19,7 +19,7 @@ import click
 
 from models import audit, contacts, domains, links, portal, settings
 from models.db import database_error_message, default_database_path, open_database
-from models.entities import CHANNEL_SHOWN, STATUSES
+from models.entities import CHANNEL_SHOWN
 from models.errors import PortalError
 
 
@@ -181,7 +181,8 @@ def contacts_add(ctx, email, first_name, last_name, company, phone) -> None:
 
 @contacts_group.command("list")
 @click.option("--search", default="", help="Words to find in name, email or company.")
-@click.option("--status", type=click.Choice(STATUSES), default=None)
+@click.option("--status", type=click.Choice(contacts.STATUS_FILTERS), default=None,
+              help="Only this status; expired: invited, and the invitation link lapsed.")
 @click.option("--sort", type=click.Choice(list(contacts.SORT_KEYS)), default="name")
 @click.option("--desc", is_flag=True, help="Sort descending.")
 @click.option("--limit", type=click.IntRange(0), default=100)
@@ -301,15 +302,21 @@ def magic_link(ctx, email, purpose, as_json) -> None:
 
 
 @main.command()
-@click.argument("emails", nargs=-1, required=True)
+@click.argument("emails", nargs=-1)
 @click.option("--first-name", default="", help="For a new contact (one address only).")
 @click.option("--last-name", default="", help="For a new contact (one address only).")
+@click.option("--expired", is_flag=True,
+              help="Invite again every invited contact whose invitation link lapsed, instead of a list.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def invite(ctx, emails, first_name, last_name, as_json) -> None:
+def invite(ctx, emails, first_name, last_name, expired, as_json) -> None:
     """Invite contacts (a new address becomes a contact) and queue their invitation email."""
+    if bool(emails) == expired:
+        raise click.UsageError("give email addresses or --expired (not both)")
+    if expired and (first_name or last_name):
+        raise click.UsageError("--first-name and --last-name are for one new address, not --expired")
     _open(ctx)
-    result = portal.invite(list(emails), first_name, last_name)
+    result = portal.resend_expired() if expired else portal.invite(list(emails), first_name, last_name)
     if as_json:
         emit_json(
             {
@@ -325,7 +332,10 @@ def invite(ctx, emails, first_name, last_name, as_json) -> None:
             click.echo(f"warning: {_visible(warning)}", err=True)
         for address, reason in result.skipped:
             click.echo(f"skipped {_visible(address)}: {_visible(reason)}", err=True)
-        click.echo(f"invited {len(result.invited)} contact(s); invitation email queued (batch {result.batch})")
+        if expired and not result.invited and not result.skipped:
+            click.echo("no invitation link has lapsed: nobody to invite again")
+        else:
+            click.echo(f"invited {len(result.invited)} contact(s); invitation email queued (batch {result.batch})")
     if not result.invited and result.skipped:
         ctx.exit(1)
 

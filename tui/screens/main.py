@@ -39,13 +39,15 @@ PALETTE: dict[str, tuple[str, str]] = {
     "magic_link": ("Copy magic link", "Make a login link for the highlighted contact, show and copy it"),
     "invite": ("Invite", "Invite an existing contact or a new address, and send the invitation"),
     "login_email": ("Send login email", "Email a login link to the selected contacts (or the highlighted one)"),
+    "resend_expired": ("Resend expired invitations", "Invite again everyone whose invitation link lapsed"),
     "add_contact": ("Add contact", "Add one contact by email address"),
     "import_csv": ("Import CSV", "Import contacts from a CSV file"),
     "domains": ("Domains", "Add a custom domain, choose the one links use"),
     "outbox": ("Outbox", "Queued and failed mail, retry"),
     "audit": ("Audit log", "Who did what, newest first"),
     "focus_search": ("Search contacts", "Find contacts by name, email or company"),
-    "next_status": ("Filter by status", "Show the next status: all, not invited, invited, joined, revoked"),
+    "next_status": ("Filter by status",
+                    "Show the next status: all, not invited, invited, joined, revoked, invite expired"),
     "sort": ("Sort by next column", "Sort the table by the next column (s), S reverses"),
     "select_all": ("Select all shown", "Select every contact the search and filter show"),
     "clear": ("Clear selection / search", "Unselect everyone, then clear the search and filter"),
@@ -105,6 +107,7 @@ class MainScreen(Screen):
         Binding("slash", "focus_search", "Search"),
         Binding("i", "invite", "Invite"),
         Binding("l", "login_email", "Login email"),
+        Binding("R", "resend_expired", "Resend expired", show=False),
         Binding("m", "magic_link", "Magic link"),
         Binding("u", "portal_url", "URL"),
         Binding("a", "add_contact", "Add", show=False),
@@ -457,6 +460,11 @@ class MainScreen(Screen):
             return
         from tui.screens.login_email import LoginEmailScreen
         self.app.push_screen(LoginEmailScreen(self.data_dir, ids), self._after_modal)
+
+    def action_resend_expired(self) -> None:
+        """Invite again every contact whose invitation link lapsed (a preview first)."""
+        from tui.screens.resend_expired import ResendExpiredScreen
+        self.app.push_screen(ResendExpiredScreen(self.data_dir), self._after_modal)
 
     def action_add_contact(self) -> None:
         """Add one contact."""

@@ -8,12 +8,17 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Select
 
-from models.entities import STATUS_LABELS, STATUSES
+from models.contacts import FILTER_EXPIRED, STATUS_FILTERS
+from models.entities import STATUS_LABELS
 
 ALL_STATUSES = "all"
 """The filter value that shows every status."""
 
-STATUS_OPTIONS = [("All statuses", ALL_STATUSES)] + [(STATUS_LABELS[s].capitalize(), s) for s in STATUSES]
+FILTER_LABELS = {**STATUS_LABELS, FILTER_EXPIRED: "invite expired"}
+"""The filter's words for each value: the statuses, and invited contacts whose invitation link lapsed (the
+number the header shows as "links expired")."""
+
+STATUS_OPTIONS = [("All statuses", ALL_STATUSES)] + [(FILTER_LABELS[s].capitalize(), s) for s in STATUS_FILTERS]
 
 
 class SearchBar(Horizontal):
@@ -72,7 +77,7 @@ class SearchBar(Horizontal):
         return changed
 
     def next_status(self) -> None:
-        """Show the next status in the filter (all, not invited, invited, joined, revoked, all...)."""
+        """Show the next status in the filter (all, not invited, invited, joined, revoked, invite expired, all...)."""
         select = self.query_one("#status-filter", Select)
         values = [value for _, value in STATUS_OPTIONS]
         index = values.index(select.value) if select.value in values else 0
