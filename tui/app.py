@@ -16,6 +16,7 @@ from pathlib import Path
 from textual import events, on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.color import Color, ColorParseError
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -82,6 +83,23 @@ def save_ui_settings(path: Path, settings: dict) -> None:
         raise
 
 
+def solid_muted_text(variables: dict[str, str]) -> str:
+    """The theme's foreground at 60% over its surface, as one opaque colour (`$text-muted-solid`).
+
+    `$text-muted` is `auto 60%`: resolved against the background only where it is a widget's own colour. In a
+    component class read as a partial Rich style (the header's labels, the table's "not invited") nothing resolves
+    it and it is drawn white, unreadable on a light theme's grey. An ANSI theme keeps the terminal's own colour.
+    """
+    try:
+        surface = Color.parse(variables["surface"])
+        foreground = Color.parse(variables["foreground"])
+    except (KeyError, ColorParseError):
+        return variables.get("foreground", "ansi_default")
+    if surface.ansi is not None or foreground.ansi is not None or surface.a == 0:
+        return variables["foreground"]
+    return surface.blend(foreground, 0.6).hex
+
+
 class TooSmallScreen(Screen):
     """Covers everything while the terminal is too small to use: says how big it is and how big it must be.
     Nothing underneath is closed or lost; the screen goes away by itself when the terminal is large enough."""
@@ -141,6 +159,13 @@ class ClientPortalApp(KeysInOrderApp):
         self.theme_changed_signal.subscribe(self, self._save_theme)
         self.push_screen(MainScreen(self.db_path, self.data_dir))
         self._check_size()
+
+    def get_css_variables(self) -> dict[str, str]:
+        """Textual's theme variables, plus `$text-muted-solid` (see `solid_muted_text`)."""
+        variables = super().get_css_variables()
+        variables.setdefault("text-muted-solid", solid_muted_text(variables))
+        self.theme_variables = variables
+        return variables
 
     # --- the theme, remembered ---------------------------------------------------------------------------------
 

@@ -28,11 +28,13 @@ class SortPickerScreen(Dialog[str | None]):
 
     DEFAULT_CSS = """
     SortPickerScreen > #dialog {
-        width: 40;
+        width: 44;
     }
     SortPickerScreen OptionList {
         height: auto;
         margin-top: 1;
+        border: none;
+        padding: 0;
     }
     """
 
