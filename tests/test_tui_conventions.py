@@ -282,3 +282,55 @@ async def test_a_bad_settings_file_starts_with_the_default_theme_and_says_why(po
         assert any(says in message for message in messages), messages
         assert all("\n" not in message for message in messages)
     assert settings.read_text() == content  # nothing lost until a theme is chosen
+
+
+# --- every theme readable -----------------------------------------------------------------------------------
+
+
+def contrast(one, other) -> float:
+    """The WCAG contrast ratio of two Rich colours."""
+
+    def luminance(color) -> float:
+        channels = []
+        for value in color.get_truecolor():
+            value /= 255
+            channels.append(value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4)
+        r, g, b = channels
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(one), luminance(other)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+async def test_every_theme_keeps_the_labels_readable(portal_app):
+    from textual.widgets import Static
+
+    from tui.widgets.key_hints import KeyHints
+    from tui.widgets.stats_header import StatsHeader
+
+    contacts.add_contact("ann@example.com", "Ann", "Lee")  # not invited: drawn in the muted colour
+    app = portal_app()
+    low: list[str] = []
+    async with app.run_test(size=(110, 32)) as pilot:
+        await settle(pilot)
+        themes = [name for name in app.available_themes if not name.startswith(("ansi", "textual-ansi"))]
+        assert "textual-light" in themes and "solarized-light" in themes
+        for theme in themes:
+            app.theme = theme
+            await settle(pilot, rounds=2)
+            header = app.screen.query_one(StatsHeader)
+            table = app.screen.table
+            table._styles = None
+            hints = app.screen.query_one(KeyHints)
+            status = app.screen.query_one("#table-status", Static)
+            pairs = {
+                "header label": (header._style("label").color, header.rich_style.bgcolor),
+                "not invited": (table._palette()["not_invited"].color, table.rich_style.bgcolor),
+                "key bar": (hints.rich_style.color, hints.rich_style.bgcolor),
+                "status line": (status.rich_style.color, status.rich_style.bgcolor),
+            }
+            for what, (fg, bg) in pairs.items():
+                ratio = contrast(fg, bg)
+                if ratio < 3:
+                    low.append(f"{theme} {what}: {fg.get_truecolor().hex} on {bg.get_truecolor().hex} = {ratio:.1f}")
+    assert not low, low

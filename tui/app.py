@@ -84,20 +84,27 @@ def save_ui_settings(path: Path, settings: dict) -> None:
 
 
 def solid_muted_text(variables: dict[str, str]) -> str:
-    """The theme's foreground at 60% over its surface, as one opaque colour (`$text-muted-solid`).
+    """`$text-muted` made one opaque colour for the theme (`$text-muted-solid`): the text colour that contrasts
+    with the theme's surface (white or black) at 60% over that surface.
 
-    `$text-muted` is `auto 60%`: resolved against the background only where it is a widget's own colour. In a
-    component class read as a partial Rich style (the header's labels, the table's "not invited") nothing resolves
-    it and it is drawn white, unreadable on a light theme's grey. An ANSI theme keeps the terminal's own colour.
+    `$text-muted` is `auto 60%`, which is resolved against the background only where it is a widget's own colour.
+    In a component class read as a partial Rich style (the header's labels, the table's "not invited") nothing
+    resolves it and it is drawn white: unreadable on a light theme's grey. A theme that sets its own concrete
+    `text-muted` keeps it; an ANSI theme keeps the terminal's colours.
     """
+    muted = variables.get("text-muted", "")
     try:
         surface = Color.parse(variables["surface"])
-        foreground = Color.parse(variables["foreground"])
     except (KeyError, ColorParseError):
         return variables.get("foreground", "ansi_default")
-    if surface.ansi is not None or foreground.ansi is not None or surface.a == 0:
-        return variables["foreground"]
-    return surface.blend(foreground, 0.6).hex
+    if not muted.startswith("auto"):
+        try:
+            return Color.parse(muted).hex if Color.parse(muted).a == 1 else variables["foreground"]
+        except ColorParseError:
+            return variables.get("foreground", "ansi_default")
+    if surface.ansi is not None or surface.a == 0:
+        return variables.get("foreground", "ansi_default")
+    return (surface + surface.get_contrast_text(0.6)).hex
 
 
 class TooSmallScreen(Screen):
