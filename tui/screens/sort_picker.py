@@ -30,7 +30,7 @@ class SortPickerScreen(Dialog[str | None]):
     SortPickerScreen > #dialog {
         width: 44;
     }
-    SortPickerScreen OptionList {
+    SortPickerScreen OptionList, SortPickerScreen OptionList:focus {
         height: auto;
         margin-top: 1;
         border: none;
