@@ -27,9 +27,16 @@ def headless_clipboard(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.fixture
-def portal_app(db, db_path: Path, frozen_clock, headless_clipboard):
-    """A factory for the dashboard on the test database (a portal domain set up, the clock frozen)."""
+def portal_app(db, db_path: Path, frozen_clock, headless_clipboard, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch):
+    """A factory for the dashboard on the test database (a portal domain set up, the clock frozen).
+
+    Its settings (the theme) are read from and saved to a config directory under tmp_path, never the user's: a
+    test that changes the theme would otherwise change every later run's colours.
+    """
     from tui.app import ClientPortalApp
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
     def make() -> ClientPortalApp:
         return ClientPortalApp(db_path)

@@ -47,6 +47,15 @@ def test_main_screen(snap_compare, snap_app):
     assert snap_compare(snap_app(), run_before=keys("down", "down", "space", "down"), terminal_size=WIDE)
 
 
+def test_main_screen_in_a_light_theme(snap_compare, snap_app):
+    # Every label must stay readable on a light background (it was white on light grey in textual-light).
+    async def light(pilot) -> None:
+        pilot.app.theme = "textual-light"
+        await keys("down", "down", "space", "down")(pilot)
+
+    assert snap_compare(snap_app(), run_before=light, terminal_size=WIDE)
+
+
 def test_main_screen_at_80x24(snap_compare, snap_app):
     assert snap_compare(snap_app(), run_before=keys("slash", "a", "d", "a", "enter"), terminal_size=SMALL)
 

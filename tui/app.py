@@ -6,13 +6,17 @@ live in `models/` and `mail/`.
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from textual import events, on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.color import Color, ColorParseError
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -20,10 +24,87 @@ from models.db import data_dir_for, database, open_database
 from tui.key_order import KeysInOrderApp
 from tui.messages import DataChanged
 from tui.screens.main import MainScreen
+from tui.widgets.contact_table import COLUMNS, SORTABLE
 
 
 MIN_WIDTH, MIN_HEIGHT = 60, 15
 """The smallest terminal the dashboard is drawn in; below it, `TooSmallScreen` says so until it grows."""
+
+
+SETTINGS_FILE = "tui.json"
+"""In the user's config directory: what the dashboard remembers between runs (the theme)."""
+
+
+def settings_path() -> Path:
+    """Where the dashboard's own settings live: `$XDG_CONFIG_HOME/client-portal/tui.json` on Linux (platformdirs
+    picks the platform's place elsewhere)."""
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("client-portal")) / SETTINGS_FILE
+
+
+def load_ui_settings(path: Path) -> tuple[dict, str | None]:
+    """The saved settings, and why they could not be read (None when they could, or there are none yet).
+
+    A damaged file is not fatal: the dashboard starts with the defaults and says so in one line.
+    """
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, None
+    except OSError as exc:
+        return {}, f"Could not read {path}: {exc.strerror or exc}; using the default theme."
+    try:
+        settings = json.loads(raw)
+    except ValueError:
+        return {}, f"{path} is not valid JSON; using the default theme (choosing a theme rewrites it)."
+    if not isinstance(settings, dict):
+        return {}, f"{path} does not hold a JSON object; using the default theme (choosing a theme rewrites it)."
+    return settings, None
+
+
+def save_ui_settings(path: Path, settings: dict) -> None:
+    """Write `settings` atomically (a temporary file beside it, then a rename), readable only by the user."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temporary = tempfile.mkstemp(prefix=".tui-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(settings, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def solid_muted_text(variables: dict[str, str]) -> str:
+    """`$text-muted` made one opaque colour for the theme (`$text-muted-solid`): the text colour that contrasts
+    with the theme's surface (white or black) at 60% over that surface.
+
+    `$text-muted` is `auto 60%`, which is resolved against the background only where it is a widget's own colour.
+    In a component class read as a partial Rich style (the header's labels, the table's "not invited") nothing
+    resolves it and it is drawn white: unreadable on a light theme's grey. A theme that sets its own concrete
+    `text-muted` keeps it; an ANSI theme keeps the terminal's colours.
+    """
+    muted = variables.get("text-muted", "")
+    try:
+        surface = Color.parse(variables["surface"])
+    except (KeyError, ColorParseError):
+        return variables.get("foreground", "ansi_default")
+    if not muted.startswith("auto"):
+        try:
+            return Color.parse(muted).hex if Color.parse(muted).a == 1 else variables["foreground"]
+        except ColorParseError:
+            return variables.get("foreground", "ansi_default")
+    if surface.ansi is not None or surface.a == 0:
+        return variables.get("foreground", "ansi_default")
+    return (surface + surface.get_contrast_text(0.6)).hex
 
 
 class TooSmallScreen(Screen):
@@ -76,10 +157,83 @@ class ClientPortalApp(KeysInOrderApp):
         """Beside the database: where the local Maildir is."""
         if database.database != str(self.db_path.expanduser()) or database.is_closed():
             open_database(self.db_path)
+        self.settings_path = settings_path()
+        """The dashboard's own settings file (the theme), in the user's config directory."""
+        self._ui_settings, self._settings_problem = load_ui_settings(self.settings_path)
 
     def on_mount(self) -> None:
+        self._restore_theme()
+        self.theme_changed_signal.subscribe(self, self._save_theme)
         self.push_screen(MainScreen(self.db_path, self.data_dir))
         self._check_size()
+
+    def get_css_variables(self) -> dict[str, str]:
+        """Textual's theme variables, plus `$text-muted-solid` (see `solid_muted_text`)."""
+        variables = super().get_css_variables()
+        variables.setdefault("text-muted-solid", solid_muted_text(variables))
+        self.theme_variables = variables
+        return variables
+
+    # --- the theme, remembered ---------------------------------------------------------------------------------
+
+    def _restore_theme(self) -> None:
+        theme = self._ui_settings.get("theme")
+        problem = self._settings_problem
+        if theme is not None:
+            if isinstance(theme, str) and theme in self.available_themes:
+                self.theme = theme
+            else:
+                problem = (f"The saved theme {str(theme)[:40]!r} is not one this version has; "
+                           f"using {self.theme}.")
+        if problem:
+            self.notify(problem, title="Settings", severity="warning", markup=False)
+
+    def _save_theme(self, theme) -> None:
+        if self._ui_settings.get("theme") == theme.name:
+            return
+        settings = {**self._ui_settings, "theme": theme.name}
+        try:
+            save_ui_settings(self.settings_path, settings)
+        except OSError as exc:
+            self.notify(f"The theme is used now but could not be saved to {self.settings_path}: "
+                        f"{exc.strerror or exc}", title="Settings", severity="warning", markup=False)
+            return
+        self._ui_settings = settings
+
+    # --- quitting ----------------------------------------------------------------------------------------------
+
+    @property
+    def sending(self) -> bool:
+        """Whether mail is being sent now: a send panel's worker is running on some screen."""
+        from tui.widgets.send_panel import SendPanel
+
+        for screen in self.screen_stack:
+            for panel in screen.query(SendPanel):
+                if panel.running:
+                    return True
+        return any(worker.group == "send" and worker.is_running for worker in self.workers)
+
+    def action_quit_asking(self) -> None:
+        """`q`: quit, asking first while mail is being sent (ctrl+q quits at once)."""
+        if not self.sending:
+            self.exit()
+            return
+        from tui.screens.confirm_quit import ConfirmQuitScreen
+
+        def answered(quit: bool | None) -> None:
+            if quit:
+                self._cancel_sends()
+                self.exit()
+
+        self.push_screen(ConfirmQuitScreen(), answered)
+
+    def _cancel_sends(self) -> None:
+        """Ask every running sender to stop after the message it is on (the rest stays queued)."""
+        from tui.widgets.send_panel import SendPanel
+
+        for screen in self.screen_stack:
+            for panel in screen.query(SendPanel):
+                panel.cancel()
 
     async def _on_resize(self, event: events.Resize) -> None:
         # Textual's own handler stops the event (App.on_resize never runs); this one sees every resize.
@@ -145,4 +299,9 @@ class ClientPortalApp(KeysInOrderApp):
         if isinstance(screen, MainScreen):
             for title, help_text, action in screen.palette_commands():
                 yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+            headings = dict(COLUMNS)
+            for key in SORTABLE:
+                label = headings[key].lower()
+                yield SystemCommand(f"Sort by {label}", f"Sort the contacts by {label} (S reverses)",
+                                    partial(screen.sort_column, key))
         yield from super().get_system_commands(screen)

@@ -49,6 +49,7 @@ PALETTE: dict[str, tuple[str, str]] = {
     "next_status": ("Filter by status",
                     "Show the next status: all, not invited, invited, joined, revoked, invite expired"),
     "sort": ("Sort by next column", "Sort the table by the next column (s), S reverses"),
+    "sort_picker": ("Sort by column…", "Choose the column to sort the table by (>)"),
     "select_all": ("Select all shown", "Select every contact the search and filter show"),
     "clear": ("Clear selection / search", "Unselect everyone, then clear the search and filter"),
     "help": ("Keys", "Every key of the dashboard"),
@@ -57,6 +58,8 @@ PALETTE: dict[str, tuple[str, str]] = {
 
 TABLE_HELP = {
     "toggle_select": "Select or unselect the highlighted contact (marked ●)",
+    "cursor_down": "Next contact (↓)",
+    "cursor_up": "Previous contact (↑)",
     "scroll_top": "First contact",
     "scroll_bottom": "Last contact",
     "cycle_sort": "Sort by the next column (or click a column's heading)",
@@ -119,6 +122,8 @@ class MainScreen(Screen):
         Binding("ctrl+a", "select_all", "Select all", show=False, priority=True),
         Binding("escape", "clear", "Clear", show=False),
         Binding("enter", "open_contact", "Open", show=False),
+        Binding("greater_than_sign", "sort_picker", "Sort by…", show=False),
+        Binding("q", "app.quit_asking", "Quit (asks first while mail is being sent)", show=False),
     ]
 
     AUTO_FOCUS = "#contacts"
@@ -336,7 +341,7 @@ class MainScreen(Screen):
         everywhere = [
             ("ctrl+p", "Command palette: every action by name"),
             ("?", "This help"),
-            ("ctrl+q", "Quit"),
+            ("ctrl+q", "Quit at once"),
         ]
         dialogs = [
             ("enter", "Confirm (copy, invite, send, add, import…)"),
@@ -372,6 +377,25 @@ class MainScreen(Screen):
     def action_sort(self) -> None:
         """Sort by the next column."""
         self.table.action_cycle_sort()
+
+    def action_sort_picker(self) -> None:
+        """Choose the column to sort by."""
+        from tui.screens.sort_picker import SortPickerScreen
+
+        query = self.table.query_spec
+        columns = [(key, heading) for key, heading in COLUMNS if key != "mark"]
+        self.app.push_screen(SortPickerScreen(columns, query.sort, query.descending), self._sort_picked)
+
+    def _sort_picked(self, key: str | None) -> None:
+        if key is not None:
+            self.sort_column(key)
+
+    def sort_column(self, key: str) -> None:
+        """Sort by `key` (A→Z, oldest first); the column it is already sorted by stays as it is."""
+        query = self.table.query_spec
+        if query.sort != key:
+            self.table.set_query(dataclasses.replace(query, sort=key, descending=False))
+        self._update_status()
 
     def action_select_all(self) -> None:
         """Select every contact the search and the filter show."""

@@ -161,8 +161,10 @@ class ContactTable(_Navigation, can_focus=True):
 
     BINDINGS = [
         Binding("space", "toggle_select", "Select", show=False),
-        Binding("home,ctrl+home", "scroll_top", "First", show=False),
-        Binding("end,ctrl+end", "scroll_bottom", "Last", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("home,ctrl+home,g", "scroll_top", "First", show=False),
+        Binding("end,ctrl+end,G", "scroll_bottom", "Last", show=False),
         Binding("s", "cycle_sort", "Sort", show=False),
         Binding("S", "reverse_sort", "Reverse sort", show=False),
     ]
