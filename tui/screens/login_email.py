@@ -3,200 +3,36 @@
 Opening the modal asks `models.portal.plan_login_emails` who would get one and who would be skipped and why
 (nothing is queued yet) and renders the email for the first recipient. Enter queues the batch
 (`models.outbox.queue_login_emails`) and sends it with a progress bar; escape cancels the send, and the
-summary lists what failed and why.
+summary lists what failed and why. The stages are `tui.screens.planned_send`'s.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rich.text import Text
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.content import Content
-from textual.message import Message
-from textual.widgets import LoadingIndicator, Static
-
 from models import outbox, portal
-from models.db import database
-from models.errors import PortalError
 from models.outbox import QueueResult
-from tui.messages import DataChanged
-from tui.screens.dialog import Dialog
-from tui.text import plural, visible
-from tui.widgets.email_preview import EmailPreview
-from tui.widgets.send_panel import SendPanel, describe_summary
+from tui.screens.planned_send import MAX_SKIPPED_SHOWN, PlannedSendScreen, skipped_text
+from tui.text import plural
 
-MAX_SKIPPED_SHOWN = 6
+__all__ = ["MAX_SKIPPED_SHOWN", "LoginEmailScreen", "skipped_text"]
 
 
-def skipped_text(skipped: list[tuple[object, str]]) -> Text:
-    """`skipped` (contact or address, reason) as lines, the first few in full."""
-    text = Text(end="")
-    for who, reason in skipped[:MAX_SKIPPED_SHOWN]:
-        email = getattr(who, "email", who)
-        text.append("\n  – ")
-        text.append(visible(email), style="bold")
-        text.append(": " + visible(reason))
-    if len(skipped) > MAX_SKIPPED_SHOWN:
-        text.append(f"\n  … and {len(skipped) - MAX_SKIPPED_SHOWN:,} more")
-    return text
-
-
-class LoginEmailScreen(Dialog[str]):
+class LoginEmailScreen(PlannedSendScreen):
     """Confirm and send a batch of login emails."""
 
     TITLE_TEXT = "Send login email"
 
-    DEFAULT_CSS = """
-    LoginEmailScreen EmailPreview {
-        max-height: 12;
-    }
-    """
-    BINDINGS = [
-        Binding("enter", "confirm", "Send", priority=True),
-        Binding("enter", "finish", "Close", priority=True),
-    ]
-
-    class Planned(Message):
-        def __init__(self, plan: QueueResult | None, error: str = "", queued: bool = False) -> None:
-            super().__init__()
-            self.plan = plan
-            self.error = error
-            self.queued = queued
-            """`True` when this is the real queueing (after confirm), not the plan."""
-
     def __init__(self, data_dir: Path, contact_ids: list[int]) -> None:
-        super().__init__()
-        self.data_dir = data_dir
+        super().__init__(data_dir)
         self.contact_ids = contact_ids
         """Whom to send to (the selection, or the highlighted contact)."""
-        self.plan: QueueResult | None = None
-        self.stage = "planning"
-        """`planning`, `ready`, `queueing`, `sending` or `done`."""
 
-    def compose_body(self) -> ComposeResult:
-        yield Static(f"Login email to {plural(len(self.contact_ids), 'contact')}…", id="recipients", classes="value")
-        yield LoadingIndicator(id="planning")
-        yield Static("", id="skipped")
-        yield EmailPreview(id="preview")
-        yield Static("", id="outcome", classes="hint")
-        yield SendPanel(self.data_dir, id="send")
+    def first_line(self) -> str:
+        return f"Login email to {plural(len(self.contact_ids), 'contact')}…"
 
-    def on_mount(self) -> None:
-        self.query_one(SendPanel).display = False
-        self.query_one(EmailPreview).display = False
-        self.hold_keys_until_done(self._plan())
+    def make_plan(self) -> QueueResult:
+        return portal.plan_login_emails(self.contact_ids)
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def _plan(self) -> None:
-        try:
-            with database.connection_context():
-                plan = portal.plan_login_emails(self.contact_ids)
-        except PortalError as exc:
-            self.post_message(self.Planned(None, str(exc)))
-            return
-        self.post_message(self.Planned(plan))
-
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def _queue(self) -> None:
-        try:
-            with database.connection_context():
-                result = outbox.queue_login_emails(self.contact_ids)
-        except PortalError as exc:
-            self.post_message(self.Planned(None, str(exc), queued=True))
-            return
-        self.post_message(self.Planned(result, queued=True))
-
-    @on(Planned)
-    def _planned(self, message: Planned) -> None:
-        self.query_one("#planning").display = False
-        if message.plan is None:
-            self.say("outcome", "Cannot send: " + message.error, "problem")
-            self.stage = "ready" if message.queued else "planning"
-            self.refresh_bindings()
-            return
-        if message.queued:
-            self._start_sending(message.plan)
-            return
-        self.plan = plan = message.plan
-        self.stage = "ready"
-        head = Text(end="")
-        head.append(f"{plural(len(plan.queued), 'recipient')}", style="bold")
-        if plan.skipped:
-            head.append(f", {len(plan.skipped):,} skipped:")
-        self.say("recipients", head)
-        self.say("skipped", skipped_text(plan.skipped) if plan.skipped else Text(""))
-        if plan.queued:
-            preview = self.query_one(EmailPreview)
-            preview.display = True
-            preview.border_title = Content("Preview for " + visible(plan.queued[0].email))
-            preview.show_for("login", plan.queued[0])
-            self.say("outcome", "Enter sends, escape closes without sending.", "hint")
-        else:
-            self.say("outcome", "Nobody to send to. Escape closes.", "problem")
-        self.refresh_bindings()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "confirm":
-            if self.stage != "ready":
-                return False  # hidden: enter closes once the send is over
-            return True if self.plan and self.plan.queued else None
-        if action == "finish":
-            return self.stage == "done"
-        return True
-
-    def action_finish(self) -> None:
-        """Close after the send."""
-        self.dismiss(describe_summary(self.query_one(SendPanel).summary))
-
-    def action_confirm(self) -> None:
-        """Queue and send (first enter); close once the send is over."""
-        if self.stage == "done":
-            self.dismiss(describe_summary(self.query_one(SendPanel).summary))
-            return
-        if self.stage != "ready" or not (self.plan and self.plan.queued):
-            return
-        self.stage = "queueing"
-        self.say("outcome", "Queueing…", "hint")
-        self.hold_keys_until_done(self._queue())
-        self.refresh_bindings()
-
-    def _start_sending(self, result: QueueResult) -> None:
-        self.app.post_message(DataChanged("login-email"))
-        if not result.queued:
-            self.stage = "done"
-            self.say("outcome", "Nothing was queued (everyone was skipped).", "problem")
-            self.refresh_bindings()
-            return
-        self.stage = "sending"
-        self.query_one(EmailPreview).display = False
-        self.say("recipients", Text(f"Sending {plural(len(result.queued), 'login email')}", style="bold"))
-        if result.skipped:
-            self.say("skipped", Text(f"{len(result.skipped):,} skipped", end="") + skipped_text(result.skipped))
-        self.say("outcome", "Escape cancels (what was sent stays sent; the rest stays queued).", "hint")
-        panel = self.query_one(SendPanel)
-        panel.display = True
-        panel.start(result.batch)
-        self.refresh_bindings()
-
-    @on(SendPanel.Finished)
-    def _sent(self, message: SendPanel.Finished) -> None:
-        self.stage = "done"
-        line, complete = message.outcome
-        self.say("outcome", line + " Enter or escape closes.", "good" if complete else "problem")
-        self.notify_plain(describe_summary(message.summary, message.error), title="Login email",
-                          severity="information" if complete else "warning")
-        self.refresh_bindings()
-
-    def action_close(self) -> None:
-        if self.stage == "sending":
-            self.query_one(SendPanel).cancel()
-            return
-        if self.stage == "queueing":
-            return
-        if self.stage == "done":
-            self.dismiss(describe_summary(self.query_one(SendPanel).summary))
-            return
-        self.dismiss(None)
+    def make_queue(self) -> QueueResult:
+        return outbox.queue_login_emails(self.contact_ids)
