@@ -163,8 +163,8 @@ async def test_help_lists_j_k_g_G_q_and_the_sort_picker(portal_app):
     app = portal_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        rows = dict(row for _, section in app.screen.key_sections() for row in section)
-        assert rows["j"].startswith("Next contact") and rows["k"].startswith("Previous contact")
+        rows = {key: title for _, section in app.screen.key_sections() for key, title, *_ in section}
+        assert rows["↓ j"] == "Next contact" and rows["↑ k"] == "Previous contact"
         assert any(key.split()[-1] == "g" and what == "First contact" for key, what in rows.items())
         assert any(key.split()[-1] == "G" and what == "Last contact" for key, what in rows.items())
         assert rows["q"].startswith("Quit")

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from textual import events, on
 from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.color import Color, ColorParseError
 from textual.screen import Screen
 from textual.widgets import Static
 
 from models.db import data_dir_for, database, open_database
+from tui.key_actions import KeyAction
 from tui.key_order import KeysInOrderApp
 from tui.messages import DataChanged
 from tui.screens.main import MainScreen
@@ -139,8 +139,9 @@ class ClientPortalApp(KeysInOrderApp):
     TITLE = "client-portal"
     CSS_PATH = "app.tcss"
     BINDINGS = [
-        Binding("question_mark", "help", "Help"),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        KeyAction("question_mark", "help", "Help", title="Keys and help", tooltip="Every key of the dashboard"),
+        KeyAction("ctrl+q", "quit", "Quit at once", show=False, priority=True,
+                  tooltip="Quit without asking, even while mail is being sent"),
     ]
 
     def __init__(self, db_path: Path, *, watch_css: bool = False) -> None:
@@ -295,13 +296,24 @@ class ClientPortalApp(KeysInOrderApp):
         return "to the clipboard"
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The palette: every dashboard action that applies now, then Textual's own commands."""
+        """The palette: every dashboard action that applies now (read from the bindings, once each), the sort
+        by each column, then those of Textual's own commands that are not ours already.
+
+        Textual's "Keys" (its key panel) is left out on the main screen: the dashboard's own help lists every
+        key, and two commands called "Keys" were one too many.
+        """
+        ours: set[str] = set()
         if isinstance(screen, MainScreen):
-            for title, help_text, action in screen.palette_commands():
-                yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+            for title, help_text, callback in screen.palette_commands():
+                ours.add(title)
+                yield SystemCommand(title, help_text, callback)
             headings = dict(COLUMNS)
             for key in SORTABLE:
                 label = headings[key].lower()
+                ours.add(f"Sort by {label}")
                 yield SystemCommand(f"Sort by {label}", f"Sort the contacts by {label} (S reverses)",
                                     partial(screen.sort_column, key))
-        yield from super().get_system_commands(screen)
+            ours.add("Keys")
+        for command in super().get_system_commands(screen):
+            if command.title not in ours:
+                yield command

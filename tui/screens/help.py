@@ -1,4 +1,7 @@
-"""Help (`?`): every key of the dashboard, grouped by where it works."""
+"""Help (`?`): every key of the dashboard, grouped by where it works.
+
+The rows come from the screen that opened it, read from its bindings (`tui/key_actions.py`), so the help, the
+command palette and the key bar cannot list different actions."""
 
 from __future__ import annotations
 
@@ -10,8 +13,11 @@ from textual.widgets import Static
 
 from tui.screens.dialog import Dialog
 
-KeySection = tuple[str, list[tuple[str, str]]]
-"""A heading and its (key, what it does) rows."""
+KeyRow = tuple[str, str] | tuple[str, str, str]
+"""The keys (shown as typed, space-separated), the action's name, and optionally what it does."""
+
+KeySection = tuple[str, list[KeyRow]]
+"""A heading and its rows."""
 
 
 class HelpScreen(Dialog[None]):
@@ -22,7 +28,7 @@ class HelpScreen(Dialog[None]):
 
     DEFAULT_CSS = """
     HelpScreen > #dialog {
-        width: 90;
+        width: 110;
     }
     """
 
@@ -34,13 +40,14 @@ class HelpScreen(Dialog[None]):
     def compose_body(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
-        table.add_column()
+        table.add_column(no_wrap=True)
+        table.add_column(style="dim", ratio=1)
         for index, (heading, rows) in enumerate(self.sections):
             if index:
-                table.add_row("", "")
-            table.add_row(Text(heading, style="underline"), "")
-            for key, description in rows:
-                table.add_row(Text(key), Text(description))
+                table.add_row("", "", "")
+            table.add_row(Text(heading, style="underline"), "", "")
+            for key, title, *help_text in rows:
+                table.add_row(Text(key), Text(title), Text(help_text[0] if help_text else ""))
         yield Static(table, id="keys")
         yield Static(
             "Every action is also in the command palette (ctrl+p). The dashboard works without a mouse, "

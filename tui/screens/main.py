@@ -1,7 +1,8 @@
 """The dashboard's main screen: stats header, search and filter, the contact table, and every action's key.
 
-Each action is a `Binding` here (with a footer label) and an entry in `PALETTE` (the command palette and the
-help screen are built from it); `check_action` disables what cannot apply. The modals do the work and tell the
+Each action is declared once, as a `KeyAction` in `BINDINGS` (its key, its key-bar label, its palette name and
+what it does); the command palette, the help screen and the key bar are read from those declarations (see
+`tui/key_actions.py`), and `check_action` disables what cannot apply. The modals do the work and tell the
 app when they changed the database; changes by other processes are found by polling `PRAGMA data_version`
 twice a second, and either way the header and table are read again without losing the cursor or selection.
 """
@@ -9,12 +10,15 @@ twice a second, and either way the header and table are read again without losin
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Static
@@ -23,7 +27,8 @@ from models import contacts, domains
 from models.db import data_version
 from models.errors import PortalError
 from tui import reader
-from tui.screens.help import KeySection
+from tui.key_actions import DeclaredAction, KeyAction, check, declared_actions, declared_bindings
+from tui.screens.help import KeyRow, KeySection
 from tui.text import plural, visible
 from tui.widgets.contact_table import COLUMNS, ContactTable
 from tui.widgets.key_hints import KeyHints
@@ -32,41 +37,6 @@ from tui.widgets.stats_header import StatsHeader
 
 POLL_SECONDS = 0.5
 """How often `PRAGMA data_version` is read to notice other admins' changes (cheap: no table is touched)."""
-
-PALETTE: dict[str, tuple[str, str]] = {
-    "portal_url": ("Copy portal URL", "Show the portal URL and copy it"),
-    "open_contact": ("Open contact", "The highlighted contact's details, links, mail and history, and its actions"),
-    "magic_link": ("Copy magic link", "Make a login link for the highlighted contact, show and copy it"),
-    "invite": ("Invite", "Invite an existing contact or a new address, and send the invitation"),
-    "login_email": ("Send login email", "Email a login link to the selected contacts (or the highlighted one)"),
-    "resend_expired": ("Resend expired invitations", "Invite again everyone whose invitation link lapsed"),
-    "add_contact": ("Add contact", "Add one contact by email address"),
-    "import_csv": ("Import CSV", "Import contacts from a CSV file"),
-    "domains": ("Domains", "Add a custom domain, choose the one links use"),
-    "outbox": ("Outbox", "Queued and failed mail, retry"),
-    "audit": ("Audit log", "Who did what, newest first"),
-    "focus_search": ("Search contacts", "Find contacts by name, email or company"),
-    "next_status": ("Filter by status",
-                    "Show the next status: all, not invited, invited, joined, revoked, invite expired"),
-    "sort": ("Sort by next column", "Sort the table by the next column (s), S reverses"),
-    "sort_picker": ("Sort by column…", "Choose the column to sort the table by (>)"),
-    "select_all": ("Select all shown", "Select every contact the search and filter show"),
-    "clear": ("Clear selection / search", "Unselect everyone, then clear the search and filter"),
-    "help": ("Keys", "Every key of the dashboard"),
-}
-"""Action name -> (palette title, palette help). The order is the palette's."""
-
-TABLE_HELP = {
-    "toggle_select": "Select or unselect the highlighted contact (marked ●)",
-    "cursor_down": "Next contact (↓)",
-    "cursor_up": "Previous contact (↑)",
-    "scroll_top": "First contact",
-    "scroll_bottom": "Last contact",
-    "cycle_sort": "Sort by the next column (or click a column's heading)",
-    "reverse_sort": "Reverse the sort order",
-}
-"""What the contact table's own keys do, for the help screen."""
-
 
 class EmptyState(Static, can_focus=True):
     """What a first run shows instead of an empty table (it takes the focus, so its keys are not typed into
@@ -107,32 +77,43 @@ class MainScreen(Screen):
     """Header, search bar, contact table, status line and footer."""
 
     BINDINGS = [
-        Binding("slash", "focus_search", "Search"),
-        Binding("i", "invite", "Invite"),
-        Binding("l", "login_email", "Login email"),
-        Binding("R", "resend_expired", "Resend expired", show=False),
-        Binding("m", "magic_link", "Magic link"),
-        Binding("u", "portal_url", "URL"),
-        Binding("a", "add_contact", "Add", show=False),
-        Binding("c", "import_csv", "Import CSV", show=False),
-        Binding("d", "domains", "Domains", show=False),
-        Binding("o", "outbox", "Outbox", show=False),
-        Binding("h", "audit", "Audit log", show=False),
-        Binding("f", "next_status", "Filter", show=False),
-        Binding("ctrl+a", "select_all", "Select all", show=False, priority=True),
-        Binding("escape", "clear", "Clear", show=False),
-        Binding("enter", "open_contact", "Open", show=False),
-        Binding("greater_than_sign", "sort_picker", "Sort by…", show=False),
-        Binding("q", "app.quit_asking", "Quit (asks first while mail is being sent)", show=False),
+        KeyAction("slash", "focus_search", "Search", title="Search contacts",
+                  tooltip="Find contacts by name, email or company"),
+        KeyAction("i", "invite", "Invite", tooltip="Invite an existing contact or a new address, and send the invitation"),
+        KeyAction("l", "login_email", "Login email", title="Send login email",
+                  tooltip="Email a login link to the selected contacts (or the highlighted one)"),
+        KeyAction("R", "resend_expired", "Resend expired", show=False, title="Resend expired invitations",
+                  tooltip="Invite again everyone whose invitation link lapsed (a preview first)"),
+        KeyAction("m", "magic_link", "Magic link", title="Copy magic link",
+                  tooltip="Make a login link for the highlighted contact, show and copy it"),
+        KeyAction("u", "portal_url", "URL", title="Copy portal URL", tooltip="Show the portal URL and copy it"),
+        KeyAction("a", "add_contact", "Add", show=False, title="Add contact", tooltip="Add one contact by email address"),
+        KeyAction("c", "import_csv", "Import CSV", show=False, tooltip="Import contacts from a CSV file"),
+        KeyAction("d", "domains", "Domains", show=False, tooltip="Add a custom domain, choose the one links use"),
+        KeyAction("o", "outbox", "Outbox", show=False, tooltip="Queued and failed mail, retry"),
+        KeyAction("h", "audit", "Audit log", show=False, tooltip="Who did what, newest first"),
+        KeyAction("f", "next_status", "Filter", show=False, title="Filter by status",
+                  tooltip="Show the next status: all, not invited, invited, joined, revoked, invite expired"),
+        KeyAction("ctrl+a", "select_all", "Select all", show=False, priority=True, title="Select all shown",
+                  tooltip="Select every contact the search and filter show"),
+        KeyAction("escape", "clear", "Clear", show=False, title="Clear selection / search",
+                  tooltip="Unselect everyone, then clear the search and filter"),
+        KeyAction("enter", "open_contact", "Open", show=False, title="Open contact",
+                  tooltip="The highlighted contact's details, links, mail and history, and its actions"),
+        KeyAction("greater_than_sign", "sort_picker", "Sort by…", show=False, title="Sort by column…",
+                  tooltip="Choose the column to sort the table by"),
+        KeyAction("q", "app.quit_asking", "Quit", show=False,
+                  tooltip="Quit (asks first while mail is being sent)"),
     ]
+    """Every action of the main screen, declared once: the key bar, the palette and the help read it."""
 
     AUTO_FOCUS = "#contacts"
     """The table has the focus from the start."""
 
     SEARCH_HINTS = [
-        Binding("enter", "results", "Results"),
-        Binding("escape", "clear", "Clear search"),
-        Binding("tab", "app.focus_next", "Status filter"),
+        Binding("enter", "results", "Results", tooltip="Go to the results"),
+        Binding("escape", "clear", "Clear search", tooltip="Empty the search box and go back to the table"),
+        Binding("tab", "app.focus_next", "Status filter", tooltip="On to the status filter, then the table"),
     ]
     """The bottom line while the search box has the focus (letters then type)."""
 
@@ -309,59 +290,55 @@ class MainScreen(Screen):
             return True if table.total > 0 else None
         return True
 
-    def palette_commands(self) -> list[tuple[str, str, str]]:
-        """(title, help, action) for every action that applies now, for the command palette."""
+    def declared_actions(self) -> list[tuple[DOMNode, DeclaredAction]]:
+        """Every action of the dashboard, once each, with the node it runs on: this screen's, the contact
+        table's, then the app's (the palette and the help are read from this)."""
+        out: list[tuple[DOMNode, DeclaredAction]] = []
+        seen: set[str] = set()
+        for node in (self, self.table, self.app):
+            for declared in declared_actions(declared_bindings(type(node))):
+                if declared.title not in seen:
+                    seen.add(declared.title)
+                    out.append((node, declared))
+        return out
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Awaitable[object]]]]:
+        """(name, help, callback) for every action that applies now, for the command palette."""
         return [
-            (title, help_text, action)
-            for action, (title, help_text) in PALETTE.items()
-            if self.check_action(action, ()) is True
+            (declared.title, declared.help, partial(self.app.run_action, declared.action, node))
+            for node, declared in self.declared_actions()
+            if check(node, declared.action) is True
         ]
 
     def key_sections(self) -> list[KeySection]:
         """Every key, for the help screen (read from the bindings, so it cannot drift)."""
         app = self.app
 
-        def rows(bindings) -> list[tuple[str, str]]:
-            out = []
-            for binding in bindings:
-                action = binding.action.split(".")[-1]
-                description = PALETTE.get(action, (TABLE_HELP.get(action, binding.description), ""))[0]
-                keys = " ".join(app.get_key_display(Binding(key, action)) for key in binding.key.split(","))
-                out.append((keys, description))
-            return out
+        def keys(declared: DeclaredAction) -> str:
+            return " ".join(app.get_key_display(Binding(key, declared.action)) for key in declared.keys)
 
-        main = [b for b in self._bindings_list(self.BINDINGS)]
-        table = [b for b in self._bindings_list(ContactTable.BINDINGS)]
-        navigation = [
-            ("↑ ↓", "Move in the table"),
-            ("pgup pgdn", "A page up or down"),
-            ("tab", "Next field (search box, status filter, table)"),
-            ("enter", "In the search box: go to the results"),
+        sections: dict[DOMNode, list[KeyRow]] = {self: [], self.table: [], app: []}
+        for node, declared in self.declared_actions():
+            sections[node].append((keys(declared), declared.title, declared.help))
+        search_box = [(keys(declared), declared.title, declared.help)
+                      for declared in declared_actions(self.SEARCH_HINTS)]
+        palette = app.get_key_display(Binding(app.COMMAND_PALETTE_BINDING, "command_palette"))
+        everywhere: list[KeyRow] = [
+            (palette, "Command palette", "Every action by name"),
+            ("tab shift+tab", "Next or previous field", "Search box, status filter, table"),
         ]
-        everywhere = [
-            ("ctrl+p", "Command palette: every action by name"),
-            ("?", "This help"),
-            ("ctrl+q", "Quit at once"),
-        ]
-        dialogs = [
-            ("enter", "Confirm (copy, invite, send, add, import…)"),
-            ("escape", "Close; while sending, cancel the send"),
-            ("→", "Accept a suggestion in an address or path box"),
+        dialogs: list[KeyRow] = [
+            ("enter", "Confirm", "Copy, invite, send, add, import…"),
+            ("escape", "Close", "While sending, cancel the send"),
+            ("→", "Accept a suggestion", "In an address or path box"),
         ]
         return [
-            ("Dashboard", rows(main) + rows(table)),
-            ("Moving around", navigation),
-            ("Everywhere", everywhere),
+            ("Dashboard", sections[self]),
+            ("The contact list", sections[self.table]),
+            ("In the search box", search_box),
+            ("Everywhere", sections[app] + everywhere),
             ("In a dialog", dialogs),
         ]
-
-    @staticmethod
-    def _bindings_list(bindings) -> list[Binding]:
-        out: list[Binding] = []
-        for binding in bindings:
-            if isinstance(binding, Binding):
-                out.append(binding)
-        return out
 
     # --- actions ----------------------------------------------------------------------------------------------
     # Each modal's module is imported when it is first opened, which keeps the dashboard's start fast.
@@ -373,10 +350,6 @@ class MainScreen(Screen):
     def action_next_status(self) -> None:
         """Filter by the next status."""
         self.query_one(SearchBar).next_status()
-
-    def action_sort(self) -> None:
-        """Sort by the next column."""
-        self.table.action_cycle_sort()
 
     def action_sort_picker(self) -> None:
         """Choose the column to sort by."""

@@ -21,7 +21,6 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events, on, work
-from textual.binding import Binding
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
@@ -31,6 +30,7 @@ from models.contacts import ContactPage, ContactQuery, ContactRow
 from models.entities import DELIVERY_FAILED
 from models.errors import PortalError
 from tui import reader
+from tui.key_actions import KeyAction
 from tui.text import visible, when
 
 WINDOW = 200
@@ -78,13 +78,13 @@ def count_matches(query: ContactQuery) -> int:
 
 
 class _Navigation(Widget):
-    """The moving keys every table has (kept apart so the help lists only the table's own actions)."""
+    """The moving keys every table has (the help lists them with the table's own, one row per action)."""
 
     BINDINGS = [
-        Binding("up", "cursor_up", "Up", show=False),
-        Binding("down", "cursor_down", "Down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
+        KeyAction("up", "cursor_up", "Up", show=False, title="Previous contact", tooltip="Move the cursor up"),
+        KeyAction("down", "cursor_down", "Down", show=False, title="Next contact", tooltip="Move the cursor down"),
+        KeyAction("pageup", "page_up", "Page up", show=False, tooltip="A screenful up"),
+        KeyAction("pagedown", "page_down", "Page down", show=False, tooltip="A screenful down"),
     ]
 
 
@@ -160,13 +160,17 @@ class ContactTable(_Navigation, can_focus=True):
     }
 
     BINDINGS = [
-        Binding("space", "toggle_select", "Select", show=False),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("home,ctrl+home,g", "scroll_top", "First", show=False),
-        Binding("end,ctrl+end,G", "scroll_bottom", "Last", show=False),
-        Binding("s", "cycle_sort", "Sort", show=False),
-        Binding("S", "reverse_sort", "Reverse sort", show=False),
+        KeyAction("space", "toggle_select", "Select", show=False, title="Select contact",
+                  tooltip="Select or unselect the highlighted contact (marked ●)"),
+        KeyAction("j", "cursor_down", "Down", show=False, title="Next contact"),
+        KeyAction("k", "cursor_up", "Up", show=False, title="Previous contact"),
+        KeyAction("home,ctrl+home,g", "scroll_top", "First", show=False, title="First contact",
+                  tooltip="Go to the first contact"),
+        KeyAction("end,ctrl+end,G", "scroll_bottom", "Last", show=False, title="Last contact",
+                  tooltip="Go to the last contact"),
+        KeyAction("s", "cycle_sort", "Sort", show=False, title="Sort by next column",
+                  tooltip="Sort by the next column (or click a column's heading)"),
+        KeyAction("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the sort order"),
     ]
 
     cell_padding = 1
