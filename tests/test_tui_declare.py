@@ -106,3 +106,85 @@ async def test_select_one_and_reverse_sort_run_from_the_palette(portal_app):
         await pilot.press("ctrl+p", *"Keys and help", "enter")
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen)
+
+
+# --- the key bar follows the focus and the data ------------------------------------------------------------------
+
+
+def bar(app) -> str:
+    from tui.widgets.key_hints import KeyHints
+
+    return app.screen.query_one(KeyHints).render().plain
+
+
+async def click_hint(pilot, label: str) -> None:
+    from tui.widgets.key_hints import KeyHints
+
+    line = bar(pilot.app)
+    await pilot.click(KeyHints, offset=(line.index(label), 0))
+    await settle(pilot)
+
+
+async def test_the_key_bar_on_an_empty_dashboard_says_how_to_get_contacts_in(portal_app):
+    app = portal_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        line = bar(app)
+        for label in ("i Invite", "a Add contact", "c Import CSV", "d Domains", "? Help", "^p palette"):
+            assert label in line, (label, line)
+        for label in ("Login email", "Magic link", "Search"):  # nothing to act on yet
+            assert label not in line, (label, line)
+        await click_hint(pilot, "a Add contact")
+        from tui.screens.add_contact import AddContactScreen
+
+        assert isinstance(app.screen, AddContactScreen)
+
+
+async def test_the_key_bar_with_a_selection_puts_what_acts_on_it_first(portal_app):
+    from tui.screens.login_email import LoginEmailScreen
+
+    for email in ("ada@example.com", "bob@example.com", "cy@example.com"):
+        contacts.add_contact(email)
+    app = portal_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert bar(app).startswith(" / Search  i Invite  l Login email ")
+        assert "Unselect" not in bar(app)
+        table = app.screen.table
+        await pilot.press("space", "j", "space")
+        await settle(pilot)
+        assert len(table.selected) == 2
+        line = bar(app)
+        assert line.startswith(" l Login email to 2  esc Unselect  "), line
+        await click_hint(pilot, "l Login email to 2")
+        assert isinstance(app.screen, LoginEmailScreen)
+        assert sorted(app.screen.contact_ids) == sorted(table.selected)
+        await pilot.press("escape")
+        await settle(pilot)
+        await click_hint(pilot, "esc Unselect")
+        assert table.selected == set()
+        assert bar(app).startswith(" / Search  i Invite  l Login email ")
+
+
+async def test_the_key_bar_in_the_search_box_the_filter_and_a_filtered_table(portal_app):
+    for email in ("ada@example.com", "bob@example.com"):
+        contacts.add_contact(email)
+    app = portal_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        await settle(pilot)
+        assert bar(app).startswith(" ⏎ Results  esc Clear search  tab Status filter "), bar(app)
+        await pilot.press(*"ada", "tab")
+        await settle(pilot)
+        assert bar(app).startswith(" ⏎ Choose status  esc Show all  tab Table "), bar(app)
+        await pilot.press("tab")
+        await settle(pilot)
+        assert app.focused is app.screen.table
+        line = bar(app)
+        assert "esc Show all" in line and line.index("esc Show all") < line.index("/ Search"), line
+        # at 80 columns what does not fit goes (from the end), never the help or the palette's key
+        assert "? Help" in line and line.rstrip().endswith("^p palette") and "…" not in line, line
+        await click_hint(pilot, "esc Show all")
+        assert app.screen.table.query_spec.search == "" and app.screen.table.total == 2
+        assert "Show all" not in bar(app)

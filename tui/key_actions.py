@@ -6,7 +6,8 @@ and they drifted (the palette listed "Keys" twice and missed select-one and reve
 widget declares each action once in its `BINDINGS`: `description` is its short label in the key bar,
 `tooltip` what it does (the palette's and the help's explanation), and `KeyAction.title` its name in the
 palette and the help where the label is too short to say it (a plain `Binding` is named by its description).
-An action bound to several keys (`↓` and `j`) is one entry, listed with all its keys.
+An action bound to several keys (`↓` and `j`) is one entry, listed with all its keys. What the key bar says
+in a context (a selection, a filter, no contacts yet) is declared there too (`KeyAction.selection_label`...).
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ class KeyAction(Binding):
     title: str = ""
     """The action's name in the palette and the help ("Copy portal URL" where the key bar says "URL"); empty:
     the description is the name."""
+    selection_label: str = ""
+    """The key bar's label while contacts are selected (`{n}`: how many), shown first then; empty: the key
+    shows as usual (or not at all, with `show=False`)."""
+    filter_label: str = ""
+    """The key bar's label while a search or a status filter hides contacts, shown first then."""
+    empty_label: str = ""
+    """The key bar's label when there are no contacts at all; on the empty dashboard only these keys show."""
 
 
 def title_of(binding: Binding) -> str:
@@ -95,3 +103,9 @@ def check(node: DOMNode, action: str) -> bool | None:
     elif namespace == "screen":
         target = node.screen
     return target.check_action(name, ())
+
+
+def context_label(binding: Binding, context: str) -> str:
+    """The key bar's label for `binding` in `context` ("selection", "filter" or "empty"); empty when it has none
+    there."""
+    return getattr(binding, f"{context}_label", "")

@@ -27,11 +27,11 @@ from models import contacts, domains
 from models.db import data_version
 from models.errors import PortalError
 from tui import reader
-from tui.key_actions import DeclaredAction, KeyAction, check, declared_actions, declared_bindings
+from tui.key_actions import DeclaredAction, KeyAction, check, context_label, declared_actions, declared_bindings
 from tui.screens.help import KeyRow, KeySection
 from tui.text import plural, visible
 from tui.widgets.contact_table import COLUMNS, ContactTable
-from tui.widgets.key_hints import KeyHints
+from tui.widgets.key_hints import Hint, KeyHints
 from tui.widgets.search_bar import SearchBar
 from tui.widgets.stats_header import StatsHeader
 
@@ -79,24 +79,29 @@ class MainScreen(Screen):
     BINDINGS = [
         KeyAction("slash", "focus_search", "Search", title="Search contacts",
                   tooltip="Find contacts by name, email or company"),
-        KeyAction("i", "invite", "Invite", tooltip="Invite an existing contact or a new address, and send the invitation"),
-        KeyAction("l", "login_email", "Login email", title="Send login email",
+        KeyAction("i", "invite", "Invite", empty_label="Invite",
+                  tooltip="Invite an existing contact or a new address, and send the invitation"),
+        KeyAction("l", "login_email", "Login email", title="Send login email", selection_label="Login email to {n}",
                   tooltip="Email a login link to the selected contacts (or the highlighted one)"),
         KeyAction("R", "resend_expired", "Resend expired", show=False, title="Resend expired invitations",
                   tooltip="Invite again everyone whose invitation link lapsed (a preview first)"),
         KeyAction("m", "magic_link", "Magic link", title="Copy magic link",
                   tooltip="Make a login link for the highlighted contact, show and copy it"),
         KeyAction("u", "portal_url", "URL", title="Copy portal URL", tooltip="Show the portal URL and copy it"),
-        KeyAction("a", "add_contact", "Add", show=False, title="Add contact", tooltip="Add one contact by email address"),
-        KeyAction("c", "import_csv", "Import CSV", show=False, tooltip="Import contacts from a CSV file"),
-        KeyAction("d", "domains", "Domains", show=False, tooltip="Add a custom domain, choose the one links use"),
+        KeyAction("a", "add_contact", "Add", show=False, title="Add contact", empty_label="Add contact",
+                  tooltip="Add one contact by email address"),
+        KeyAction("c", "import_csv", "Import CSV", show=False, empty_label="Import CSV",
+                  tooltip="Import contacts from a CSV file"),
+        KeyAction("d", "domains", "Domains", show=False, empty_label="Domains",
+                  tooltip="Add a custom domain, choose the one links use"),
         KeyAction("o", "outbox", "Outbox", show=False, tooltip="Queued and failed mail, retry"),
         KeyAction("h", "audit", "Audit log", show=False, tooltip="Who did what, newest first"),
         KeyAction("f", "next_status", "Filter", show=False, title="Filter by status",
                   tooltip="Show the next status: all, not invited, invited, joined, revoked, invite expired"),
         KeyAction("ctrl+a", "select_all", "Select all", show=False, priority=True, title="Select all shown",
-                  tooltip="Select every contact the search and filter show"),
+                  filter_label="Select all shown", tooltip="Select every contact the search and filter show"),
         KeyAction("escape", "clear", "Clear", show=False, title="Clear selection / search",
+                  selection_label="Unselect", filter_label="Show all",
                   tooltip="Unselect everyone, then clear the search and filter"),
         KeyAction("enter", "open_contact", "Open", show=False, title="Open contact",
                   tooltip="The highlighted contact's details, links, mail and history, and its actions"),
@@ -115,7 +120,14 @@ class MainScreen(Screen):
         Binding("escape", "clear", "Clear search", tooltip="Empty the search box and go back to the table"),
         Binding("tab", "app.focus_next", "Status filter", tooltip="On to the status filter, then the table"),
     ]
-    """The bottom line while the search box has the focus (letters then type)."""
+    """The bottom line while the search box has the focus (letters then type), and its rows in the help."""
+
+    FILTER_HINTS = [
+        Binding("enter", "focused.show_overlay", "Choose status", tooltip="Open the list of statuses (↑ ↓ too)"),
+        Binding("escape", "clear", "Show all", tooltip="Clear the search and the filter, back to the table"),
+        Binding("tab", "app.focus_next", "Table", tooltip="On to the contact table"),
+    ]
+    """The bottom line while the status filter has the focus, and its rows in the help."""
 
     class Poll(Message):
         """Internal: time to look at `data_version`."""
@@ -181,6 +193,7 @@ class MainScreen(Screen):
     @on(SearchBar.Changed)
     def _keep_status(self) -> None:
         self._update_status()
+        self._update_hints()
 
     def on_input_submitted(self, event) -> None:
         # Enter in the search box goes to the results.
@@ -191,6 +204,7 @@ class MainScreen(Screen):
     def _view_changed(self) -> None:
         self._update_status()
         self._refresh_bindings_if_changed()
+        self._update_hints()  # redrawn only when a key or a label changed (the selection's count, say)
         if self._results_pending and not self.table.busy:
             self._results_pending = False
             if (keys_may_continue := getattr(self.app, "keys_may_continue", None)) is not None:
@@ -205,22 +219,54 @@ class MainScreen(Screen):
         if state != self._binding_state:
             self._binding_state = state
             self.refresh_bindings()
-            self._update_hints()
 
     def _update_hints(self) -> None:
         """The bottom line: the keys that apply to what has the focus (dimmed when they cannot apply now)."""
-        if isinstance(self.focused, Input):
-            hints = [(binding, True, "screen") for binding in self.SEARCH_HINTS]
+        app = self.app
+        palette = app.COMMAND_PALETTE_BINDING if app.ENABLE_COMMAND_PALETTE else None
+        self.query_one(KeyHints).show(self.key_hints(), palette and app.get_key_display(Binding(palette, "")))
+
+    def key_hints(self) -> list[Hint]:
+        """The keys for the bottom line, read from the bindings: the search box's and the filter's own while
+        they have the focus; else those that fit what the table holds (a selection, a filter, no contacts yet:
+        each binding's `*_label` for it, first), then the usual ones."""
+        app = self.app
+        focused = self.focused
+        if focused is not None and self.query_one(SearchBar) in focused.ancestors:
+            bindings = self.SEARCH_HINTS if isinstance(focused, Input) else self.FILTER_HINTS
+            return [Hint(app.get_key_display(binding), binding.description, True, self._qualified(binding.action),
+                         essential=True) for binding in bindings]
+        table = self.table
+        query = table.query_spec
+        if self.query_one(EmptyState).display:
+            context = "empty"
+        elif table.selected:
+            context = "selection"
+        elif query.search.strip() or query.status:
+            context = "filter"
         else:
-            hints = []
-            for namespace, bindings in (("screen", self.BINDINGS), ("app", self.app.BINDINGS)):
-                for binding in bindings:
-                    if isinstance(binding, Binding) and binding.show:
-                        allowed = self.check_action(binding.action, ()) if namespace == "screen" else True
-                        if allowed is not False:
-                            hints.append((binding, bool(allowed), namespace))
-        palette = self.app.COMMAND_PALETTE_BINDING if self.app.ENABLE_COMMAND_PALETTE else None
-        self.query_one(KeyHints).show(hints, palette and self.app.get_key_display(Binding(palette, "")))
+            context = ""
+        count = f"{len(table.selected):,}"
+        first: list[Hint] = []
+        usual: list[Hint] = []
+        for node, bindings in ((self, self.BINDINGS), (app, app.BINDINGS)):
+            for binding in bindings:
+                label = context_label(binding, context) if context else ""
+                if not label and not binding.show or (context == "empty" and not label and node is self):
+                    continue
+                allowed = check(node, binding.action)
+                if allowed is None:
+                    continue
+                action = binding.action if node is self else f"app.{binding.action}"
+                hint = Hint(app.get_key_display(binding), (label or binding.description).replace("{n}", count),
+                            bool(allowed), self._qualified(action), essential=bool(label) or node is app)
+                (first if label and context != "empty" else usual).append(hint)
+        return first + usual
+
+    @staticmethod
+    def _qualified(action: str) -> str:
+        """`action` with its namespace: the screen's own when it has none (the key bar runs it on a click)."""
+        return action if "." in action else f"screen.{action}"
 
     def on_descendant_focus(self) -> None:
         self._update_hints()
@@ -322,6 +368,8 @@ class MainScreen(Screen):
             sections[node].append((keys(declared), declared.title, declared.help))
         search_box = [(keys(declared), declared.title, declared.help)
                       for declared in declared_actions(self.SEARCH_HINTS)]
+        status_filter = [(keys(declared), declared.title, declared.help)
+                         for declared in declared_actions(self.FILTER_HINTS)]
         palette = app.get_key_display(Binding(app.COMMAND_PALETTE_BINDING, "command_palette"))
         everywhere: list[KeyRow] = [
             (palette, "Command palette", "Every action by name"),
@@ -336,6 +384,7 @@ class MainScreen(Screen):
             ("Dashboard", sections[self]),
             ("The contact list", sections[self.table]),
             ("In the search box", search_box),
+            ("In the status filter", status_filter),
             ("Everywhere", sections[app] + everywhere),
             ("In a dialog", dialogs),
         ]
