@@ -142,7 +142,9 @@ class MailConfig:
         if not self.uses_smtp:
             return f"local Maildir {self.maildir}"
         who = f" as {self.user}" if self.user else ""
-        return f"SMTP {self.host}:{self.port} ({self.security}){who}"
+        # "(none)" read as "no SMTP": the mode is named by what it means (plain SMTP, nothing encrypted).
+        security = "unencrypted" if self.security == "none" else self.security
+        return f"SMTP {self.host}:{self.port} ({security}){who}"
 
 
 def _seconds(name: str, text: str | None) -> float | None:

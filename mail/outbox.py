@@ -48,6 +48,7 @@ from models.contacts import ContactRow
 from models.db import database, page_cache, write_transaction
 from models.entities import CHANNEL_EMAIL
 from models.errors import PortalError
+from models.words import plural
 
 RETRY_BASE_SECONDS = 30.0
 """Wait before the first retry of a temporary failure; doubled for each further attempt."""
@@ -429,7 +430,7 @@ class _Run:
             queue.mark_failed(row.id, self.owner, reason)
             self._settled(row.id, row.contact.email, "failed", reason)
         elif row.attempts >= self.max_attempts:
-            reason = f"gave up after {row.attempts} attempts: {reason}"
+            reason = f"gave up after {plural(row.attempts, 'attempt')}: {reason}"
             queue.mark_failed(row.id, self.owner, reason)
             self._settled(row.id, row.contact.email, "failed", reason)
         else:

@@ -35,6 +35,7 @@ from models.errors import InvalidInput
 from models.files import private_file_opener
 from models.lookalike import Lookalikes, needs_check
 from models.schema import SEARCH_INDEX_FILL, search_text
+from models.words import plural
 
 MAX_COLUMNS = 1_000
 """More columns than this is not a contacts export; the file is refused before it is read."""
@@ -137,7 +138,7 @@ class _Problems:
         if self.recoded.count:
             shown = ", ".join(str(line) for line in report.recoded_lines[:20])
             more = f" and {self.recoded.count - 20:,} more" if self.recoded.count > 20 else ""
-            rows = "1 row was" if self.recoded.count == 1 else f"{self.recoded.count:,} rows were"
+            rows = plural(self.recoded.count, "row") + (" was" if self.recoded.count == 1 else " were")
             report.warnings.append(f"{rows} not UTF-8 and read as Windows-1252 (Latin-1): line {shown}{more}; "
                                    "check their accented letters")
         report.warnings += [f"line {line}: {text}" for line, text in self.warnings.items()]

@@ -46,6 +46,7 @@ from models.entities import (
     MagicLink,
 )
 from models.errors import InvalidInput, PortalError, RedeemFailed
+from models.words import plural
 
 TOKEN_BYTES = 32
 """Entropy of a token: 256 bits."""
@@ -389,7 +390,7 @@ def revoke_access(email_or_id: str | int) -> ContactRow:
     OutboxMessage.update(status=OUTBOX_SKIPPED, last_error="access revoked").where(
         (OutboxMessage.contact == contact) & (OutboxMessage.status == OUTBOX_QUEUED)
     ).execute()
-    audit.record("revoke", contact, detail=f"{links} open link(s) revoked")
+    audit.record("revoke", contact, detail=f"{plural(links, 'open link')} revoked")
     return to_row(contact)
 
 
@@ -408,7 +409,7 @@ def revoke_link(email_or_id: str | int, purpose: str | None = None) -> int:
     count = query.execute()
     if purpose in (None, PURPOSE_INVITE):
         _invitations_lapse(Contact.id == contact.id)
-    audit.record("link.revoke", contact, detail=f"{count} link(s)")
+    audit.record("link.revoke", contact, detail=plural(count, "link"))
     return count
 
 
@@ -425,7 +426,7 @@ def revoke_issued(link: IssuedLink) -> int:
         # No open invitation link left and no invitation email on its way: it has lapsed (as in `revoke_link`).
         _invitations_lapse((Contact.id == row.contact_id) & Contact.invite_expires_at.is_null()
                            & (Contact.invite_delivery.is_null() | (Contact.invite_delivery != DELIVERY_QUEUED)))
-    audit.record("link.revoke", row.contact, detail=f"{count} {row.channel} {row.purpose} link(s)")
+    audit.record("link.revoke", row.contact, detail=plural(count, f"{row.channel} {row.purpose} link"))
     return count
 
 
@@ -434,7 +435,7 @@ def revoke_all_links() -> int:
     """Revoke every outstanding link of every contact (access itself stays as it is)."""
     count = _open_links().execute()
     _invitations_lapse(Contact.invite_expires_at > clock.now())
-    audit.record("link.revoke_all", subject="*", detail=f"{count} link(s)")
+    audit.record("link.revoke_all", subject="*", detail=plural(count, "link"))
     return count
 
 

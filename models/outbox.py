@@ -39,6 +39,7 @@ from models.entities import (
     OutboxMessage,
 )
 from models.errors import InvalidInput
+from models.words import article, plural
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def _skip_reason(contact: Contact, kind: str) -> str | None:
         & (OutboxMessage.status.in_([OUTBOX_QUEUED, OUTBOX_SENDING]))
     )
     if pending.exists():
-        return f"a {kind} email is already waiting to be sent"
+        return f"{article(kind)} email is already waiting to be sent"
     return None
 
 
@@ -119,7 +120,7 @@ def queue_for_contacts(contacts: list[Contact], kind: str, batch: str | None = N
         )
         result.queued.append(to_row(contact))
     if result.queued:
-        audit.record(f"queue.{kind}", subject=f"batch {batch}", detail=f"{len(result.queued)} email(s)")
+        audit.record(f"queue.{kind}", subject=f"batch {batch}", detail=plural(len(result.queued), "email"))
     return result
 
 
@@ -311,7 +312,8 @@ def claim_due(owner: str, limit: int, *, batch: str | None, due_by: datetime, ma
             claim.skipped.append((row_id, contact.email, "access revoked"))
         elif row_id in reclaimed and attempts >= max_attempts:
             claim.failed.append(
-                (row_id, contact.email, f"gave up after {attempts} attempts: the sender stopped while sending it")
+                (row_id, contact.email,
+                 f"gave up after {plural(attempts, 'attempt')}: the sender stopped while sending it")
             )
         else:
             take.append(row_id)
@@ -422,7 +424,7 @@ def retry_failed(batch: str | None = None) -> int:
         batch,
     ).where(OutboxMessage.status == OUTBOX_FAILED).execute()
     if count:
-        audit.record("outbox.retry", subject=f"batch {batch}" if batch else "all", detail=f"{count} email(s)")
+        audit.record("outbox.retry", subject=f"batch {batch}" if batch else "all", detail=plural(count, "email"))
     return count
 
 

@@ -34,7 +34,7 @@ def test_import_invite_magic_link_redeem_flow(cli):
     cli("domains", "add", "portal.example.com")
     result = cli("contacts", "import", str(DATA / "contacts_google.csv"))
     assert result.exit_code == 0, result.output
-    assert "imported 3 contact(s), skipped 1" in result.stdout
+    assert "imported 3 contacts, skipped 1" in result.stdout
     assert "line 5: skipped: no email address" in result.stderr
 
     result = cli("invite", "marie@example.fr", "new.person@example.org", "--json")
@@ -85,7 +85,7 @@ def test_revoke_and_revoke_all_links(cli):
     grace = cli("magic-link", "grace@example.com").stdout.strip()
     assert cli("revoke", "ada@example.com").exit_code == 0
     assert "revoked" in cli("redeem", ada).stderr
-    assert cli("revoke", "--all-links").stdout.strip() == "revoked 1 outstanding link(s)"
+    assert cli("revoke", "--all-links").stdout.strip() == "revoked 1 outstanding link"
     assert "revoked" in cli("redeem", grace).stderr
     assert cli("revoke").exit_code == 2
 

@@ -67,7 +67,7 @@ def test_round_trip_through_the_command_line(cli, db_path, tmp_path):
     other = tmp_path / "other.db"
     result = CliRunner().invoke(main, ["--db", str(other), "contacts", "import", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "imported 2 contact(s), skipped 0" in result.output
+    assert "imported 2 contacts, skipped 0" in result.output
     database.close()
     open_database(other)
     assert _contacts() == before
@@ -262,7 +262,7 @@ def test_the_command_line_counts_every_skipped_row_and_lists_the_first(cli, tmp_
     path.write_text("email\nok@example.com\n" + "".join(f"bad{n}\n" for n in range(5)))
     result = cli("contacts", "import", str(path))
     assert result.exit_code == 0
-    assert result.stdout.strip() == "imported 1 contact(s), skipped 5"
+    assert result.stdout.strip() == "imported 1 contact, skipped 5"
     assert result.stderr.splitlines()[0].startswith("line 3: skipped: 'bad0' is not a valid email address")
     assert [line.split(":")[0] for line in result.stderr.splitlines()] == [
         "line 3", "line 4", "… and 3 more rows skipped (the first 2 are listed)"]

@@ -125,7 +125,7 @@ def test_resend_expired_queues_one_invitation_for_each_expired_contact(mixed):
     assert OutboxMessage.select().count() == outbox_before  # the preview changes nothing
     assert expired_now(mixed[0]) == want and portal.stats().expired == len(want)
     assert {r.email for r in plan.invited} == want - {"waiting@example.org"}
-    assert plan.skipped == [("waiting@example.org", "a invite email is already waiting to be sent")]
+    assert plan.skipped == [("waiting@example.org", "an invite email is already waiting to be sent")]
 
     result = portal.resend_expired()
     assert {r.email for r in result.invited} == {r.email for r in plan.invited}
@@ -159,7 +159,7 @@ def test_cli_lists_expired_and_the_count_is_the_header_count(mixed, cli):
     text = cli("contacts", "list", "--status", "expired", "--sort", "email", "--limit", "3")
     assert text.exit_code == 0
     assert text.output.splitlines()[0].startswith(sorted(want)[0])
-    assert f"3 of {len(want)} contact(s)" in text.output
+    assert f"3 of {len(want)} contacts" in text.output
 
 
 def test_cli_invite_expired_queues_for_exactly_the_expired(mixed, cli):
@@ -168,7 +168,7 @@ def test_cli_invite_expired_queues_for_exactly_the_expired(mixed, cli):
     out = json.loads(result.output)
     assert set(out["invited"]) == want - {"waiting@example.org"}
     assert out["skipped"] == [{"email": "waiting@example.org",
-                               "reason": "a invite email is already waiting to be sent"}]
+                               "reason": "an invite email is already waiting to be sent"}]
     queued = OutboxMessage.select().where(OutboxMessage.batch == out["batch"])
     assert {m.contact.email for m in queued} == set(out["invited"])
     assert json.loads(cli("stats", "--json").output)["expired"] == 0

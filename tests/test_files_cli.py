@@ -68,7 +68,7 @@ def test_redeem_with_nothing_on_standard_input_is_a_usage_error(cli, db):
 def test_a_mistyped_option_is_still_an_error_not_a_token(cli, db):
     database.close()
     result = cli("redeem", "--jsn", "whatever")
-    assert result.exit_code == 2 and "No such option" in result.stderr
+    assert result.exit_code == 2 and "no such option" in result.stderr
 
 
 # --- settings ranges ------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ def test_login_email_queues_given_addresses_and_reports_the_unknown(db, cli):
     _add("ada@example.com", "bob@example.com")
     result = cli("login-email", "ada@example.com", "nobody@example.com", "BOB@example.com")
     assert result.exit_code == 0, result.output
-    assert "queued 2 login email(s)" in result.stdout
+    assert "queued 2 login emails" in result.stdout
     assert "skipped nobody@example.com: nobody@example.com is not a contact" in result.stderr
     assert OutboxMessage.select().where(OutboxMessage.kind == "login").count() == 2
 
@@ -64,7 +64,7 @@ def test_outbox_send_over_smtp_reports_failures_and_retry_requeues(db, cli, smtp
     result = cli("outbox", "send", "--rate", "0")
 
     assert result.exit_code == 3, result.output  # a message failed for good
-    assert f"sending through SMTP 127.0.0.1:{smtp_server.port} (none)" in result.stderr
+    assert f"sending through SMTP 127.0.0.1:{smtp_server.port} (unencrypted)" in result.stderr
     assert "failed bad@example.com: 550 5.1.1 no such mailbox" in result.stderr
     assert "sent 2, failed 1, skipped 0" in result.stdout
     assert smtp_server.handler.connections == 1
@@ -72,7 +72,7 @@ def test_outbox_send_over_smtp_reports_failures_and_retry_requeues(db, cli, smtp
     assert len(failed_line) == 1 and "550 5.1.1 no such mailbox" in failed_line[0]
 
     smtp_server.handler.accept("bad@example.com")  # the mailbox exists now
-    assert "1 failed email(s) queued again" in cli("outbox", "retry").stdout
+    assert "1 failed email queued again" in cli("outbox", "retry").stdout
     again = cli("outbox", "send", "--once", "--json")
     assert json.loads(again.stdout)["sent"] == 1
     (received,) = smtp_server.handler.by_recipient()["bad@example.com"]

@@ -38,7 +38,7 @@ def test_no_host_means_the_maildir_beside_the_database(tmp_path):
 def test_ports_and_security_follow_each_other(tmp_path, env, port, security):
     config = MailConfig.from_env(tmp_path, {"CLIENT_PORTAL_SMTP_HOST": "smtp.example.com", **env})
     assert (config.port, config.security) == (port, security)
-    assert config.describe() == f"SMTP smtp.example.com:{port} ({security})"
+    assert config.describe() == f"SMTP smtp.example.com:{port} ({'unencrypted' if security == 'none' else security})"
 
 
 def test_user_password_from_and_timeout(tmp_path):

@@ -299,7 +299,7 @@ def test_the_rate_and_attempts_default_to_the_settings(db, smtp_server, tmp_path
     batch = _queue_login(1)
     smtp_server.handler.fail_rcpt("client0@example.com", "451 4.3.0 later")
     summary = OutboxSender(smtp_server.config(tmp_path / "Maildir")).send(batch)
-    assert summary.failed == [("client0@example.com", "gave up after 1 attempts: 451 4.3.0 later")]
+    assert summary.failed == [("client0@example.com", "gave up after 1 attempt: 451 4.3.0 later")]
 
 
 def test_revoked_contacts_are_skipped_not_sent(db, smtp_server, tmp_path):

@@ -171,7 +171,7 @@ def test_watch_takes_no_other_option(cli):
                                   ["--port", "70000"]])
 def test_serve_refuses_bad_options(cli, args):
     result = cli("serve", *args)
-    assert result.exit_code == 2 and result.stderr.strip().splitlines()[-1].startswith("Error: Invalid value")
+    assert result.exit_code == 2 and result.stderr.strip().splitlines()[0].startswith("error: invalid value")
 
 
 def _readme_client() -> str:

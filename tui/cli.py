@@ -21,6 +21,7 @@ from models import audit, contacts, domains, links, portal, settings
 from models.db import database_error_message, default_database_path, open_database
 from models.entities import CHANNEL_SHOWN
 from models.errors import PortalError
+from models.words import plural
 
 
 def _json_default(value):
@@ -94,8 +95,51 @@ LAZY_COMMANDS = {
 opening the dashboard then never pays for the mail stack, Starlette or aiohttp."""
 
 
+class OneLineUsageError(click.UsageError):
+    """A usage error said as ours are: one `error:` line, then one line on where the help is.
+
+    Click's own takes three (the usage, "Try ... for help", a blank line, then the error last, where a reader
+    of a cron mail or a scrolling terminal looks least).
+    """
+
+    def __init__(self, original: click.UsageError, ctx: click.Context | None = None) -> None:
+        super().__init__(original.format_message(), original.ctx or ctx)
+        self.exit_code = original.exit_code
+        self.command_path = self.ctx.command_path if self.ctx is not None else ""
+        """The command whose help the hint names (its group's, when click did not say which command)."""
+        if original.ctx is None and ctx is not None and ctx.invoked_subcommand:
+            self.command_path = f"{ctx.command_path} {ctx.invoked_subcommand}"
+
+    def show(self, file=None) -> None:
+        message = _visible(" ".join(self.format_message().split()))
+        if message.endswith(".") and not message.endswith(".."):
+            message = message[:-1]
+        click.echo(f"error: {message[:1].lower() + message[1:]}", err=True)
+        if self.command_path:
+            help_option = self.ctx.help_option_names[0] if self.ctx is not None else "--help"
+            click.echo(f"hint: {self.command_path} {help_option} shows how to use it", err=True)
+
+
 class MainGroup(PortalGroup):
-    """The `client-portal` group: its own commands, and LAZY_COMMANDS registered on first use."""
+    """The `client-portal` group: its own commands, and LAZY_COMMANDS registered on first use. Usage errors
+    (an unknown option, a missing argument, a value out of range) of every command are said in one line
+    (`OneLineUsageError`)."""
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:  # a subcommand's (its arguments are parsed while this group runs)
+            raise OneLineUsageError(exc, ctx) from None
 
     def _register(self, module_name: str) -> None:
         loaded = self.__dict__.setdefault("_lazy_loaded", set())
@@ -114,7 +158,8 @@ class MainGroup(PortalGroup):
         return super().list_commands(ctx)
 
 
-@click.group(cls=MainGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=MainGroup, name="client-portal", invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", type=click.Path(dir_okay=False), envvar="CLIENT_PORTAL_DB", help="The database file.")
 @click.option("--demo", is_flag=True, help="Open a sample database with a few hundred contacts to explore.")
 @click.version_option(package_name="client-portal")
@@ -169,11 +214,18 @@ main.add_command(contacts_group, name="contacts")
 @click.option("--last-name", default="")
 @click.option("--company", default="")
 @click.option("--phone", default="")
+@click.option("--json", "as_json", is_flag=True, help="Print the new contact as JSON (with any warnings).")
 @pass_ctx
-def contacts_add(ctx, email, first_name, last_name, company, phone) -> None:
+def contacts_add(ctx, email, first_name, last_name, company, phone, as_json) -> None:
     """Add one contact."""
     _open(ctx)
     row = contacts.add_contact(email, first_name, last_name, company, phone)
+    if as_json:
+        emit_json({"added": {"id": row.id, "email": row.email, "first_name": row.first_name,
+                             "last_name": row.last_name, "company": row.company, "phone": row.phone,
+                             "status": row.status},
+                   "warnings": list(row.warnings)})
+        return
     for warning in row.warnings:
         click.echo(f"warning: {_visible(warning)}", err=True)
     click.echo(f"added {row.email}")
@@ -198,7 +250,7 @@ def contacts_list(ctx, search, status, sort, desc, limit, offset, as_json) -> No
         return
     for row in page.rows:
         click.echo(f"{_visible(row.email):<40} {row.status_label:<17} {_visible(row.full_name)}")
-    click.echo(f"{len(page.rows)} of {page.total} contact(s)", err=True)
+    click.echo(f"{len(page.rows):,} of {plural(page.total, 'contact')}", err=True)
 
 
 @contacts_group.command("import")
@@ -235,24 +287,28 @@ def contacts_import(ctx, file, update, as_json) -> None:
     if report.skipped_count > len(report.skipped):
         click.echo(f"… and {report.skipped_count - len(report.skipped):,} more rows skipped (the first "
                    f"{len(report.skipped):,} are listed)", err=True)
-    click.echo(f"imported {report.added} contact(s), skipped {report.skipped_count}")
+    click.echo(f"imported {plural(report.added, 'contact')}, skipped {report.skipped_count:,}")
 
 
 @contacts_group.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (the file's path, how many contacts).")
 @pass_ctx
-def contacts_export(ctx, file) -> None:
+def contacts_export(ctx, file, as_json) -> None:
     """Export every contact to a CSV file ('-' for standard output)."""
+    if file == "-" and as_json:
+        raise click.UsageError("--json needs a file: with '-' the CSV itself goes to standard output")
     _open(ctx)
-    if file == "-":
-        from models import csv_io
+    from models import csv_io
 
+    if file == "-":
         count = csv_io.export_contacts(sys.stdout)
     else:
-        from models import csv_io
-
         count = csv_io.export_file(file)
-    click.echo(f"exported {count} contact(s)", err=True)
+    if as_json:
+        emit_json({"path": str(Path(file).expanduser().resolve()), "count": count})
+        return
+    click.echo(f"exported {plural(count, 'contact')}", err=True)
 
 
 # --- portal operations ----------------------------------------------------------------------------------------
@@ -273,10 +329,14 @@ def stats(ctx, as_json) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def url(ctx) -> None:
+def url(ctx, as_json) -> None:
     """Print the portal URL (built from the selected domain, else the default one)."""
     _open(ctx)
+    if as_json:
+        emit_json({"url": domains.portal_url()})
+        return
     click.echo(domains.portal_url())
 
 
@@ -335,7 +395,9 @@ def invite(ctx, emails, first_name, last_name, expired, as_json) -> None:
         if expired and not result.invited and not result.skipped:
             click.echo("no invitation link has lapsed: nobody to invite again")
         else:
-            click.echo(f"invited {len(result.invited)} contact(s); invitation email queued (batch {result.batch})")
+            count = len(result.invited)
+            click.echo(f"invited {plural(count, 'contact')}; {'invitation' if count == 1 else 'invitations'} queued "
+                       f"(batch {result.batch})")
     if not result.invited and result.skipped:
         ctx.exit(1)
 
@@ -422,19 +484,28 @@ def redeem(ctx, token_or_url, as_json) -> None:
 @main.command()
 @click.argument("emails", nargs=-1)
 @click.option("--all-links", is_flag=True, help="Revoke every outstanding link of every contact.")
+@click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def revoke(ctx, emails, all_links) -> None:
+def revoke(ctx, emails, all_links, as_json) -> None:
     """End contacts' portal access at once, or (--all-links) kill every outstanding magic link."""
     _open(ctx)
     if all_links == bool(emails):
         raise click.UsageError("give email addresses or --all-links (not both)")
     if all_links:
         count = links.revoke_all_links()
-        click.echo(f"revoked {count} outstanding link(s)")
+        if as_json:
+            emit_json({"links_revoked": count})
+        else:
+            click.echo(f"revoked {plural(count, 'outstanding link')}")
         return
+    revoked = []
     for email in emails:
         row = links.revoke_access(email)
-        click.echo(f"revoked {row.email}")
+        revoked.append(row.email)
+        if not as_json:
+            click.echo(f"revoked {row.email}")
+    if as_json:
+        emit_json({"revoked": revoked})
 
 
 # --- domains --------------------------------------------------------------------------------------------------
@@ -517,11 +588,15 @@ def domains_remove(ctx, name) -> None:
 
 
 @main.group(cls=PortalGroup, invoke_without_command=True, name="settings")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as one JSON object.")
 @pass_ctx
-def settings_group(ctx) -> None:
+def settings_group(ctx, as_json) -> None:
     """Shared settings: link expiry, sender name, send rate."""
     if ctx.invoked_subcommand is None:
         _open(ctx)
+        if as_json:
+            emit_json({key: settings.get(key) for key in settings.SPECS})
+            return
         for key, value in settings.all_settings().items():
             spec = settings.SPECS[key]
             click.echo(f"{key:<18} {value:<14} {spec.help} ({spec.describe_range()})")
@@ -530,11 +605,15 @@ def settings_group(ctx) -> None:
 @settings_group.command("set", cls=_DashedValueCommand)
 @click.argument("key")
 @click.argument("value")
+@click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def settings_set(ctx, key, value) -> None:
+def settings_set(ctx, key, value, as_json) -> None:
     """Change a setting."""
     _open(ctx)
     settings.set_value(key, value)
+    if as_json:
+        emit_json({"key": key, "value": settings.get(key)})
+        return
     click.echo(f"{key} = {settings.get(key)}")
 
 

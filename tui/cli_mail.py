@@ -29,6 +29,7 @@ from models.contacts import ContactQuery, ContactRow
 from models.db import data_dir_for
 from models.entities import OUTBOX_STATUSES, STATUSES
 from models.errors import PortalError
+from models.words import plural
 from tui import cli as base  # the shared options and output helpers; it imports this module only lazily
 
 PARTS = {"subject": "subject", "text": "text_body", "html": "html_body"}
@@ -101,7 +102,7 @@ def login_email(ctx: click.Context, emails: tuple[str, ...], status: str | None,
     else:
         for address, reason in skipped:
             click.echo(f"skipped {_visible(address)}: {_visible(reason)}", err=True)
-        click.echo(f"queued {len(result.queued)} login email(s) (batch {result.batch}); "
+        click.echo(f"queued {plural(len(result.queued), 'login email')} (batch {result.batch}); "
                    "send with: client-portal outbox send")
     if not result.queued and skipped:
         ctx.exit(1)
@@ -193,7 +194,7 @@ def outbox_send(ctx: click.Context, batch: str | None, once: bool, rate: float |
             break
         waiting = outbox.queued_count(batch)
         if not as_json:
-            click.echo(f"{waiting} email(s) wait for a retry; next attempt at {due:%H:%M:%S} UTC "
+            click.echo(f"{plural(waiting, 'email')} {'waits' if waiting == 1 else 'wait'} for a retry; next attempt at {due:%H:%M:%S} UTC "
                        "(Ctrl+C to stop: they stay queued)", err=True)
         if cancel.wait(max(0.0, (due - clock.now()).total_seconds()) + 0.05):
             break
@@ -289,7 +290,7 @@ def outbox_retry(ctx: click.Context, batch: str | None) -> None:
     """Put failed mail back in the queue (each keeps its Message-ID); `outbox send` sends it."""
     base._open(ctx)
     count = retry_failed(batch)
-    click.echo(f"{count} failed email(s) queued again")
+    click.echo(f"{plural(count, 'failed email')} queued again")
 
 
 # --- templates ------------------------------------------------------------------------------------------------

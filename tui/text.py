@@ -15,6 +15,8 @@ from datetime import datetime
 
 from rich.text import Text
 
+from models.words import article, plural  # noqa: F401 - the one helper for counts and articles, for every layer
+
 MAX_ADDRESS_LENGTH = 254
 """The longest email address there is (RFC 5321): address boxes refuse longer input, such as a pasted megabyte."""
 
@@ -93,8 +95,3 @@ def when(value: datetime | None, *, with_time: bool = True) -> str:
     if value is None:
         return "—"
     return value.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
-
-
-def plural(count: int, noun: str, plural_form: str | None = None) -> str:
-    """`1 contact`, `2 contacts` (with a thousands separator)."""
-    return f"{count:,} {noun if count == 1 else (plural_form or noun + 's')}"

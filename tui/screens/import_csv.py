@@ -106,7 +106,7 @@ class ImportCsvScreen(FormDialog[int]):
         if path is None:
             self.say("check", "", "hint")
         elif path.is_file():
-            self.say("check", f"✓ {path.stat().st_size:,} bytes", "good")
+            self.say("check", f"✓ {plural(path.stat().st_size, 'byte')}", "good")
         elif path.is_dir():
             self.say("check", "that is a folder; type the file name", "hint")
         else:

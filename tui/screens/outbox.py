@@ -20,7 +20,7 @@ from models.db import database
 from models.entities import OUTBOX_FAILED, OUTBOX_QUEUED
 from models.outbox import OutboxRow
 from tui.screens.dialog import Dialog
-from tui.text import literal, when
+from tui.text import literal, plural, when
 from tui.widgets.send_panel import SendPanel, describe_summary
 
 ROWS_SHOWN = 200
@@ -145,7 +145,7 @@ class OutboxScreen(Dialog[str]):
             self.say("outcome", "Cannot retry: " + message.error, "problem")
             self.refresh_bindings()
             return
-        self.say("outcome", f"{message.count:,} message(s) queued again; sending…", "hint")
+        self.say("outcome", f"{plural(message.count, 'message')} queued again; sending…", "hint")
         self._start_send()
 
     def action_send(self) -> None:

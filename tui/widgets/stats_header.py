@@ -24,7 +24,7 @@ from models import domains, heartbeat, portal
 from models.errors import PortalError
 from models.portal import Stats
 from tui import reader
-from tui.text import visible
+from tui.text import plural, visible
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ class StatsHeader(Widget):
             second.append(")", style=label)
         second.append("  Joined ", style=label)
         second.append(f"{s.joined:,}", style=self._style("ok") + value)
-        second.append(f"  of {s.contacts:,} contacts", style=label)
+        second.append(f"  of {plural(s.contacts, 'contact')}", style=label)
         lines.append(second)
 
         third = Text(no_wrap=True, overflow="ellipsis", end="")
