@@ -522,3 +522,48 @@ class MainScreen(Screen):
 
     def _after_modal(self, result: object) -> None:
         self.refresh_data()
+
+    # --- revoke, export, settings (issue 13) ------------------------------------------------------------------
+    # Their bindings, palette entries and actions in one block; the tooltips say what the palette and help say.
+
+    BINDINGS = BINDINGS + [
+        Binding("x", "revoke", "Revoke", show=False,
+                tooltip="End the portal access of the selected contacts (or the highlighted one); asks first"),
+        Binding("e", "export_csv", "Export CSV", show=False,
+                tooltip="Write the selected contacts (or all the search and filter show) to a CSV file"),
+        Binding("comma", "settings", "Settings", show=False,
+                tooltip="Agency name, link lifetimes, send rate, retries, callback URL"),
+    ]
+    PALETTE.update({
+        "revoke": ("Revoke access", BINDINGS[-3].tooltip),
+        "export_csv": ("Export CSV", BINDINGS[-2].tooltip),
+        "settings": ("Settings", BINDINGS[-1].tooltip),
+    })
+
+    def action_revoke(self) -> None:
+        """Ask, then end the portal access of the selection, or of the highlighted contact."""
+        table = self.table
+        if table.selected:
+            ids, contact = sorted(table.selected), None
+        elif table.highlighted is not None:
+            ids, contact = [table.highlighted.id], table.highlighted
+        else:
+            self.app.notify(self._no_contact_reason(), title="Nobody to revoke", severity="warning", markup=False)
+            return
+        from tui.screens.revoke import RevokeScreen
+        self.app.push_screen(RevokeScreen(ids, contact), self._after_modal)
+
+    def action_export_csv(self) -> None:
+        """Export the selection, or every contact the search and filter show, to a CSV file."""
+        table = self.table
+        if not table.selected and table.loaded and table.total == 0:
+            self.app.notify(self._no_contact_reason(), title="Nothing to export", severity="warning", markup=False)
+            return
+        from tui.screens.export_csv import ExportCsvScreen
+        shown = table.total if table.loaded and table.counted else None
+        self.app.push_screen(ExportCsvScreen(sorted(table.selected) or None, table.query_spec, shown))
+
+    def action_settings(self) -> None:
+        """Edit the shared settings."""
+        from tui.screens.settings import SettingsScreen
+        self.app.push_screen(SettingsScreen(), self._after_modal)
