@@ -432,3 +432,33 @@ async def test_a_refused_domain_change_is_reported_in_the_box(db, frozen_clock, 
         await settle(pilot)
         assert "✗ portal.example.com is already a domain" in shown(app.screen, "#outcome")
         assert app.screen.query_one("#new-domain").value == "portal.example.com"
+
+
+async def test_the_list_keys_are_not_offered_while_typing_a_domain(db, frozen_clock, portal_app):
+    """x, f and d type into the domain box: the footer offers them only once the list has the focus."""
+    domains.add_domain("clients.agency.test")
+    app = portal_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        screen = app.screen
+        assert [screen.check_action(a, ()) for a in ("use_default", "make_default", "remove")] == [None] * 3
+        await type_text(pilot, "dfx")
+        await settle(pilot)
+        assert screen.query_one("#new-domain").value == "dfx"
+        assert len(domains.list_domains()) == 2
+        await pilot.press("tab")
+        await settle(pilot)
+        assert screen.check_action("remove", ()) is True
+
+
+async def test_the_new_actions_are_in_the_palette_and_the_help(db, portal_app):
+    app = portal_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        titles = {title for title, _help, _action in screen.palette_commands()}
+        assert {"Revoke access", "Export CSV", "Settings"} <= titles
+        help_rows = dict(row for _section, rows in screen.key_sections() for row in rows)
+        assert (help_rows["x"], help_rows["e"], help_rows[","]) == ("Revoke access", "Export CSV", "Settings")

@@ -7,6 +7,8 @@ that says which links change). The URL at the top follows. Every change runs by 
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -224,11 +226,13 @@ class RemoveDomainScreen(Dialog[str]):
 
     def compose_body(self) -> ComposeResult:
         yield Static(join("Remove ", (self.row.name, "bold"), "?"), classes="field-label")
-        text = Text("What changes:\n", end="")
+        effects = Table.grid(padding=(0, 1))
+        effects.add_column(width=3, justify="right")
+        effects.add_column(ratio=1)
         for effect in removal_effects(self.row, self.rows):
-            text.append("  – " + visible(effect) + "\n")
-        text.append("Adding it again undoes this.", style="dim")
-        yield Static(text, classes="box")
+            effects.add_row("–", Text(visible(effect)))
+        yield Static(Group(Text("What changes:"), effects, Text("Adding it again undoes this.", style="dim")),
+                     classes="box")
         yield Static("enter removes · escape keeps it", classes="hint")
 
     def action_confirm(self) -> None:

@@ -62,12 +62,13 @@ class ExportCsvScreen(FormDialog[Path]):
         return f"every contact ({self.shown:,})" if self.shown is not None else "every contact"
 
     def compose_body(self) -> ComposeResult:
-        yield Static(f"Export {self._what()} to a CSV file (the same file as `client-portal contacts export`).",
-                     classes="field-label")
+        yield Static(f"Export {self._what()} to this CSV file:", classes="field-label")
         default = f"contacts-{clock.now():%Y-%m-%d}.csv"
         yield Input(value=default, id="path", suggester=PathSuggester(), compact=True)
         yield Static("", id="check", classes="hint")
         yield Static("", id="outcome", classes="hint")
+        yield Static("The same CSV as client-portal contacts export: it opens in a spreadsheet and imports back "
+                     "(c).", classes="hint field-label")
 
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()

@@ -8,6 +8,8 @@ open. Escape keeps everyone's access.
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -86,22 +88,28 @@ class RevokeScreen(Dialog[int]):
             self.say("outcome", "enter or escape closes", "hint")
             self.refresh_bindings()
             return
-        text.append("What stops working at once:\n")
+        lines: list[tuple[str, str]] = []
         n = plan.open_links
-        text.append(f"  – {plural(n, 'open link')} (invitation or login) {'stops' if n == 1 else 'stop'} working"
-                    " (revoked)\n" if n else "  – no link of theirs is open now\n")
+        lines.append(("–", f"{plural(n, 'open link')} (invitation or login) {'stops' if n == 1 else 'stop'} "
+                           "working (revoked)" if n else "no link of theirs is open now"))
         n = plan.queued_messages
-        text.append(f"  – {plural(n, 'queued email')} will not be sent (skipped)\n"
-                    if n else "  – no email to them is waiting to be sent\n")
-        text.append("  – they can no longer sign in, nor ask for a new login link\n")
+        lines.append(("–", f"{plural(n, 'queued email')} will not be sent (skipped)"
+                           if n else "no email to them is waiting to be sent"))
+        lines.append(("–", "they can no longer sign in, nor ask for a new login link"))
         if plan.already_revoked:
-            text.append(f"  ({plural(plan.already_revoked, 'contact')} already revoked "
-                        f"{'is' if plan.already_revoked == 1 else 'are'} left as they are)\n")
+            lines.append(("", f"({plural(plan.already_revoked, 'contact')} already revoked "
+                              f"{'is' if plan.already_revoked == 1 else 'are'} left as they are)"))
         if plan.missing:
-            text.append(f"  ({plural(plan.missing, 'contact')} deleted elsewhere "
-                        f"{'is' if plan.missing == 1 else 'are'} left out)\n")
-        text.append("To undo: invite them again (i), which gives their access back.", style="dim")
-        self.say("effects", text, "box")
+            lines.append(("", f"({plural(plan.missing, 'contact')} deleted elsewhere "
+                              f"{'is' if plan.missing == 1 else 'are'} left out)"))
+        effects = Table.grid(padding=(0, 1))
+        effects.add_column(width=3, justify="right")
+        effects.add_column(ratio=1)
+        for mark, words in lines:
+            effects.add_row(Text(mark), Text(words))
+        text = Group(Text("What stops working at once:"), effects,
+                     Text("To undo: invite them again (i), which gives their access back.", style="dim"))
+        self.query_one("#effects", Static).update(text)
         whom = "their" if self.contact is not None else f"{plural(plan.contacts, 'contact')}'"
         self.say("outcome", f"enter revokes {whom} access · escape keeps it", "hint")
         self.refresh_bindings()

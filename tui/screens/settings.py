@@ -24,14 +24,14 @@ from tui.screens.dialog import FormDialog
 from tui.text import join, visible
 
 FIELDS = (
-    ("agency_name", "Agency name"),
-    ("invite_ttl_hours", "Invitation lasts (h)"),
-    ("login_ttl_hours", "Login link lasts (h)"),
-    ("send_rate", "Send rate (per s)"),
-    ("max_attempts", "Tries per email"),
-    ("portal_callback_url", "Callback URL"),
+    ("agency_name", "Agency name", "the sender's name in emails"),
+    ("invite_ttl_hours", "Invitation lasts", "hours an invitation link works"),
+    ("login_ttl_hours", "Login link lasts", "hours a login link works"),
+    ("send_rate", "Send rate", "emails per second at most"),
+    ("max_attempts", "Tries per email", "tries of an email the server refuses for a while"),
+    ("portal_callback_url", "Callback URL", "where a used link sends the contact"),
 )
-"""(setting, label) in the order the form shows them; every key of `models.settings.SPECS` is here."""
+"""(setting, label, help) in the order the form shows them; every key of `models.settings.SPECS` is here."""
 
 
 def _box_id(key: str) -> str:
@@ -45,18 +45,21 @@ class SettingsScreen(FormDialog[bool]):
     BINDINGS = [Binding("enter", "confirm", "Save", priority=True)]
 
     DEFAULT_CSS = """
-    SettingsScreen .setting-row {
-        height: 1;
+    SettingsScreen #setting-fields {
+        height: auto;
         margin-top: 1;
     }
+    SettingsScreen .setting-row {
+        height: 1;
+    }
     SettingsScreen .setting-label {
-        width: 22;
+        width: 18;
     }
     SettingsScreen .setting-row Input {
         width: 1fr;
     }
     SettingsScreen .setting-help {
-        padding-left: 22;
+        padding-left: 18;
         color: $text-muted;
     }
     SettingsScreen .setting-help.problem {
@@ -74,7 +77,7 @@ class SettingsScreen(FormDialog[bool]):
     def compose_body(self) -> ComposeResult:
         yield Static("Shared by every admin of this database; the same as client-portal settings.", classes="hint")
         with Vertical(id="setting-fields"):
-            for key, label in FIELDS:
+            for key, label, _help in FIELDS:
                 with Horizontal(classes="setting-row"):
                     yield Static(label, classes="setting-label")
                     yield Input(value=visible(self.stored[key]), id=_box_id(key), compact=True,
@@ -85,9 +88,16 @@ class SettingsScreen(FormDialog[bool]):
 
     @staticmethod
     def _help(key: str) -> Text:
+        """The field's help and allowed values, on one line at 80 columns."""
         spec = settings.SPECS[key]
-        wanted = spec.describe_range() if spec.check is None else "an https:// URL, or empty for none"
-        return Text(f"{spec.help}; {wanted}", end="")
+        what = next(help_text for name, _label, help_text in FIELDS if name == key)
+        if spec.check is not None:
+            wanted = "https://… or empty"
+        elif spec.kind is str:
+            wanted = f"1 to {spec.max_length} characters"
+        else:
+            wanted = f"{spec.minimum:g} to {spec.maximum:g}"
+        return Text(f"{what}: {wanted}", end="")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -98,12 +108,12 @@ class SettingsScreen(FormDialog[bool]):
 
     def changes(self) -> dict[str, str]:
         """The settings whose box differs from what it showed at first."""
-        return {key: self.box(key).value for key, _label in FIELDS
+        return {key: self.box(key).value for key, _label, _help in FIELDS
                 if self.box(key).value != visible(self.stored[key])}
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
-        key = next((key for key, _label in FIELDS if _box_id(key) == event.input.id), None)
+        key = next((key for key, _label, _help in FIELDS if _box_id(key) == event.input.id), None)
         if key is None:
             return
         try:
