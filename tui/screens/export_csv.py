@@ -20,7 +20,7 @@ from models.contacts import ContactQuery
 from models.errors import PortalError
 from tui.screens.dialog import FormDialog
 from tui.screens.import_csv import PathSuggester
-from tui.text import join, plural, visible
+from tui.text import join, plural
 
 
 def export_contacts(path: Path, contact_ids: list[int] | None, query: ContactQuery | None, replace: bool) -> int:
@@ -122,7 +122,7 @@ class ExportCsvScreen(FormDialog[Path]):
 
     def _ask_replace(self, path: Path) -> None:
         self.replace_ok = path
-        self.say("outcome", f"⚠ {visible(str(path))} already exists: enter again replaces it; or change the name.",
+        self.say("check", f"⚠ {path} already exists: enter again replaces it, or change the name",
                  "problem")
 
     def _failed(self, error: PortalError) -> None:
