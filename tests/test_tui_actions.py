@@ -468,3 +468,29 @@ async def test_the_new_actions_are_in_the_palette_and_the_help(db, portal_app):
         assert {"Revoke access", "Export CSV", "Settings"} <= titles
         help_rows = dict(row for _section, rows in screen.key_sections() for row in rows)
         assert (help_rows["x"], help_rows["e"], help_rows[","]) == ("Revoke access", "Export CSV", "Settings")
+
+
+async def test_the_worker_recipe_reports_an_unexpected_error_instead_of_waiting(db):
+    """`Dialog.run_operation`: an exception that is not a `PortalError` still reaches the box, named."""
+    from textual.app import App
+    from textual.widgets import Static
+
+    from tui.screens.dialog import Dialog
+
+    class Probe(Dialog[None]):
+        def compose_body(self):
+            yield Static("", id="outcome")
+
+        def on_mount(self) -> None:
+            self.run_operation(domains.normalize_domain, None, done=lambda _: None)  # None is not text
+
+    class ProbeApp(App):
+        def on_mount(self) -> None:
+            self.push_screen(Probe())
+
+    app = ProbeApp()
+    async with app.run_test() as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        said = shown(app.screen, "#outcome")
+        assert said.startswith("✗ unexpected error: AttributeError(")

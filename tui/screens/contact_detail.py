@@ -3,9 +3,9 @@ mail sent and its results, their audit history, and every action that applies to
 
 The view reads `models.history.contact_history` on the dashboard's reading thread (`tui.reader`) and reads it
 again when the database changes: after each of its own actions, and when `PRAGMA data_version` moves (another
-admin, the outbox sender). The actions reuse the dashboard's modals (invite, login email, magic link) with this
-one contact; revoking and editing have their own small modals here. Every action is a binding with a
-description, shown in the footer and offered in the command palette by the same name (`DetailCommands`).
+admin, the outbox sender). The actions reuse the dashboard's modals (invite, login email, magic link, revoke)
+with this one contact; editing has its own small modal here. Every action is a binding with a description,
+shown in the footer and offered in the command palette by the same name (`DetailCommands`).
 Everything from the database is shown through `tui.text` (made visible, never markup); a link's token is never
 shown, as none is stored.
 """
