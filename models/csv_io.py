@@ -784,23 +784,48 @@ def uninert(text: str) -> str:
     return text[1:] if text.startswith(_GUARDED) else text
 
 
-def export_contacts(out: io.TextIOBase) -> int:
-    """Write every contact as CSV (UTF-8 text) to `out`; returns how many rows were written."""
+EXPORT_CHUNK = 500
+"""Contacts read per query when exporting chosen ones (within SQLite's limit on `?` parameters)."""
+
+
+def export_contacts(out: io.TextIOBase, contact_ids: list[int] | None = None) -> int:
+    """Write every contact (or only those of `contact_ids`, in id order) as CSV (UTF-8 text) to `out`; returns
+    how many rows were written. Contacts of `contact_ids` deleted meanwhile are left out."""
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
-    query = Contact.select().order_by(Contact.id).iterator()
-    for contact in query:
-        writer.writerow([inert(getattr(contact, column)) for column in EXPORT_COLUMNS])
-        count += 1
+    if contact_ids is None:
+        queries = [Contact.select().order_by(Contact.id)]
+    else:
+        ordered = sorted(set(contact_ids))
+        queries = [Contact.select().where(Contact.id.in_(ordered[i:i + EXPORT_CHUNK])).order_by(Contact.id)
+                   for i in range(0, len(ordered), EXPORT_CHUNK)]
+    for query in queries:
+        for contact in query.iterator():
+            writer.writerow([inert(getattr(contact, column)) for column in EXPORT_COLUMNS])
+            count += 1
     return count
 
 
-def export_file(path: Path | str) -> int:
-    """Export to a file with a BOM so spreadsheets read it as UTF-8."""
+def export_file(path: Path | str, contact_ids: list[int] | None = None, *, replace: bool = True) -> int:
+    """Export to a file with a BOM so spreadsheets read it as UTF-8 (`contact_ids`: as `export_contacts`).
+
+    Raises:
+        FileExists: `replace` is false and the file exists; nothing was written.
+        InvalidInput: the file cannot be written (the message says why).
+    """
     path = Path(path).expanduser()
     try:
-        with open(path, "w", encoding="utf-8-sig", newline="", opener=private_file_opener) as out:
-            return export_contacts(out)
+        with open(path, "w" if replace else "x", encoding="utf-8-sig", newline="",
+                  opener=private_file_opener) as out:
+            return export_contacts(out, contact_ids)
+    except FileExistsError:
+        raise FileExists(f"{path} already exists") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"cannot write {path}: it is a folder; give a file name") from None
     except OSError as exc:
         raise InvalidInput(f"cannot write {path}: {exc.strerror}") from None
+
+
+class FileExists(InvalidInput):
+    """`export_file` was told not to replace a file that exists."""

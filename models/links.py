@@ -482,3 +482,91 @@ __all__ = [
     "revoke_issued",
     "revoke_link",
 ]
+
+
+REVOKE_CHUNK = 200
+"""Contacts revoked per write transaction by `revoke_access_many`: other admins' writes wait at most one chunk."""
+
+
+@dataclass(frozen=True)
+class RevokePlan:
+    """What revoking the access of some contacts would do, for a confirmation before it is done."""
+
+    contacts: int
+    """Contacts whose access would end (those not revoked already)."""
+    already_revoked: int
+    """Contacts asked for whose access is already revoked: left as they are."""
+    missing: int
+    """Contacts asked for that no longer exist (deleted elsewhere)."""
+    open_links: int
+    """Their links that work now (not used, revoked, superseded or expired): they stop working."""
+    queued_messages: int
+    """Their emails waiting to be sent: they are skipped."""
+    sample: tuple[str, ...]
+    """The first few addresses whose access would end (ordered by address), to name them."""
+
+
+@dataclass(frozen=True)
+class RevokeResult:
+    revoked: int
+    """Contacts whose access ended."""
+    links: int
+    """Their open links revoked."""
+    skipped: int
+    """Contacts left as they were: already revoked, or deleted meanwhile."""
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    ordered = sorted(set(ids))
+    return [ordered[i:i + REVOKE_CHUNK] for i in range(0, len(ordered), REVOKE_CHUNK)]
+
+
+def plan_revoke(contact_ids: list[int], sample_size: int = 3) -> RevokePlan:
+    """What `revoke_access_many(contact_ids)` would do now (reads only)."""
+    from models.entities import OUTBOX_QUEUED, OutboxMessage
+
+    now = clock.now()
+    found = revoked = open_links = queued = 0
+    sample: list[str] = []
+    for chunk in _chunks(contact_ids):
+        rows = list(Contact.select(Contact.id, Contact.email, Contact.status).where(Contact.id.in_(chunk)).tuples())
+        found += len(rows)
+        active = [cid for cid, _email, status in rows if status != STATUS_REVOKED]
+        revoked += len(rows) - len(active)
+        if not active:
+            continue
+        open_links += _working_links(active, now).count()
+        queued += OutboxMessage.select().where(
+            OutboxMessage.contact.in_(active) & (OutboxMessage.status == OUTBOX_QUEUED)
+        ).count()
+        sample = sorted(sample + [email for _cid, email, status in rows if status != STATUS_REVOKED])[:sample_size]
+    unique = len(set(contact_ids))
+    return RevokePlan(found - revoked, revoked, unique - found, open_links, queued, tuple(sample))
+
+
+def revoke_access_many(contact_ids: list[int]) -> RevokeResult:
+    """End the access of several contacts, as `revoke_access` does for each; those already revoked (or deleted
+    meanwhile) are left as they are. Runs in chunks of `REVOKE_CHUNK` contacts, each one write transaction."""
+    revoked = links = skipped = 0
+    for chunk in _chunks(contact_ids):
+        done, opened, left = _revoke_chunk(chunk)
+        revoked, links, skipped = revoked + done, links + opened, skipped + left
+    return RevokeResult(revoked, links, skipped)
+
+
+@write_transaction
+def _revoke_chunk(chunk: list[int]) -> tuple[int, int, int]:
+    active = [cid for (cid,) in Contact.select(Contact.id).where(
+        Contact.id.in_(chunk) & (Contact.status != STATUS_REVOKED)).tuples()]
+    links = _working_links(active, clock.now()).count() if active else 0
+    for contact_id in active:
+        revoke_access(contact_id)
+    return len(active), links, len(chunk) - len(active)
+
+
+def _working_links(contact_ids: list[int], now: datetime):
+    """The links of these contacts that work now: not used, revoked, superseded or expired."""
+    return MagicLink.select().where(
+        MagicLink.contact.in_(contact_ids) & MagicLink.used_at.is_null() & MagicLink.revoked_at.is_null()
+        & MagicLink.superseded_at.is_null() & (MagicLink.expires_at > now)
+    )

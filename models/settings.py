@@ -171,6 +171,46 @@ def set_value(key: str, value: str) -> None:
     audit.record("setting", subject=key, detail=stored)
 
 
+def check_value(key: str, value: str) -> str:
+    """`value` as `set_value` would store it for `key` (stripped, converted, checked), without storing it.
+
+    Raises:
+        InvalidInput: as `set_value`, with the same message.
+    """
+    spec = SPECS.get(key)
+    if spec is None:
+        raise InvalidInput(f"unknown setting {key!r}; known: {', '.join(SPECS)}")
+    converted = _parse(spec, value.strip())
+    return converted if spec.kind is str else str(converted)
+
+
+class SettingsRefused(InvalidInput):
+    """`set_values` refused one or more values; `problems` maps each refused key to its message."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(problems.values()))
+        self.problems = problems
+
+
+@write_transaction
+def set_values(values: dict[str, str]) -> None:
+    """Store several settings at once, all or none: each is checked as `set_value` checks it.
+
+    Raises:
+        SettingsRefused: one or more values were refused (each with `set_value`'s message); nothing was stored.
+    """
+    problems = {}
+    for key, value in values.items():
+        try:
+            check_value(key, value)
+        except InvalidInput as exc:
+            problems[key] = str(exc)
+    if problems:
+        raise SettingsRefused(problems)
+    for key, value in values.items():
+        set_value(key, value)
+
+
 def all_settings() -> dict[str, str]:
     """Every setting with its current value, as text."""
     return {key: str(get(key)) for key in SPECS}

@@ -3,9 +3,9 @@ mail sent and its results, their audit history, and every action that applies to
 
 The view reads `models.history.contact_history` on the dashboard's reading thread (`tui.reader`) and reads it
 again when the database changes: after each of its own actions, and when `PRAGMA data_version` moves (another
-admin, the outbox sender). The actions reuse the dashboard's modals (invite, login email, magic link) with this
-one contact; revoking and editing have their own small modals here. Every action is a binding with a
-description, shown in the footer and offered in the command palette by the same name (`DetailCommands`).
+admin, the outbox sender). The actions reuse the dashboard's modals (invite, login email, magic link, revoke)
+with this one contact; editing has its own small modal here. Every action is a binding with a description,
+shown in the footer and offered in the command palette by the same name (`DetailCommands`).
 Everything from the database is shown through `tui.text` (made visible, never markup); a link's token is never
 shown, as none is stored.
 """
@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from models import clock, contacts, history, links
+from models import clock, contacts, history
 from models.contacts import MAX_FIELD, ContactRow
 from models.db import data_version, database
 from models.entities import (
@@ -38,7 +38,8 @@ from models.entities import (
 from models.errors import NotFound, PortalError
 from tui import reader
 from tui.messages import DataChanged
-from tui.screens.dialog import Dialog, FormDialog
+from tui.screens.dialog import FormDialog
+from tui.screens.revoke import RevokeScreen
 from tui.text import join, literal, plural, visible, when
 
 POLL_SECONDS = 0.5
@@ -252,14 +253,6 @@ class ContactDetailScreen(Screen):
             self.error = error
             self.gone = gone
 
-    class Revoked(Message):
-        """The revoke worker finished."""
-
-        def __init__(self, row: ContactRow | None, error: str = "") -> None:
-            super().__init__()
-            self.row = row
-            self.error = error
-
     def __init__(self, contact: ContactRow) -> None:
         super().__init__(id="contact-detail")
         self.contact = contact
@@ -448,71 +441,12 @@ class ContactDetailScreen(Screen):
         self.reload()
 
     def action_revoke(self) -> None:
-        """Ask, then end this contact's access."""
-        self.app.push_screen(RevokeScreen(self.contact, self.details), self._confirmed_revoke)
+        """Ask, then end this contact's access (`tui.screens.revoke`, shared with the dashboard's `x`)."""
+        self.app.push_screen(RevokeScreen([self.contact.id], self.contact), self._after_revoke)
 
-    def _confirmed_revoke(self, confirmed: bool | None) -> None:
-        if confirmed:
-            self._revoke(self.contact.id)
-
-    @work(thread=True, exclusive=True, group="contact-revoke", exit_on_error=False)
-    def _revoke(self, contact_id: int) -> None:
-        try:
-            with database.connection_context():
-                row = links.revoke_access(contact_id)
-        except PortalError as exc:
-            self.post_message(self.Revoked(None, str(exc)))
-            return
-        self.post_message(self.Revoked(row))
-
-    @on(Revoked)
-    def _revoked(self, message: Revoked) -> None:
-        if message.row is None:
-            self.app.notify(visible("Not revoked: " + message.error), severity="error", markup=False)
-        else:
-            self.contact = message.row
-            self._show_title()
-            self.app.notify(visible(f"Revoked {message.row.email}'s portal access"), markup=False)
-            self.app.post_message(DataChanged("revoke"))
+    def _after_revoke(self, revoked: int | None) -> None:
         self.refresh_bindings()
         self.reload()
-
-
-class RevokeScreen(Dialog[bool]):
-    """Confirm revoking one contact's access, saying what stops working; enter revokes, escape keeps it."""
-
-    TITLE_TEXT = "Revoke portal access"
-    BINDINGS = [Binding("enter", "confirm", "Revoke access", priority=True)]
-
-    def __init__(self, contact: ContactRow, details: history.ContactHistory | None) -> None:
-        super().__init__()
-        self.contact = contact
-        self.details = details
-
-    def compose_body(self) -> ComposeResult:
-        row = self.contact
-        yield Static(join("End ", (row.full_name or row.email, "bold"), " <", (row.email, ""), ">'s access to the "
-                          "portal?"), classes="field-label")
-        text = Text("What stops working at once:\n", end="")
-        if self.details is not None:
-            n = self.details.open_links
-            text.append(f"  – {plural(n, 'open link')} (invitation or login) {'stops' if n == 1 else 'stop'} working\n"
-                        if n else "  – no link of theirs is open now\n")
-            n = self.details.queued_messages
-            text.append(f"  – {plural(n, 'queued email')} will not be sent (skipped)\n"
-                        if n else "  – no email to them is waiting to be sent\n")
-        else:
-            text.append("  – every open link stops working\n  – queued mail is skipped\n")
-        text.append("  – they cannot ask for a new login link\n")
-        text.append("Inviting them again gives their access back.", style="dim")
-        yield Static(text, classes="box")
-        yield Static("enter revokes · escape keeps their access", classes="hint")
-
-    def action_confirm(self) -> None:
-        self.dismiss(True)
-
-    def action_close(self) -> None:
-        self.dismiss(False)
 
 
 class EditContactScreen(FormDialog[ContactRow]):

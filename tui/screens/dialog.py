@@ -3,21 +3,29 @@
 A modal is a `ModalScreen[Result]`: escape dismisses it with `None`, enter confirms (each subclass says what
 that means), and the caller gets the result by callback. Text from the database is put in the box only as
 `rich.text.Text` made with `tui.text`, never as markup.
+
+`Dialog.run_operation` is the one recipe for "run a domain operation in a worker, report a `PortalError`": the
+operation runs in a thread with its own database connection, and its result (or the error's one-line message)
+comes back to the dialog on the UI thread, where only message handlers touch widgets.
 """
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from textual import on
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker
 
+from models.db import database
+from models.errors import PortalError
 from tui.text import visible
 
 ResultType = TypeVar("ResultType")
@@ -105,6 +113,69 @@ class Dialog(ModalScreen[ResultType], Generic[ResultType]):
     def compose_body(self) -> ComposeResult:
         """The widgets inside the box."""
         yield from ()
+
+    class OperationDone(Message):
+        """Internal: an operation started by `run_operation` finished (posted from its thread)."""
+
+        def __init__(self, done: Callable[[Any], None], failed: Callable[[PortalError], None] | None,
+                     result: Any, error: PortalError | None) -> None:
+            super().__init__()
+            self.done = done
+            self.failed = failed
+            self.result = result
+            self.error = error
+
+    def run_operation(self, operation: Callable[..., Any], *args: Any, done: Callable[[Any], None],
+                      failed: Callable[[PortalError], None] | None = None, hold_keys: bool = False,
+                      group: str = "operation") -> Worker:
+        """Run `operation(*args)` (a domain operation of `models/` or `mail/`) in a thread worker holding its own
+        database connection, then call `done(result)` on the UI thread, or `failed(error)` if it raised.
+
+        Args:
+            operation: what to run; it may block (SQLite's busy wait, files, SMTP).
+            done: called with the operation's result.
+            failed: called with the `PortalError` it raised (`str(error)` is its one-line message; any other
+                exception comes as a `PortalError` naming it as unexpected, rather than leaving the dialog
+                waiting); by default the message is shown in the box's `#outcome` line, or as a toast.
+            hold_keys: keys typed meanwhile wait until the result is handled (`hold_keys_until_done`).
+            group: a newer operation of the same group cancels the older one's report.
+
+        Returns:
+            The worker.
+        """
+
+        def work() -> None:
+            try:
+                with database.connection_context():
+                    result = operation(*args)
+            except PortalError as exc:
+                self.post_message(self.OperationDone(done, failed, None, exc))
+            except Exception as exc:  # a bug or a broken file: say so rather than wait for ever
+                self.post_message(self.OperationDone(done, failed, None, PortalError(f"unexpected error: {exc!r}")))
+            else:
+                self.post_message(self.OperationDone(done, failed, result, None))
+
+        worker = self.run_worker(work, thread=True, exclusive=True, group=group, exit_on_error=False)
+        if hold_keys:
+            self.hold_keys_until_done(worker)
+        return worker
+
+    @on(OperationDone)
+    def _operation_done(self, message: OperationDone) -> None:
+        message.stop()
+        if message.error is None:
+            message.done(message.result)
+        elif message.failed is not None:
+            message.failed(message.error)
+        else:
+            self.report_problem(str(message.error))
+
+    def report_problem(self, message: str) -> None:
+        """Show a failed operation's message: in the `#outcome` line if the box has one, else as a toast."""
+        if any(self.query("#outcome").results(Static)):
+            self.say("outcome", "✗ " + message, "problem")
+        else:
+            self.notify_plain(message, severity="error")
 
     def hold_keys_until_done(self, worker: Worker) -> None:
         """Keys typed from now on wait until `worker` (short work that enter started) has finished and its

@@ -1,21 +1,22 @@
 """Domains: the default one (invitations are sent from it) and custom ones; the selected one builds the URL.
 
 Type a host name and press enter to add it; tab to the list and press enter on one to build links and the
-portal URL from it (`x` goes back to the default, `f` makes it the default). The URL at the top follows.
+portal URL from it (`x` goes back to the default, `f` makes it the default, `d` removes it after a confirmation
+that says which links change). The URL at the top follows. Every change runs by `Dialog.run_operation`.
 """
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from models import domains
-from models.db import database
 from models.domains import DomainRow
 from models.errors import PortalError
 from tui.messages import DataChanged
@@ -31,6 +32,7 @@ class DomainsScreen(Dialog[str]):
         Binding("enter", "choose", "Add / select", priority=True),
         Binding("x", "use_default", "Use default"),
         Binding("f", "make_default", "Make default"),
+        Binding("d,delete", "remove", "Remove", tooltip="Remove the highlighted domain (asks first)"),
     ]
 
     DEFAULT_CSS = """
@@ -40,12 +42,6 @@ class DomainsScreen(Dialog[str]):
         margin-top: 1;
     }
     """
-
-    class Done(Message):
-        def __init__(self, message: str = "", error: str = "") -> None:
-            super().__init__()
-            self.message = message
-            self.error = error
 
     def __init__(self) -> None:
         super().__init__()
@@ -131,8 +127,12 @@ class DomainsScreen(Dialog[str]):
             self._start("default", row.name)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("use_default", "make_default", "remove") and isinstance(self.focused, Input):
+            return None  # these letters type into the box: they are offered once the list has the focus
         if action == "use_default":
             return True if any(row.is_selected for row in self.rows) else None
+        if action == "remove":
+            return True if self._highlighted() is not None else None
         if action == "make_default":
             row = self._highlighted()
             return True if row is not None and not row.is_default else None
@@ -142,36 +142,30 @@ class DomainsScreen(Dialog[str]):
     def _moved(self) -> None:
         self.refresh_bindings()
 
+    def action_remove(self) -> None:
+        """Ask, then remove the highlighted domain (the default one only when it is the last)."""
+        row = self._highlighted()
+        if row is None:
+            return
+        if row.is_default and len(self.rows) > 1:
+            self.say("outcome", f"{row.name} is the default domain (mail is sent from it): make another one the "
+                     "default first (f on it), then remove this one.", "problem")
+            return
+        self.app.push_screen(RemoveDomainScreen(row, self.rows), self._confirmed_remove)
+
+    def _confirmed_remove(self, name: str | None) -> None:
+        if name is not None:
+            self._start("remove", name)
+
     def _start(self, what: str, name: str | None) -> None:
-        """Add, select or make default in a worker; keys typed meanwhile wait for the list it reloads."""
-        self.hold_keys_until_done(self._run(what, name))
+        """Add, select, make default or remove in a worker; keys typed meanwhile wait for the list it reloads."""
+        self.run_operation(_change, what, name, done=lambda message: self._done(what, message), hold_keys=True)
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def _run(self, what: str, name: str | None) -> None:
-        try:
-            with database.connection_context():
-                if what == "add":
-                    row = domains.add_domain(name)
-                    message = f"Added {row.name}" + (" (the default)" if row.is_default else "")
-                elif what == "select":
-                    domains.select_domain(name)
-                    message = f"Links now use {name}" if name else "Links use the default domain again"
-                else:
-                    domains.set_default(name)
-                    message = f"Invitations are now sent from {name}"
-        except PortalError as exc:
-            self.post_message(self.Done(error=str(exc)))
-            return
-        self.post_message(self.Done(message))
-
-    @on(Done)
-    def _done(self, message: Done) -> None:
-        if message.error:
-            self.say("outcome", message.error, "problem")
-            return
-        self.query_one("#new-domain", Input).value = ""
-        self.say("outcome", message.message, "good")
-        self.notify_plain(message.message, title="Domains")
+    def _done(self, what: str, message: str) -> None:
+        if what == "add":
+            self.query_one("#new-domain", Input).value = ""
+        self.say("outcome", message, "good")
+        self.notify_plain(message, title="Domains")
         self._reload()
         self.app.post_message(DataChanged("domains"))
 
@@ -180,3 +174,66 @@ class DomainsScreen(Dialog[str]):
             self.dismiss(domains.portal_url())
         except PortalError:
             self.dismiss(None)
+
+
+def _change(what: str, name: str | None) -> str:
+    """Do one change to the domains (in a worker); returns what was done, in words."""
+    if what == "add":
+        row = domains.add_domain(name)
+        return f"Added {row.name}" + (" (the default)" if row.is_default else "")
+    if what == "select":
+        domains.select_domain(name)
+        return f"Links now use {name}" if name else "Links use the default domain again"
+    if what == "remove":
+        domains.remove_domain(name)
+        return f"Removed {name}"
+    domains.set_default(name)
+    return f"Invitations are now sent from {name}"
+
+
+def removal_effects(row: DomainRow, rows: list[DomainRow]) -> list[str]:
+    """What removing `row` changes, in words (one line each), given every domain `rows`."""
+    default = next((r.name for r in rows if r.is_default and r.name != row.name), None)
+    others = [r for r in rows if r.name != row.name]
+    if not others:
+        return [
+            "No domain is left: there is no portal URL, and no magic link or invitation can be made until you "
+            "add one.",
+            f"Links already sent keep {row.name} in them: they work as long as {row.name} still reaches the "
+            "portal service.",
+        ]
+    effects = []
+    if row.is_selected:
+        effects.append(f"New links and the portal URL use the default domain, {default}, instead of {row.name}.")
+    else:
+        using = next((r.name for r in others if r.is_selected), default)
+        effects.append(f"New links and the portal URL do not change: they use {using}.")
+    effects.append(f"Links already sent keep {row.name} in them: they work as long as {row.name} still reaches "
+                   "the portal service.")
+    return effects
+
+
+class RemoveDomainScreen(Dialog[str]):
+    """Confirm removing a domain, saying which links change; enter removes (dismisses with its name)."""
+
+    TITLE_TEXT = "Remove domain"
+    BINDINGS = [Binding("enter", "confirm", "Remove", priority=True)]
+
+    def __init__(self, row: DomainRow, rows: list[DomainRow]) -> None:
+        super().__init__()
+        self.row = row
+        self.rows = rows
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(join("Remove ", (self.row.name, "bold"), "?"), classes="field-label")
+        effects = Table.grid(padding=(0, 1))
+        effects.add_column(width=3, justify="right")
+        effects.add_column(ratio=1)
+        for effect in removal_effects(self.row, self.rows):
+            effects.add_row("–", Text(visible(effect)))
+        yield Static(Group(Text("What changes:"), effects, Text("Adding it again undoes this.", style="dim")),
+                     classes="box")
+        yield Static("enter removes · escape keeps it", classes="hint")
+
+    def action_confirm(self) -> None:
+        self.dismiss(self.row.name)

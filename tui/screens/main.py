@@ -107,6 +107,13 @@ class MainScreen(Screen):
                   tooltip="The highlighted contact's details, links, mail and history, and its actions"),
         KeyAction("greater_than_sign", "sort_picker", "Sort by…", show=False, title="Sort by column…",
                   tooltip="Choose the column to sort the table by"),
+        KeyAction("x", "revoke", "Revoke", show=False, title="Revoke access", selection_label="Revoke {n}",
+                  tooltip="End the portal access of the selected contacts (or the highlighted one); asks first"),
+        KeyAction("e", "export_csv", "Export CSV", show=False, selection_label="Export {n}",
+                  filter_label="Export shown",
+                  tooltip="Write the selected contacts (or all the search and filter show) to a CSV file"),
+        KeyAction("comma", "settings", "Settings", show=False,
+                  tooltip="Agency name, link lifetimes, send rate, retries, callback URL"),
         KeyAction("q", "app.quit_asking", "Quit", show=False,
                   tooltip="Quit (asks first while mail is being sent)"),
     ]
@@ -544,3 +551,31 @@ class MainScreen(Screen):
 
     def _after_modal(self, result: object) -> None:
         self.refresh_data()
+
+    def action_revoke(self) -> None:
+        """Ask, then end the portal access of the selection, or of the highlighted contact."""
+        table = self.table
+        if table.selected:
+            ids, contact = sorted(table.selected), None
+        elif table.highlighted is not None:
+            ids, contact = [table.highlighted.id], table.highlighted
+        else:
+            self.app.notify(self._no_contact_reason(), title="Nobody to revoke", severity="warning", markup=False)
+            return
+        from tui.screens.revoke import RevokeScreen
+        self.app.push_screen(RevokeScreen(ids, contact), self._after_modal)
+
+    def action_export_csv(self) -> None:
+        """Export the selection, or every contact the search and filter show, to a CSV file."""
+        table = self.table
+        if not table.selected and table.loaded and table.total == 0:
+            self.app.notify(self._no_contact_reason(), title="Nothing to export", severity="warning", markup=False)
+            return
+        from tui.screens.export_csv import ExportCsvScreen
+        shown = table.total if table.loaded and table.counted else None
+        self.app.push_screen(ExportCsvScreen(sorted(table.selected) or None, table.query_spec, shown))
+
+    def action_settings(self) -> None:
+        """Edit the shared settings."""
+        from tui.screens.settings import SettingsScreen
+        self.app.push_screen(SettingsScreen(), self._after_modal)
