@@ -44,6 +44,7 @@ PALETTE: dict[str, tuple[str, str]] = {
     "import_csv": ("Import CSV", "Import contacts from a CSV file"),
     "domains": ("Domains", "Add a custom domain, choose the one links use"),
     "outbox": ("Outbox", "Queued and failed mail, retry"),
+    "templates": ("Email templates", "Edit the invite and login emails: subject, text, HTML; preview, save, reset"),
     "audit": ("Audit log", "Who did what, newest first"),
     "focus_search": ("Search contacts", "Find contacts by name, email or company"),
     "next_status": ("Filter by status",
@@ -117,6 +118,8 @@ class MainScreen(Screen):
         Binding("c", "import_csv", "Import CSV", show=False),
         Binding("d", "domains", "Domains", show=False),
         Binding("o", "outbox", "Outbox", show=False),
+        Binding("t", "templates", "Templates", show=False,
+                tooltip="Edit the invite and login emails: subject, text, HTML; preview, save, reset"),
         Binding("h", "audit", "Audit log", show=False),
         Binding("f", "next_status", "Filter", show=False),
         Binding("ctrl+a", "select_all", "Select all", show=False, priority=True),
@@ -509,6 +512,11 @@ class MainScreen(Screen):
         """Show the outbox."""
         from tui.screens.outbox import OutboxScreen
         self.app.push_screen(OutboxScreen(self.data_dir), self._after_modal)
+
+    def action_templates(self) -> None:
+        """Edit the email templates (the preview is for the highlighted contact)."""
+        from tui.screens.templates import TemplateEditorScreen
+        self.app.push_screen(TemplateEditorScreen(self.table.highlighted), self._after_modal)
 
     def action_audit(self) -> None:
         """Show the audit log."""
