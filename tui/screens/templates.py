@@ -169,6 +169,7 @@ class TemplateEditorScreen(Dialog[bool]):
     }
     TemplateEditorScreen #panes.-narrow {
         layout: vertical;
+        margin-top: 0;
     }
     TemplateEditorScreen #editors, TemplateEditorScreen #previews {
         width: 1fr;
@@ -179,6 +180,9 @@ class TemplateEditorScreen(Dialog[bool]):
     }
     TemplateEditorScreen TabPane {
         padding: 0;
+    }
+    TemplateEditorScreen TextArea, TemplateEditorScreen .preview-scroll {
+        scrollbar-size-vertical: 1;
     }
     TemplateEditorScreen TextArea {
         height: 1fr;
@@ -424,7 +428,8 @@ class TemplateEditorScreen(Dialog[bool]):
     def _to_line(self) -> Text:
         """`To: Ada Lovelace <ada@example.com>`: whom the preview is rendered for."""
         contact = self.contact or SAMPLE_CONTACT
-        line = Text("To: ", style="bold", end="")
+        line = Text(end="")
+        line.append("To: ", style="bold")
         name = visible(contact.full_name)
         line.append(f"{name} <{visible(contact.email)}>" if name else visible(contact.email))
         if self.contact is None:
