@@ -144,3 +144,35 @@ async def test_a_refused_invitation_is_forgotten_once_the_address_changes(portal
         await type_text(pilot, "bob@example.com")
         await settle(pilot)
         assert "Not invited" not in str(outcome.render())
+
+
+async def test_the_header_under_a_sending_dialog_says_sending_not_no_sender(portal_app, db, smtp_env):
+    import asyncio
+
+    from tui.widgets.stats_header import StatsHeader
+
+    for n in range(4):
+        contacts.add_contact(f"person{n}@example.com")
+    smtp_env.handler.hold(2)  # the server sits on the second message until released
+    app = portal_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+a")
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("enter")
+        assert await asyncio.to_thread(smtp_env.handler.holding.wait, 10)
+        header = app.main_screen.query_one(StatsHeader)
+        for _ in range(100):  # the header catches up through its poll (no settle: the send is held)
+            await pilot.pause(0.05)
+            if header.info and header.info.stats.outbox_queued + header.info.stats.outbox_sending == 3:
+                break
+        line = header.render().plain.splitlines()[2]
+        assert "3 mail queued (sending now)" in line
+        assert "no sender running" not in line  # it was: this dashboard is the sender
+        smtp_env.handler.release()
+        await settle(pilot)
+        assert screen.stage == "done"
+        assert "0 mail queued" in header.render().plain
