@@ -480,8 +480,13 @@ class Renderer:
     Created inside the caller's database connection; `render` itself touches no database.
     """
 
-    def __init__(self, name: str) -> None:
-        source = get_template(name)
+    def __init__(self, name: str, source: TemplateSource | None = None) -> None:
+        """Args:
+            name: The template (one of `TEMPLATE_NAMES`).
+            source: Its parts; by default the ones in use (`get_template`). Anything else must have passed
+                `validate` first: compiling an unchecked template can take any time or memory.
+        """
+        source = source or get_template(name)
         self.name = name
         self.subject = _compiled("subject", source.subject)
         self.text = _compiled("text_body", source.text_body)
@@ -528,11 +533,30 @@ def render(name: str, contact: ContactRow, link_url: str, expires_at: datetime) 
     return Renderer(name).render(contact, link_url, expires_at)
 
 
-def preview(name: str, contact: ContactRow) -> RenderedEmail:
+def preview(name: str, contact: ContactRow, source: TemplateSource | None = None) -> RenderedEmail:
     """What template `name` will look like for `contact`, with a stand-in for the link.
 
     Issues no token and writes nothing: the real link is made only when the email is sent.
+    `source`, when given, is an edit `validate` has accepted (see `preview_draft`).
     """
     valid_for = ttl(name)
     url = portal_url(LINK_PATH) + PREVIEW_LINK_TOKEN
-    return Renderer(name).render(contact, url, clock.now() + valid_for, valid_for)
+    return Renderer(name, source).render(contact, url, clock.now() + valid_for, valid_for)
+
+
+def preview_draft(name: str, contact: ContactRow, subject: str, text_body: str, html_body: str) -> RenderedEmail:
+    """What an edit of template `name` that is not saved yet would look like for `contact`.
+
+    The edit is checked first exactly as `save_template` checks it, so an editor shows the refusal that saving
+    would give, word for word, before anything is compiled.
+
+    Raises:
+        NotFound: `name` is not a template.
+        InvalidInput: the edit would be refused by `save_template` (the same message).
+        RenderError: it cannot be rendered for this contact.
+    """
+    _check_name(name)
+    parts = {"subject": subject.strip(), "text_body": _normalise_newlines(text_body),
+             "html_body": _normalise_newlines(html_body)}
+    validate(name, **parts)
+    return preview(name, contact, TemplateSource(**parts, is_default=False))

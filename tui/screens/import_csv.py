@@ -102,6 +102,8 @@ class ImportCsvScreen(FormDialog[int]):
 
     @on(Input.Changed, "#path")
     def _path_changed(self) -> None:
+        if self.stage == "form":
+            self.say("report", "")  # a refusal was about the path before this change, not the one typed now
         path = self._path()
         if path is None:
             self.say("check", "", "hint")

@@ -2,42 +2,49 @@
 
 Confirming calls `models.portal.invite` (which creates the contact if new and queues the invitation), then
 sends the batch from the outbox with a progress bar. Invitations go out from the default domain; the modal
-says which, and shows the email as the recipient will read it before anything is sent.
+says which, and shows the whole email as the recipient will read it (it scrolls) before anything is sent.
+The stages after enter (queue, send, cancel, summary) are `tui.screens.planned_send`'s: this dialog is that
+one with a form for its plan.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Input, Static
 
 from models import contacts, domains, portal
 from models.contacts import ContactRow
-from models.db import database
 from models.entities import STATUS_JOINED, STATUS_NOT_INVITED
 from models.errors import NotFound, PortalError
-from tui.messages import DataChanged
-from tui.screens.dialog import FormDialog
+from tui.screens.planned_send import PlannedSendScreen
 from tui.text import MAX_ADDRESS_LENGTH, join
 from tui.widgets.contact_suggester import ContactSuggester
 from tui.widgets.email_preview import EmailPreview
-from tui.widgets.send_panel import SendPanel, describe_summary
+from tui.widgets.send_panel import SendPanel
 
 
-class InviteScreen(FormDialog[str]):
+class InviteScreen(PlannedSendScreen):
     """Type or pick an address, see what will be sent, enter to invite and send."""
 
     TITLE_TEXT = "Invite to the portal"
+    KIND = "invite"
+    NOUN = "invitation"
+    CHANGED = "invite"
+    NOTIFY_TITLE = "Invite"
+    PLANS_ON_OPEN = False
+
+    inherit_bindings = False
     BINDINGS = [
+        Binding("escape", "close", "Close"),
         Binding("enter", "confirm", "Invite and send", priority=True),
         Binding("enter", "finish", "Close", priority=True),
     ]
+    """The base's keys, with enter named for what it does here."""
 
     DEFAULT_CSS = """
     InviteScreen #names {
@@ -55,26 +62,16 @@ class InviteScreen(FormDialog[str]):
     }
     """
 
-    class Invited(Message):
-        """The invite worker finished."""
-
-        def __init__(self, result: portal.InviteResult | None, error: str = "") -> None:
-            super().__init__()
-            self.result = result
-            self.error = error
-
     def __init__(self, data_dir: Path, contact: ContactRow | None = None) -> None:
-        super().__init__()
-        self.data_dir = data_dir
+        super().__init__(data_dir)
         self.initial = contact
         """The contact the modal opens with (the highlighted one)."""
         self.address: str | None = None
         """The typed address, normalised, once it is valid."""
         self.existing: ContactRow | None = None
         """The contact with that address, if there is one."""
-        self.stage = "form"
-        """`form`, `inviting`, `sending` or `done`."""
-        self.result: portal.InviteResult | None = None
+        self._invitee: tuple[str, str, str] = ("", "", "")
+        """(address, first name, last name) as they were when enter was pressed."""
 
     def compose_body(self) -> ComposeResult:
         yield Static("Email address (an existing contact or a new one; → accepts a suggestion)", classes="hint")
@@ -98,11 +95,15 @@ class InviteScreen(FormDialog[str]):
                 yield Input(id="last-name", compact=True)
         yield Static("", id="sender", classes="hint")
         yield EmailPreview(id="preview")
+        yield Static("", id="recipients", classes="value")
+        yield Static("", id="skipped")
         yield Static("", id="outcome")
         yield SendPanel(self.data_dir, id="send")
 
     def on_mount(self) -> None:
-        self.query_one(SendPanel).display = False
+        # (`PlannedSendScreen.on_mount` runs after this one: Textual calls each class's handler.)
+        for part in ("#recipients", "#skipped"):
+            self.query_one(part).display = False
         try:
             sender = f"Sent from the default domain {domains.default_domain()}."
             self.say("sender", sender, "hint")
@@ -116,6 +117,17 @@ class InviteScreen(FormDialog[str]):
     @on(Input.Changed, "#email")
     def _email_changed(self, event: Input.Changed) -> None:
         self._check(event.value)
+
+    @on(Input.Changed)
+    def _typed(self) -> None:
+        # What a refused attempt said is about the text before this change: not about what is typed now.
+        if self.stage == "ready":
+            self.say("outcome", "")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_confirm()
 
     @on(Input.Changed, "#first-name")
     @on(Input.Changed, "#last-name")
@@ -180,90 +192,50 @@ class InviteScreen(FormDialog[str]):
             preview.show_for("invite", recipient)
         self.refresh_bindings()
 
-    # --- confirming and sending -----------------------------------------------------------------------------
+    # --- confirming and sending: `PlannedSendScreen`'s stages ------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "confirm":
-            if self.stage != "form":
-                return False  # hidden: enter closes once the send is over
-            return True if self.address is not None else None
-        if action == "finish":
-            return self.stage == "done"
-        return True
+    def can_send(self) -> bool:
+        return self.address is not None
 
-    def action_finish(self) -> None:
-        """Close after the send."""
-        self.dismiss(describe_summary(self.query_one(SendPanel).summary))
-
-    def confirm(self) -> None:
-        """Invite (first enter), or close once the send is over."""
-        if self.stage == "done":
-            self.dismiss(describe_summary(self.query_one(SendPanel).summary))
-            return
-        if self.stage != "form" or self.address is None:
-            return
-        self.stage = "inviting"
+    def before_queue(self) -> None:
+        self._invitee = (
+            self.address or "",
+            self.query_one("#first-name", Input).value,
+            self.query_one("#last-name", Input).value,
+        )
         for widget in self.query(Input):
             widget.disabled = True
-        self.say("outcome", "Inviting…", "hint")
-        self.hold_keys_until_done(
-            self._invite(
-                self.address,
-                self.query_one("#first-name", Input).value,
-                self.query_one("#last-name", Input).value,
-            )
-        )
-        self.refresh_bindings()
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def _invite(self, address: str, first_name: str, last_name: str) -> None:
-        try:
-            with database.connection_context():
-                result = portal.invite([address], first_name, last_name)
-        except PortalError as exc:
-            self.post_message(self.Invited(None, str(exc)))
-            return
-        self.post_message(self.Invited(result))
+    def make_queue(self) -> portal.InviteResult:
+        address, first_name, last_name = self._invitee
+        return portal.invite([address], first_name, last_name)
 
-    @on(Invited)
-    def _invited(self, message: Invited) -> None:
-        self.result = message.result
-        if message.result is None or not message.result.invited:
-            skipped = message.result.skipped if message.result else []
-            reasons = message.error or "; ".join(f"{address}: {reason}" for address, reason in skipped)
-            self.say("outcome", "Not invited: " + reasons, "problem")
-            self.stage = "form"
-            for widget in self.query(Input):
-                widget.disabled = False
-            self._check(self.query_one("#email", Input).value)
-            return
-        self.app.post_message(DataChanged("invite"))
+    def _back_to_the_form(self, problem: str) -> None:
+        self.stage = "ready"
+        for widget in self.query(Input):
+            widget.disabled = False
+        self._check(self.query_one("#email", Input).value)
+        self.say("outcome", "Not invited: " + problem, "problem")
+        self.query_one("#email", Input).focus()
+
+    def queue_refused(self, error: str) -> None:
+        self._back_to_the_form(error)
+
+    def nothing_queued(self, result: portal.InviteResult) -> None:
+        self._back_to_the_form("; ".join(f"{address}: {reason}" for address, reason in result.skipped)
+                               or "nobody was invited")
+
+    def show_sending(self, result: portal.InviteResult) -> None:
         for part in ("#names", "#preview", "#sender"):
             self.query_one(part).display = False  # room for the progress at 80x24
-        self.say("outcome", Text("Invitation queued; sending…  (escape cancels)", end=""), "good")
-        panel = self.query_one(SendPanel)
-        panel.display = True
-        self.stage = "sending"
-        panel.start(message.result.batch)
-        self.refresh_bindings()
+        self.say("outcome", "Invitation queued; sending…", "good")
 
-    @on(SendPanel.Finished)
-    def _sent(self, message: SendPanel.Finished) -> None:
-        self.stage = "done"
-        line, complete = message.outcome
-        self.say("outcome", line + " Enter or escape closes.", "good" if complete else "problem")
-        self.notify_plain(describe_summary(message.summary, message.error), title="Invite",
-                          severity="information" if complete else "warning")
-        self.refresh_bindings()
-
-    def action_close(self) -> None:
-        if self.stage == "sending":
-            self.query_one(SendPanel).cancel()
+    def after_send(self) -> None:
+        # The check line was written before the invitation ("not invited", "is new"): say what it is now.
+        address = self._invitee[0]
+        try:
+            row = contacts.find_contact(address)
+        except PortalError:
             return
-        if self.stage == "inviting":
-            return
-        if self.stage == "done":
-            self.dismiss(describe_summary(self.query_one(SendPanel).summary))
-            return
-        self.dismiss(None)
-
+        self.existing = row
+        self.say("check", join("✓ ", (row.full_name or row.email, "bold"), f" — {row.status_label}"), "good")

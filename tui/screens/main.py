@@ -95,6 +95,8 @@ class MainScreen(Screen):
         KeyAction("d", "domains", "Domains", show=False, empty_label="Domains",
                   tooltip="Add a custom domain, choose the one links use"),
         KeyAction("o", "outbox", "Outbox", show=False, tooltip="Queued and failed mail, retry"),
+        KeyAction("t", "templates", "Templates", show=False, title="Email templates",
+                  tooltip="Edit the invite and login emails: subject, text, HTML; preview, save, reset"),
         KeyAction("h", "audit", "Audit log", show=False, tooltip="Who did what, newest first"),
         KeyAction("f", "next_status", "Filter", show=False, title="Filter by status",
                   tooltip="Show the next status: all, not invited, invited, joined, revoked, invite expired"),
@@ -110,7 +112,6 @@ class MainScreen(Screen):
         KeyAction("x", "revoke", "Revoke", show=False, title="Revoke access", selection_label="Revoke {n}",
                   tooltip="End the portal access of the selected contacts (or the highlighted one); asks first"),
         KeyAction("e", "export_csv", "Export CSV", show=False, selection_label="Export {n}",
-                  filter_label="Export shown",
                   tooltip="Write the selected contacts (or all the search and filter show) to a CSV file"),
         KeyAction("comma", "settings", "Settings", show=False,
                   tooltip="Agency name, link lifetimes, send rate, retries, callback URL"),
@@ -538,6 +539,11 @@ class MainScreen(Screen):
         """Show the outbox."""
         from tui.screens.outbox import OutboxScreen
         self.app.push_screen(OutboxScreen(self.data_dir), self._after_modal)
+
+    def action_templates(self) -> None:
+        """Edit the email templates (the preview is for the highlighted contact)."""
+        from tui.screens.templates import TemplateEditorScreen
+        self.app.push_screen(TemplateEditorScreen(self.table.highlighted), self._after_modal)
 
     def action_audit(self) -> None:
         """Show the audit log."""

@@ -3,7 +3,10 @@
 Opening the dialog asks the model who would get a message and who would be skipped and why (nothing is queued
 yet), and renders the email for the first recipient. Enter queues the batch and sends it with a progress bar;
 escape cancels the send (what was sent stays sent, the rest stays queued), and the last line says what happened.
-`tui.screens.login_email` and `tui.screens.resend_expired` are this dialog with their own model calls and words.
+`tui.screens.login_email` and `tui.screens.resend_expired` are this dialog with their own model calls and words;
+`tui.screens.invite` is the same dialog whose plan is a form (the address typed) instead of a model call.
+
+The preview shows the whole email and scrolls: it has the focus once the plan is shown, so ↑ ↓ scroll it.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class PlannedSendScreen(Dialog[str]):
 
     Subclasses set the class attributes and implement `first_line`, `make_plan`, `make_queue` and `headline`;
     the stages (`planning`, `ready`, `queueing`, `sending`, `done`), the keys and the send are the same for all.
+    A dialog with `PLANS_ON_OPEN = False` starts `ready` and says by `can_send` when enter may queue (a form);
+    the hooks `before_queue`, `queue_refused`, `show_sending` and `after_send` let it keep its form in step.
     """
 
     KIND = "login"
@@ -59,10 +64,12 @@ class PlannedSendScreen(Dialog[str]):
     """The `DataChanged` source posted once the batch is queued."""
     NOTIFY_TITLE = "Login email"
     NOTHING_QUEUED = "Nothing was queued (everyone was skipped)."
+    PLANS_ON_OPEN = True
+    """Whether opening asks the model for the plan (`make_plan`); `False`: the dialog is a form, `ready` at once."""
 
     DEFAULT_CSS = """
     PlannedSendScreen EmailPreview {
-        max-height: 12;
+        max-height: 14;
     }
     """
     BINDINGS = [
@@ -124,6 +131,10 @@ class PlannedSendScreen(Dialog[str]):
 
     def on_mount(self) -> None:
         self.query_one(SendPanel).display = False
+        if not self.PLANS_ON_OPEN:
+            self.stage = "ready"
+            self.refresh_bindings()
+            return
         self.query_one(EmailPreview).display = False
         self.hold_keys_until_done(self._plan())
 
@@ -149,10 +160,14 @@ class PlannedSendScreen(Dialog[str]):
 
     @on(Planned)
     def _planned(self, message: Planned) -> None:
-        self.query_one("#planning").display = False
+        for indicator in self.query("#planning"):
+            indicator.display = False
         if message.plan is None:
-            self.say("outcome", "Cannot send: " + message.error, "problem")
             self.stage = "ready" if message.queued else "planning"
+            if message.queued:
+                self.queue_refused(message.error)
+            else:
+                self.say("outcome", "Cannot send: " + message.error, "problem")
             self.refresh_bindings()
             return
         if message.queued:
@@ -168,16 +183,43 @@ class PlannedSendScreen(Dialog[str]):
             preview.display = True
             preview.border_title = Content("Preview for " + visible(recipients[0].email))
             preview.show_for(self.KIND, recipients[0])
+            preview.focus()  # ↑ ↓ scroll a long email
             self.say("outcome", "Enter sends, escape closes without sending.", "hint")
         else:
             self.say("outcome", "Nobody to send to. Escape closes.", "problem")
         self.refresh_bindings()
 
+    def can_send(self) -> bool:
+        """Whether enter may queue now (in the `ready` stage): by default, when the plan has a recipient."""
+        return bool(self.plan and self.recipients(self.plan))
+
+    def before_queue(self) -> None:
+        """Called as enter starts queueing (a form disables its boxes here)."""
+
+    def queue_refused(self, error: str) -> None:
+        """Queueing raised `error`; the dialog is `ready` again. By default: say so."""
+        self.say("outcome", "Cannot send: " + error, "problem")
+
+    def nothing_queued(self, result: QueueResult | InviteResult) -> None:
+        """Queueing queued nothing (everyone was skipped). By default the dialog is over and says so."""
+        self.stage = "done"
+        self.say("outcome", self.NOTHING_QUEUED, "problem")
+
+    def show_sending(self, result: QueueResult | InviteResult) -> None:
+        """The box as the send starts: what is sent, who was skipped. A subclass may hide its form here."""
+        self.query_one(EmailPreview).display = False
+        self.say("recipients", Text(f"Sending {plural(len(self.recipients(result)), self.NOUN)}", style="bold"))
+        if result.skipped:
+            self.say("skipped", Text(f"{len(result.skipped):,} skipped", end="") + skipped_text(result.skipped))
+
+    def after_send(self) -> None:
+        """Called once the send is over and the last line says so (a form shows the recipient's new state)."""
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "confirm":
             if self.stage != "ready":
                 return False  # hidden: enter closes once the send is over
-            return True if self.plan and self.recipients(self.plan) else None
+            return True if self.can_send() else None
         if action == "finish":
             return self.stage == "done"
         return True
@@ -191,9 +233,10 @@ class PlannedSendScreen(Dialog[str]):
         if self.stage == "done":
             self.dismiss(describe_summary(self.query_one(SendPanel).summary))
             return
-        if self.stage != "ready" or not (self.plan and self.recipients(self.plan)):
+        if self.stage != "ready" or not self.can_send():
             return
         self.stage = "queueing"
+        self.before_queue()
         self.say("outcome", "Queueing…", "hint")
         self.hold_keys_until_done(self._queue())
         self.refresh_bindings()
@@ -201,15 +244,11 @@ class PlannedSendScreen(Dialog[str]):
     def _start_sending(self, result: QueueResult | InviteResult) -> None:
         self.app.post_message(DataChanged(self.CHANGED))
         if not self.recipients(result):
-            self.stage = "done"
-            self.say("outcome", self.NOTHING_QUEUED, "problem")
+            self.nothing_queued(result)
             self.refresh_bindings()
             return
         self.stage = "sending"
-        self.query_one(EmailPreview).display = False
-        self.say("recipients", Text(f"Sending {plural(len(self.recipients(result)), self.NOUN)}", style="bold"))
-        if result.skipped:
-            self.say("skipped", Text(f"{len(result.skipped):,} skipped", end="") + skipped_text(result.skipped))
+        self.show_sending(result)
         self.say("outcome", "Escape cancels (what was sent stays sent; the rest stays queued).", "hint")
         panel = self.query_one(SendPanel)
         panel.display = True
@@ -223,6 +262,7 @@ class PlannedSendScreen(Dialog[str]):
         self.say("outcome", line + " Enter or escape closes.", "good" if complete else "problem")
         self.notify_plain(describe_summary(message.summary, message.error), title=self.NOTIFY_TITLE,
                           severity="information" if complete else "warning")
+        self.after_send()
         self.refresh_bindings()
 
     def action_close(self) -> None:

@@ -208,7 +208,10 @@ class StatsHeader(Widget):
                 third.append(" · ", style=label)
             third.append(f"{count:,}", style=self._style(level) if count else value)
             third.append(" " + (one if count == 1 else many), style=label)
-            if many == "mail queued" and count and not info.sender_running:
+            if many == "mail queued" and count and getattr(self.app, "sending", False):
+                # Under a dialog that is sending it: the mail is going out now (the panel's end reloads this).
+                third.append(" (sending now)", style=label)
+            elif many == "mail queued" and count and not info.sender_running:
                 # Queued mail goes out only while `serve` or `outbox send --watch` runs somewhere.
                 third.append(" (no sender running: client-portal serve)", style=self._style("warning"))
         lines.append(third)
