@@ -15,6 +15,10 @@ class InvalidInput(PortalError):
     """A value (email, domain, CSV, template) was malformed; nothing was changed."""
 
 
+class AccessRevoked(PortalError):
+    """The contact's portal access is revoked: no link is issued to them until they are invited again."""
+
+
 class DatabaseBusy(PortalError):
     """Another admin held the write lock for longer than we were willing to wait."""
 
@@ -27,3 +31,12 @@ class RedeemFailed(PortalError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class DiskFull(PortalError):
+    """A write failed because the disk (or the database's size limit) is full; the transaction was undone."""
+
+    MESSAGE = "the disk is full (or the database reached its size limit): nothing was saved; free space and try again"
+
+    def __init__(self, message: str = MESSAGE) -> None:
+        super().__init__(message)

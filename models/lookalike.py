@@ -26,6 +26,7 @@ import itertools
 import unicodedata
 from dataclasses import dataclass
 
+from models.db import backend
 from models.entities import Contact
 
 MAX_SPELLINGS = 64
@@ -200,10 +201,8 @@ class Lookalikes:
     def _index(self) -> dict[str, list[str]]:
         if self._non_ascii is None:
             self._non_ascii = {}
-            db = Contact._meta.database
             # Only contacts with a non-ASCII character or an IDNA label: a full scan, but one per operation.
-            rows = db.execute_sql("SELECT email FROM contact WHERE email GLOB '*[^ -~]*' OR email LIKE '%xn--%'")
-            for (email,) in rows:
+            for email in backend().non_ascii_addresses():
                 self._non_ascii.setdefault(skeleton(unicode_form(email)), []).append(email)
         return self._non_ascii
 

@@ -19,7 +19,7 @@ from textual.widgets import Input, Static
 
 from models import contacts, domains, portal
 from models.contacts import ContactRow
-from models.entities import STATUS_JOINED, STATUS_NOT_INVITED
+from models.states import STATUS_JOINED, STATUS_NOT_INVITED
 from models.errors import NotFound, PortalError
 from tui.screens.planned_send import PlannedSendScreen
 from tui.text import MAX_ADDRESS_LENGTH, join
