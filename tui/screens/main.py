@@ -527,7 +527,7 @@ class MainScreen(Screen):
     # Their bindings, palette entries and actions in one block; the tooltips say what the palette and help say.
 
     BINDINGS = BINDINGS + [
-        Binding("x", "revoke", "Revoke access", show=False,
+        Binding("x", "revoke", "Revoke", show=False,
                 tooltip="End the portal access of the selected contacts (or the highlighted one); asks first"),
         Binding("e", "export_csv", "Export CSV", show=False,
                 tooltip="Write the selected contacts (or all the search and filter show) to a CSV file"),
