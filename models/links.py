@@ -25,6 +25,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+from peewee import fn
+
 from models import audit, clock, settings
 from models.base import to_db_time
 from models.contacts import ContactRow, _get_model, get_model, to_row
@@ -545,12 +547,33 @@ def revoke_access_many(contact_ids: list[int]) -> RevokeResult:
 
 @write_transaction
 def _revoke_chunk(chunk: list[int]) -> tuple[int, int, int]:
-    active = [cid for (cid,) in Contact.select(Contact.id).where(
-        Contact.id.in_(chunk) & (Contact.status != STATUS_REVOKED)).tuples()]
-    links = _working_links(active, clock.now()).count() if active else 0
-    for contact_id in active:
-        revoke_access(contact_id)
-    return len(active), links, len(chunk) - len(active)
+    """`revoke_access` for each contact of `chunk` not revoked yet, set-based: a statement per table, not per
+    contact (10,000 contacts one by one took 50 s), and the same audit entry per contact."""
+    from models.entities import OUTBOX_QUEUED, OUTBOX_SKIPPED, OutboxMessage
+
+    rows = list(Contact.select(Contact.id, Contact.email).where(
+        Contact.id.in_(chunk) & (Contact.status != STATUS_REVOKED)).tuples())
+    if not rows:
+        return 0, 0, len(chunk)
+    active = [contact_id for contact_id, _email in rows]
+    now = clock.now()
+    working = _working_links(active, now).count()
+    open_per_contact = dict(
+        MagicLink.select(MagicLink.contact, fn.COUNT(MagicLink.id)).where(
+            MagicLink.contact.in_(active) & MagicLink.used_at.is_null() & MagicLink.revoked_at.is_null()
+            & MagicLink.superseded_at.is_null()
+        ).group_by(MagicLink.contact).tuples()
+    )
+    _open_links().where(MagicLink.contact.in_(active)).execute()
+    Contact.update(status=STATUS_REVOKED, revoked_at=now, revoked_by=audit.current_actor(), updated_at=now).where(
+        Contact.id.in_(active)).execute()
+    OutboxMessage.update(status=OUTBOX_SKIPPED, last_error="access revoked").where(
+        OutboxMessage.contact.in_(active) & (OutboxMessage.status == OUTBOX_QUEUED)
+    ).execute()
+    for contact_id, email in rows:
+        audit.record("revoke", Contact(id=contact_id, email=email),
+                     detail=f"{open_per_contact.get(contact_id, 0)} open link(s) revoked")
+    return len(active), working, len(chunk) - len(active)
 
 
 def _working_links(contact_ids: list[int], now: datetime):

@@ -95,3 +95,33 @@ def test_set_values_is_all_or_none_with_each_field_s_message(db, frozen_clock):
     assert (settings.get("agency_name"), settings.get("login_ttl_hours")) == ("Acme", 48)
     stored = AuditEntry.select().where(AuditEntry.action == "setting")
     assert sorted(e.subject for e in stored) == ["agency_name", "login_ttl_hours"]  # nothing of the refused try
+
+
+def test_revoke_many_leaves_each_contact_as_revoke_access_does(db, frozen_clock, fixed_actor):
+    """The set-based bulk revoke and the one-by-one revoke give the same rows, outbox and audit entry."""
+    from models.entities import Contact, MagicLink
+
+    def setup(email: str) -> int:
+        row = contacts.add_contact(email)
+        portal.invite([email])
+        links.issue_link(email, "invite")
+        links.issue_link(email)  # login, shown
+        return row.id
+
+    one, many = setup("one@example.com"), setup("many@example.com")
+    links.revoke_access(one)
+    assert links.revoke_access_many([many]) == links.RevokeResult(1, 2, 0)
+
+    def state(contact_id: int):
+        c = Contact.get_by_id(contact_id)
+        mail = sorted((m.kind, m.status, m.last_error) for m in OutboxMessage.select().where(
+            OutboxMessage.contact == contact_id))
+        open_links = MagicLink.select().where((MagicLink.contact == contact_id) & MagicLink.revoked_at.is_null()
+                                              & MagicLink.used_at.is_null() & MagicLink.superseded_at.is_null())
+        entry = (AuditEntry.select().where((AuditEntry.contact == contact_id) & (AuditEntry.action == "revoke"))
+                 .get())
+        return (c.status, c.revoked_at, c.revoked_by, c.updated_at, mail, open_links.count(), entry.actor,
+                entry.detail)
+
+    assert state(many) == state(one)
+    assert state(one)[-1] == "2 open link(s) revoked"
