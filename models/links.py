@@ -572,7 +572,7 @@ def _revoke_chunk(chunk: list[int]) -> tuple[int, int, int]:
     ).execute()
     for contact_id, email in rows:
         audit.record("revoke", Contact(id=contact_id, email=email),
-                     detail=f"{open_per_contact.get(contact_id, 0)} open link(s) revoked")
+                     detail=f"{plural(open_per_contact.get(contact_id, 0), 'open link')} revoked")
     return len(active), working, len(chunk) - len(active)
 
 

@@ -124,4 +124,4 @@ def test_revoke_many_leaves_each_contact_as_revoke_access_does(db, frozen_clock,
                 entry.detail)
 
     assert state(many) == state(one)
-    assert state(one)[-1] == "2 open link(s) revoked"
+    assert state(one)[-1] == "2 open links revoked"
