@@ -23,6 +23,7 @@ from textual.widgets import Footer, Input, Select, Static, TabbedContent, TabPan
 from models.contacts import ContactRow
 from models.db import database
 from models.errors import PortalError
+from models.words import plural_noun
 from tui.messages import DataChanged
 from tui.screens.dialog import Dialog
 from tui.text import visible
@@ -81,7 +82,9 @@ class DiscardScreen(Dialog[bool]):
 
     def compose_body(self) -> ComposeResult:
         which = " and ".join(self.names)
-        yield Static(f"The {which} template{'s have' if len(self.names) > 1 else ' has'} edits that are not saved.",
+        templates = plural_noun("template") if len(self.names) > 1 else "template"
+        verb = "have" if len(self.names) > 1 else "has"
+        yield Static(f"The {which} {templates} {verb} edits that are not saved.",
                      classes="field-label", markup=False)
         yield Static("y closes and forgets them · escape or n goes back to them (ctrl+s saves).",
                      classes="hint field-label", markup=False)
