@@ -1,1 +1,2 @@
-"""The model layer: Peewee on SQLite and the domain operations on it. Knows nothing of Textual or SMTP."""
+"""The model layer: Peewee on the engine `models.db.open_database` picks (`models.backends`: SQLite by default) and
+the domain operations on it. Knows nothing of Textual or SMTP."""
