@@ -31,7 +31,7 @@ __all__ = [
 BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another admin's write to finish before `write_transaction` retries (milliseconds)."""
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """The schema this code writes (the same numbers on every engine; SQLite stores it in `PRAGMA user_version`)."""
 
 APP_NAME = "client-portal"
