@@ -301,13 +301,24 @@ def _name_window(query: ContactQuery, plan: _Plan, offset: int, limit: int) -> C
 
 
 def _in_name_order(query: ContactQuery, words: list[str], offset: int, limit: int) -> ContactPage | None:
-    """A window in name order off the ranks (`_name_window`), short words first tried by a short walk; None when
-    the caller must sort."""
-    if words and any(len(word) < TRIGRAM for word in words):
+    """A window in name order off the ranks (`_name_window`); None when the caller must sort.
+
+    Words of three letters or more go to the index. Shorter ones are costly to look up there (the vocabulary
+    counts each term's contacts, so a common pair costs tens of milliseconds) and cheap to test on a row: beside
+    a long word they filter its matches with LIKE; alone, a short walk in name order tries them first (a common
+    pair fills its window within it), and only a rarer one, whose terms are few and short, is looked up."""
+    long = [word for word in words if len(word) >= TRIGRAM]
+    short = tuple(word for word in words if len(word) < TRIGRAM)
+    if short and not long:
         page = _walk(query, words, offset, limit, None, SHORT_WALK, by_rank=True)
         if page is not None:
             return page
         plan = _plan(words, max_terms=RARE_TERMS, letters=True)
+    elif short:
+        page = _name_window(query, _Plan(" AND ".join(_fts_phrase(word) for word in long), short), offset, limit)
+        if page is not None:
+            return page
+        plan = _plan(words)
     else:
         plan = _plan(words)
     if plan.nothing:
