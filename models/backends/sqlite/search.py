@@ -244,8 +244,9 @@ many: its contacts are few, so the OR of its terms is quick ('x' at a million: 3
 where walking on in name order took 30-80 ms)."""
 
 NAME_WALK = 5_000
-"""How many of the index's matches, in name order, a filtered window (a status filter, or a one-letter word the
-index did not answer) looks at before it gives way to finding every match and sorting them."""
+"""How many of the index's matches, in name order, a window with a status filter looks at before it gives way to
+finding every match and sorting them (beside short words, filtered with LIKE, SHORT_WALK: then the short words are
+looked up in the index's vocabulary after all, which narrows the matches at once)."""
 
 
 def _status_where(query: ContactQuery) -> tuple[list[str], list]:
@@ -257,7 +258,7 @@ def _status_where(query: ContactQuery) -> tuple[list[str], list]:
     return [], []
 
 
-def _name_window(query: ContactQuery, plan: _Plan, offset: int, limit: int) -> ContactPage | None:
+def _name_window(query: ContactQuery, plan: _Plan, offset: int, limit: int, walk: int = NAME_WALK) -> ContactPage | None:
     """The window in name order read straight off the ranks, with no sort and no count: the search index keys its
     entries by rank, so its matches come out in name order and the first `limit` are the window. None when this
     cannot tell (a filtered window that did not fill within NAME_WALK matches, or a window past the end): the caller
@@ -282,7 +283,7 @@ def _name_window(query: ContactQuery, plan: _Plan, offset: int, limit: int) -> C
                f"ORDER BY c.name_rank {direction}")
         found = database.execute_sql(sql, [plan.match, limit, offset])
     else:
-        cap = NAME_WALK + offset
+        cap = walk + offset
         sql = (f"SELECT {columns} FROM contact AS c WHERE c.name_rank IN (SELECT rowid FROM {SEARCH_INDEX} "
                f"WHERE {SEARCH_INDEX} MATCH ? ORDER BY rowid {direction} LIMIT {int(cap)}) AND {' AND '.join(where)} "
                f"ORDER BY c.name_rank {direction} LIMIT ? OFFSET ?")
@@ -315,7 +316,8 @@ def _in_name_order(query: ContactQuery, words: list[str], offset: int, limit: in
             return page
         plan = _plan(words, max_terms=RARE_TERMS, letters=True)
     elif short:
-        page = _name_window(query, _Plan(" AND ".join(_fts_phrase(word) for word in long), short), offset, limit)
+        page = _name_window(query, _Plan(" AND ".join(_fts_phrase(word) for word in long), short), offset, limit,
+                            SHORT_WALK)
         if page is not None:
             return page
         plan = _plan(words)
