@@ -34,11 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.db import SCHEMA_VERSION, database, open_database  # noqa: E402
-from models.backends.sqlite.schema import (  # noqa: E402
-    SEARCH_INDEX_FILL,
-    create_search_index_triggers,
-    drop_search_index_triggers,
-)
+from models.backends.sqlite.schema import drop_search_index_triggers, renumber_names  # noqa: E402
 
 DATA_VERSION = 2
 """Bumped whenever the generator changes, so a cached database of the old shape is never reused."""
@@ -214,7 +210,7 @@ def _build(count: int, path: Path) -> None:
     ).fetchall()
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
-    drop_search_index_triggers(conn)  # filled in one statement at the end, as an import does
+    drop_search_index_triggers(conn)  # ranked and indexed at the end, as a big import does
     with conn:
         for contact_id, first, last, company, email, status in contacts_of(count):
             n = contact_id - 1
@@ -229,11 +225,10 @@ def _build(count: int, path: Path) -> None:
             if len(batch) >= 20_000:
                 _flush(conn, batch, links)
         _flush(conn, batch, links)
+    with conn:
+        renumber_names(conn)  # ranks in name order, the index filled in rank order, its triggers made again
     for _, sql in indexes:
         conn.execute(sql)
-    with conn:
-        conn.execute(SEARCH_INDEX_FILL)
-        create_search_index_triggers(conn)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     for suffix in ("-wal", "-shm"):

@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from models import csv_io
 from models.backends.sqlite.database import PRAGMAS
 from models.db import database, open_database
-from models.backends.sqlite.schema import SEARCH_INDEX, SEARCH_INDEX_FILL
+from models.backends.sqlite.bulk import INSERT_TRIGGERS
+from models.backends.sqlite.schema import SEARCH_INDEX, renumber_names
 
 SIDES = ("bare", "same", "ours")
 
@@ -114,7 +115,7 @@ def bare(data: bytes, path: Path) -> tuple[float, float]:
     return timer.stop()
 
 
-_INSERT_TRIGGERS = ("contact_search_insert", "contact_count_insert", "contact_fts_insert")
+_INSERT_TRIGGERS = tuple(INSERT_TRIGGERS)
 """The triggers an insert into contact fires; the reference does their work once for all rows instead."""
 
 
@@ -152,8 +153,10 @@ def same_end_state(data: bytes, path: Path) -> tuple[float, float]:
         "INSERT INTO contact_status_count (status, n) SELECT status, COUNT(*) FROM contact WHERE true "
         "GROUP BY status ON CONFLICT (status) DO UPDATE SET n = n + excluded.n"
     )
-    conn.execute(SEARCH_INDEX_FILL)
-    for _, sql in triggers + indexes:
+    for _, sql in triggers:
+        conn.execute(sql)
+    renumber_names(conn)  # ranks in name order, the index filled in rank order
+    for _, sql in indexes:
         conn.execute(sql)
     conn.execute("COMMIT")
     conn.close()
@@ -170,6 +173,12 @@ def ours(data: bytes, path: Path) -> tuple[float, float]:
     return elapsed
 
 
+def _index_summary(conn: sqlite3.Connection) -> list:
+    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.held USING fts5vocab(main, {SEARCH_INDEX}, 'instance')")
+    return conn.execute("SELECT v.term, COUNT(*), SUM(c.id), SUM(c.id * (v.offset + 1)) FROM temp.held AS v "
+                        "JOIN contact AS c ON c.name_rank = v.doc GROUP BY v.term ORDER BY v.term").fetchall()
+
+
 def _state(path: Path) -> list:
     """What the two imports must agree on (everything but timestamps and the audit log)."""
     conn = sqlite3.connect(path)
@@ -178,7 +187,10 @@ def _state(path: Path) -> list:
             conn.execute("SELECT id, email, first_name, last_name, company, phone, status, invite_count, "
                          "search_text FROM contact ORDER BY id").fetchall(),
             conn.execute("SELECT status, n FROM contact_status_count ORDER BY status").fetchall(),
-            conn.execute(f"SELECT rowid, text FROM {SEARCH_INDEX} ORDER BY rowid").fetchall(),
+            # The index holds no text (schema v8): what it holds, per term, read through its vocabulary, with
+            # ranks turned into contact ids (rank values depend on the path; their order is the name order).
+            conn.execute("SELECT id FROM contact ORDER BY name_rank").fetchall(),
+            _index_summary(conn),
             conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").fetchall(),
         ]
     finally:

@@ -62,14 +62,12 @@ def test_search_treats_like_wildcards_literally(db):
 
 
 def _index_matches_contacts() -> bool:
-    """The trigram index holds exactly each contact's search text, lower-cased for ASCII, and two spaces after it
-    (what the triggers must keep true)."""
+    """The trigram index holds exactly each contact's search text, lower-cased for ASCII, and two spaces after it,
+    under the contact's rank in name order (what the triggers must keep true; read from the index itself)."""
     from models.db import database
-    from models.backends.sqlite.schema import SEARCH_INDEX
+    from tests.fixtures_search import index_matches_contacts
 
-    indexed = database.execute_sql(f"SELECT rowid, text FROM {SEARCH_INDEX} ORDER BY rowid").fetchall()
-    stored = database.execute_sql("SELECT id, lower(search_text) || '  ' FROM contact ORDER BY id").fetchall()
-    return indexed == stored
+    return index_matches_contacts(database)
 
 
 def _found(search: str, status: str | None = None) -> list[str]:

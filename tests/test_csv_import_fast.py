@@ -21,6 +21,7 @@ from models.db import database, open_database
 from models.entities import Contact
 from models.errors import InvalidInput
 from models.backends.sqlite.schema import SEARCH_INDEX
+from tests.fixtures_search import index_entries, index_matches_contacts
 
 HEADER = ["Name", "Given Name", "Family Name", "E-mail 1 - Value", "E-mail 2 - Value", "Organization Name",
           "Phone 1 - Value"]
@@ -148,6 +149,9 @@ SEARCHES = ("lovelace", "LOVELACE", "zoë", "ÉCOLE", "école", "李", "100%", "
             "existing", "newco", "oldco", "newer", "example", "@example.com", "😀", "éclair", "e\u0301clair", "+44")
 
 
+CONTACT_COLUMNS = [f'"{field.column_name}"' for field in Contact._meta.sorted_fields]
+
+
 def database_state() -> dict:
     """Everything an import leaves behind that must not depend on the path it took (the audit log aside)."""
 
@@ -155,16 +159,20 @@ def database_state() -> dict:
         return database.execute_sql(sql).fetchall()
 
     assert rows("PRAGMA integrity_check") == [("ok",)]
+    assert index_matches_contacts(database)
     database.execute_sql(f"INSERT INTO {SEARCH_INDEX} ({SEARCH_INDEX}) VALUES ('integrity-check')")
     searches = {}
     for text in SEARCHES:
         page = contacts.contact_page(contacts.ContactQuery(search=text, sort="email"), 0, 50)
         searches[text] = (page.total, [row.email for row in page.rows])
     return {
-        "contacts": rows("SELECT * FROM contact ORDER BY id"),
+        # Every column but the rank, whose values depend on the path (a bulk import numbers evenly); its order
+        # (name order) and the index entries under it are compared by contact id.
+        "contacts": rows(f"SELECT {', '.join(CONTACT_COLUMNS)} FROM contact ORDER BY id"),
+        "name order": rows("SELECT id FROM contact ORDER BY name_rank"),
         "counts": rows("SELECT status, n FROM contact_status_count ORDER BY status"),
         "total": contacts.count_contacts(),
-        "search index": rows(f"SELECT rowid, text FROM {SEARCH_INDEX} ORDER BY rowid"),
+        "search index": index_entries(database),
         "schema": rows("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"),
         "searches": searches,
     }

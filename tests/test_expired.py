@@ -301,9 +301,19 @@ def test_a_window_of_the_filter_walks_the_sort_index_instead_of_sorting_every_ex
     # sort column) index and skipping the open invitations about 14 ms with the count (measured by hand on the
     # 1M benchmark database).
     query = ContactQuery(status=FILTER_EXPIRED, sort=sort)
-    select = (sqlite_search._filtered(query, sqlite_search._plan([])).order_by(*contacts.SORT_KEYS[sort])
-              .limit(200).select(Contact.id))
-    sql, params = select.sql()
+    if sort == "name":  # schema v8: the window in name order walks (status, name rank); capture what it runs
+        database = Contact._meta.database
+        seen: list[str] = []
+        database.connection().set_trace_callback(seen.append)
+        try:
+            contacts.contact_page(query, 0, 200, count=False)
+        finally:
+            database.connection().set_trace_callback(None)
+        sql, params = next(s for s in seen if "ORDER BY" in s and "name_rank" in s), ()
+    else:
+        select = (sqlite_search._filtered(query, sqlite_search._plan([])).order_by(*contacts.SORT_KEYS[sort])
+                  .limit(200).select(Contact.id))
+        sql, params = select.sql()
     plan = " | ".join(row[-1] for row in Contact._meta.database.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
     assert "TEMP B-TREE" not in plan, plan
     assert "contact_invite_expiry" not in plan, plan

@@ -149,6 +149,8 @@ class MainScreen(Screen):
         self._changes: object = None
         self._results_pending = False
         """A new search or filter was asked for and the table has not shown its results yet."""
+        self._status_text: Text | None = None
+        """What the status line shows now (it is drawn again only when this changes)."""
         self._binding_state: tuple = ()
 
     def compose(self) -> ComposeResult:
@@ -323,7 +325,11 @@ class MainScreen(Screen):
         text.append(f" · sort {label.lower()} {'▼' if query.descending else '▲'} (s)")
         if table.busy:
             text.append(" · loading…")
-        self.query_one("#table-status", Static).update(text)
+        if text != self._status_text:
+            # One row, its width the screen's (app.tcss): a new text never changes its size, so no layout pass
+            # (a relayout of the whole screen, three times a key, was most of what a search key cost to paint).
+            self._status_text = text
+            self.query_one("#table-status", Static).update(text, layout=False)
 
     # --- which actions apply ----------------------------------------------------------------------------------
 

@@ -77,6 +77,10 @@ class SqliteBackend:
     def matching_ids(self, query) -> list[int]:
         return search.matching_ids(query)
 
+    def keep_name_order(self) -> None:
+        """Rank the contacts the triggers could not (`schema.place_unranked`), in the caller's transaction."""
+        schema.place_unranked(database)
+
     # --- bulk import
 
     def bulk_insert_contacts(self, rows: Sequence[tuple], columns: Sequence[str]) -> int:

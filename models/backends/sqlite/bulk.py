@@ -8,15 +8,16 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from models.backends.sqlite.schema import SEARCH_INDEX_FILL
+from models.backends.sqlite.schema import place_unranked, renumber_names
 from models.base import database
 
-INSERT_TRIGGERS = ("contact_search_insert", "contact_count_insert", "contact_fts_insert")
-"""The insert triggers on contact (schema v2-v4) an import sets aside, each replaced by work done once: every row
+INSERT_TRIGGERS = ("contact_search_insert", "contact_count_insert", "contact_rank_insert", "contact_fts_insert")
+"""The insert triggers on contact (schema v2-v8) an import sets aside, each replaced by work done once: every row
 comes with its search_text (the search trigger only fills in an empty one, and `search_text` never makes one), the
-count per status is raised once by the number of rows, and the search index is filled in one statement. Row by
-row, the first two add about 60% to each insert, and the search index's makes it about ten times slower. A
-trigger not named here stays, and fires for each row as it would for any insert."""
+count per status is raised once by the number of rows, and the new contacts get their ranks in name order and
+their search index entries at the end (`InsertUpkeep.restore`). Row by row, the first two add about 60% to each
+insert, and the search index's makes it about ten times slower. A trigger not named here stays, and fires for
+each row as it would for any insert."""
 
 
 def insert_contacts(rows: Sequence[tuple], columns: Sequence[str]) -> int:
@@ -67,7 +68,15 @@ class InsertUpkeep:
                 "ON CONFLICT (status) DO UPDATE SET n = n + excluded.n",
                 (status, inserted),
             )
-        if "contact_fts_insert" in dropped and inserted:
-            database.execute_sql(f"{SEARCH_INDEX_FILL} WHERE id > ?", (after_id,))
-        for _, sql in self.triggers + self.indexes:
+        for _, sql in self.triggers:
+            database.execute_sql(sql)
+        if inserted:
+            # The new contacts' ranks in name order, and their index entries. A big import (its indexes set
+            # aside) numbers everyone again and fills the index in rank order, an append for FTS5, before the
+            # indexes are built; a smaller one places each new contact between its neighbours.
+            if self.indexes:
+                renumber_names(database)
+            else:
+                place_unranked(database)
+        for _, sql in self.indexes:
             database.execute_sql(sql)

@@ -79,21 +79,19 @@ def _v3(db: peewee.SqliteDatabase) -> None:
 
 
 SEARCH_INDEX = "contact_fts"
-"""FTS5 table (trigram tokenizer) over `contact.search_text`, rowid = contact id: a word of three or more
-characters is found through its trigrams instead of a LIKE over every row. It holds `lower(search_text)` (SQLite's
-lower() folds ASCII only) with a case-sensitive tokenizer, so a match is exactly what LIKE finds (case-insensitive
-for ASCII and nothing else). It keeps its own copy of the text (not external content) so a trigger can delete a
-contact's entry by rowid alone, whatever order SQLite fires the search-column triggers in."""
+"""FTS5 table (trigram tokenizer) over `contact.search_text`: a word of three or more characters is found through
+its trigrams instead of a LIKE over every row. It holds `lower(search_text)` (SQLite's lower() folds ASCII only)
+with a case-sensitive tokenizer, so a match is exactly what LIKE finds (case-insensitive for ASCII and nothing
+else). Since schema v8 its rowid is the contact's rank in name order (`contact.name_rank`), and it keeps no copy of
+the text (contentless: the text is stored once, in `contact.search_text`); until v8 its rowid was the contact id."""
 
 SEARCH_INDEX_TEXT = "lower({p}search_text) || '  '"
 """What the index holds for a contact (schema v5): the search text lower-cased for ASCII, and two spaces after it,
 so every occurrence of a one- or two-character word (search words hold no spaces) begins one of the text's
 trigrams. A two-letter word is then looked up as the index's terms that start with it (`search._plan`)."""
 
-SEARCH_INDEX_FILL = (
-    f"INSERT INTO {SEARCH_INDEX} (rowid, text) SELECT id, {SEARCH_INDEX_TEXT.format(p='')} FROM contact"
-)
-"""Index every contact (append a WHERE to index some)."""
+_V4_FILL = f"INSERT INTO {SEARCH_INDEX} (rowid, text) SELECT id, {SEARCH_INDEX_TEXT.format(p='')} FROM contact"
+"""Index every contact by id (schema v4-v7's index, which v8 replaces)."""
 
 SEARCH_TERMS = "temp.contact_fts_terms"
 """The search index's vocabulary (an `fts5vocab` table, one per connection, see `create_search_terms`): its
@@ -104,7 +102,7 @@ def create_search_terms(db) -> None:
     """Create SEARCH_TERMS on this connection (a temp table: nothing is stored in the file)."""
     _execute(db, f"CREATE VIRTUAL TABLE IF NOT EXISTS {SEARCH_TERMS} USING fts5vocab(main, {SEARCH_INDEX}, 'row')")
 
-SEARCH_INDEX_TRIGGERS = {
+_V4_TRIGGERS = {
     "contact_fts_insert": f"AFTER INSERT ON contact WHEN NEW.search_text <> '' BEGIN "
     f"INSERT INTO {SEARCH_INDEX} (rowid, text) VALUES (NEW.id, {SEARCH_INDEX_TEXT.format(p='NEW.')}); END",
     "contact_fts_update": f"AFTER UPDATE OF search_text ON contact BEGIN "
@@ -112,24 +110,20 @@ SEARCH_INDEX_TRIGGERS = {
     f"INSERT INTO {SEARCH_INDEX} (rowid, text) VALUES (NEW.id, {SEARCH_INDEX_TEXT.format(p='NEW.')}); END",
     "contact_fts_delete": f"AFTER DELETE ON contact BEGIN DELETE FROM {SEARCH_INDEX} WHERE rowid = OLD.id; END",
 }
-"""Triggers that keep SEARCH_INDEX in step with every writer. An insert with an empty search_text is indexed by
-the update trigger when the v2 trigger fills the column in."""
+"""Schema v4-v7's triggers keeping the index (rowid = contact id) in step with every writer (v8 replaces them)."""
 
 
 def _execute(db, sql: str) -> None:
     (db.execute_sql if isinstance(db, (peewee.Database, peewee.DatabaseProxy)) else db.execute)(sql)
 
 
-def create_search_index_triggers(db) -> None:
-    """(Re)create SEARCH_INDEX_TRIGGERS; `db` is a Peewee database (or the proxy) or a sqlite3 connection."""
-    for name, body in SEARCH_INDEX_TRIGGERS.items():
+def _create_v4_triggers(db) -> None:
+    for name, body in _V4_TRIGGERS.items():
         _execute(db, f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
 
 
-def drop_search_index_triggers(db) -> None:
-    """Drop SEARCH_INDEX_TRIGGERS, for a bulk insert that then indexes its rows in one statement (row by row, a
-    trigram index makes an insert about ten times slower)."""
-    for name in SEARCH_INDEX_TRIGGERS:
+def _drop_v4_triggers(db) -> None:
+    for name in _V4_TRIGGERS:
         _execute(db, f"DROP TRIGGER IF EXISTS {name}")
 
 
@@ -139,8 +133,8 @@ def _v4(db: peewee.SqliteDatabase) -> None:
         f"CREATE VIRTUAL TABLE IF NOT EXISTS {SEARCH_INDEX} USING fts5(text, tokenize = 'trigram case_sensitive 1')"
     )
     db.execute_sql(f"DELETE FROM {SEARCH_INDEX}")
-    db.execute_sql(SEARCH_INDEX_FILL)
-    create_search_index_triggers(db)
+    db.execute_sql(_V4_FILL)
+    _create_v4_triggers(db)
 
 
 def _v5(db: peewee.SqliteDatabase) -> None:
@@ -148,10 +142,10 @@ def _v5(db: peewee.SqliteDatabase) -> None:
     in it too), and the contact's name keyed by id: a search's matches are sorted by name from this small index
     instead of from the contact rows (a search matching 5% of a million contacts sorts twice as fast); and the
     count of open invitations per hour they lapse in (`_expiry_counts`)."""
-    drop_search_index_triggers(db)
+    _drop_v4_triggers(db)
     db.execute_sql(f"DELETE FROM {SEARCH_INDEX}")
-    db.execute_sql(SEARCH_INDEX_FILL)
-    create_search_index_triggers(db)
+    db.execute_sql(_V4_FILL)
+    _create_v4_triggers(db)
     db.execute_sql(f"CREATE INDEX IF NOT EXISTS {NAMES_BY_ID} ON contact (id, last_name, first_name)")
     _expiry_counts(db)
 
@@ -308,5 +302,187 @@ def _delivery_counts(db: peewee.SqliteDatabase) -> None:
     )
 
 
-UPGRADES: dict[int, Callable[[peewee.SqliteDatabase], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7}
+# --- schema v8: the name order kept in the data -------------------------------------------------------------------
+
+NAME_GAP = 64
+"""How far apart neighbouring contacts' name ranks are after a renumbering. The search index is keyed by rank and
+stores the distance between neighbouring keys, so a wider gap makes it bigger (at 100k contacts: 13.7 MB with no
+gap, 15.2 with 16, 17.7 with 128, 31 MB with 2**32); a narrower one runs out sooner where contacts are added at one
+place in the order (a gap of 64 takes six there before `place_unranked` spreads the neighbourhood)."""
+
+NAME_ORDER = "{p}last_name, {p}first_name, {p}id"
+"""The name order (`models.listing.SORT_KEYS['name']`), which `contact.name_rank` follows."""
+
+RANK_INDEX = "contact_name_rank"
+STATUS_RANK_INDEX = "contact_status_rank"
+
+_INDEX_TEXT = "lower({p}search_text) || '  '"
+
+
+def _neighbour_sql(before: bool, key: str) -> str:
+    """The rank of the nearest ranked contact before (or after) the name-order key `key`, through the names index."""
+    op, direction = ("<", "DESC") if before else (">", "ASC")
+    return (f"SELECT o.name_rank FROM contact AS o WHERE (o.last_name, o.first_name, o.id) {op} ({key}) "
+            f"AND o.name_rank IS NOT NULL ORDER BY o.last_name {direction}, o.first_name {direction}, "
+            f"o.id {direction} LIMIT 1")
+
+
+_NEW_KEY = "NEW.last_name, NEW.first_name, NEW.id"
+
+RANK_OF_NEW = (
+    f"(SELECT CASE WHEN p IS NULL THEN COALESCE(s - {NAME_GAP}, 0) WHEN s IS NULL THEN p + {NAME_GAP} "
+    f"WHEN s - p >= 2 THEN p + (s - p) / 2 END "
+    f"FROM (SELECT ({_neighbour_sql(True, _NEW_KEY)}) AS p, ({_neighbour_sql(False, _NEW_KEY)}) AS s))"
+)
+"""A new (or renamed) contact's rank: halfway between its neighbours' in name order, NAME_GAP past the last, or
+NULL when its neighbours' ranks are adjacent (`place_unranked` then makes room)."""
+
+SEARCH_INDEX_TRIGGERS = {
+    "contact_rank_insert": "AFTER INSERT ON contact WHEN NEW.name_rank IS NULL BEGIN "
+    f"UPDATE contact SET name_rank = {RANK_OF_NEW} WHERE id = NEW.id; END",
+    "contact_rank_update": "AFTER UPDATE OF first_name, last_name ON contact "
+    "WHEN OLD.first_name IS NOT NEW.first_name OR OLD.last_name IS NOT NEW.last_name BEGIN "
+    f"UPDATE contact SET name_rank = {RANK_OF_NEW} WHERE id = NEW.id; END",
+    "contact_fts_insert": "AFTER INSERT ON contact WHEN NEW.name_rank IS NOT NULL BEGIN "
+    f"INSERT INTO {SEARCH_INDEX} (rowid, text) VALUES (NEW.name_rank, {_INDEX_TEXT.format(p='NEW.')}); END",
+    "contact_fts_update": "AFTER UPDATE OF name_rank, search_text ON contact "
+    "WHEN OLD.name_rank IS NOT NEW.name_rank OR OLD.search_text IS NOT NEW.search_text BEGIN "
+    f"INSERT INTO {SEARCH_INDEX} ({SEARCH_INDEX}, rowid, text) SELECT 'delete', OLD.name_rank, "
+    f"{_INDEX_TEXT.format(p='OLD.')} WHERE OLD.name_rank IS NOT NULL; "
+    f"INSERT INTO {SEARCH_INDEX} (rowid, text) SELECT NEW.name_rank, {_INDEX_TEXT.format(p='NEW.')} "
+    "WHERE NEW.name_rank IS NOT NULL; END",
+    "contact_fts_delete": "AFTER DELETE ON contact WHEN OLD.name_rank IS NOT NULL BEGIN "
+    f"INSERT INTO {SEARCH_INDEX} ({SEARCH_INDEX}, rowid, text) VALUES ('delete', OLD.name_rank, "
+    f"{_INDEX_TEXT.format(p='OLD.')}); END",
+}
+"""Schema v8's triggers: a contact added or renamed gets its rank in name order, and the search index (keyed by
+rank, storing no text: a `delete` names the text it indexed, which the old row still holds) follows every change
+of rank or search text. They replace v4's `SEARCH_INDEX_TRIGGERS` (same three index trigger names)."""
+
+INDEX_TRIGGERS = ("contact_fts_insert", "contact_fts_update", "contact_fts_delete")
+
+
+def _rows(db, sql: str, params=()) -> list[tuple]:
+    if isinstance(db, (peewee.Database, peewee.DatabaseProxy)):
+        return db.execute_sql(sql, params).fetchall()
+    return db.execute(sql, params).fetchall()
+
+
+def create_search_index_triggers(db) -> None:
+    """(Re)create SEARCH_INDEX_TRIGGERS; `db` is a Peewee database (or the proxy) or a sqlite3 connection."""
+    for name, body in SEARCH_INDEX_TRIGGERS.items():
+        _execute(db, f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+
+
+def drop_search_index_triggers(db) -> None:
+    """Drop SEARCH_INDEX_TRIGGERS, for a bulk insert that then ranks and indexes its rows at the end
+    (`renumber_names` or `place_unranked`): row by row, a trigram index makes an insert about ten times slower."""
+    for name in SEARCH_INDEX_TRIGGERS:
+        _execute(db, f"DROP TRIGGER IF EXISTS {name}")
+
+
+def renumber_names(db) -> None:
+    """Every contact's rank again, NAME_GAP apart in name order, and the search index filled again in rank order
+    (in key order, FTS5 appends: a million contacts in seconds, where filling it in id order took a minute)."""
+    for name in INDEX_TRIGGERS:
+        _execute(db, f"DROP TRIGGER IF EXISTS {name}")
+    _execute(db, f"INSERT INTO {SEARCH_INDEX} ({SEARCH_INDEX}) VALUES ('delete-all')")
+    _execute(db, f"UPDATE contact SET name_rank = r.n * {NAME_GAP} FROM (SELECT id, row_number() OVER "
+                 f"(ORDER BY {NAME_ORDER.format(p='')}) AS n FROM contact) AS r WHERE contact.id = r.id "
+                 f"AND contact.name_rank IS NOT r.n * {NAME_GAP}")
+    _execute(db, f"INSERT INTO {SEARCH_INDEX} (rowid, text) SELECT name_rank, {_INDEX_TEXT.format(p='')} "
+                 "FROM contact ORDER BY name_rank")
+    create_search_index_triggers(db)
+
+
+RENUMBER_SHARE = 20
+"""`place_unranked` renumbers everyone instead when more than one contact in this many has no rank (a big import):
+one pass over the table beats spreading neighbourhoods again and again."""
+
+
+def place_unranked(db) -> int:
+    """Give every contact without a rank its place in the name order: halfway between its neighbours, or, where
+    their ranks are adjacent, after spreading the ranks around them (`_make_room`). Runs in the caller's
+    transaction; returns how many contacts it placed. Every write of ours that adds or renames contacts ends
+    with it; the triggers leave a contact unranked only where the ranks had no room."""
+    missing, everyone = _rows(db, "SELECT (SELECT COUNT(*) FROM contact WHERE name_rank IS NULL), "
+                                  "(SELECT COALESCE(SUM(n), 0) FROM contact_status_count)")[0]
+    if not missing:
+        return 0
+    if missing * RENUMBER_SHARE > everyone:
+        renumber_names(db)
+        return missing
+    placed = 0
+    while True:
+        found = _rows(db, f"SELECT id, last_name, first_name FROM contact WHERE name_rank IS NULL "
+                          f"ORDER BY {NAME_ORDER.format(p='')} LIMIT 1")
+        if not found:
+            return placed
+        contact_id, last, first = found[0]
+        key = (last, first, contact_id)
+        before = _rows(db, _neighbour_sql(True, "?, ?, ?"), key)
+        after = _rows(db, _neighbour_sql(False, "?, ?, ?"), key)
+        p, s = (before[0][0] if before else None), (after[0][0] if after else None)
+        if p is None:
+            rank = 0 if s is None else s - NAME_GAP
+        elif s is None:
+            rank = p + NAME_GAP
+        elif s - p >= 2:
+            rank = p + (s - p) // 2
+        else:
+            if not _make_room(db, p, s):
+                renumber_names(db)
+                return placed + 1
+            continue
+        _rows(db, "UPDATE contact SET name_rank = ? WHERE id = ?", (rank, contact_id))
+        placed += 1
+
+
+def _make_room(db, p: int, s: int) -> bool:
+    """Spread the ranks around the adjacent pair (p, s) evenly over the narrowest span (8, 32, 128... contacts on
+    each side) that leaves at least 16 between neighbours; False when not even the whole table has such a span.
+
+    The search index keys its entries by rank, so no two contacts may hold one rank even for a moment: the ones
+    moving down move first, lowest first, then the ones moving up, highest first."""
+    side = 8
+    while True:
+        lo = _rows(db, "SELECT name_rank FROM contact WHERE name_rank <= ? ORDER BY name_rank DESC LIMIT 1 OFFSET ?",
+                   (p, side))
+        hi = _rows(db, "SELECT name_rank FROM contact WHERE name_rank >= ? ORDER BY name_rank LIMIT 1 OFFSET ?",
+                   (s, side))
+        if not lo or not hi:
+            return False
+        lo, hi = lo[0][0], hi[0][0]
+        inside = _rows(db, "SELECT id, name_rank FROM contact WHERE name_rank > ? AND name_rank < ? "
+                           "ORDER BY name_rank", (lo, hi))
+        step = (hi - lo) // (len(inside) + 1)
+        if step >= 16:
+            moves = [(contact_id, old, lo + i * step) for i, (contact_id, old) in enumerate(inside, start=1)]
+            for contact_id, _, rank in [m for m in moves if m[2] < m[1]] + [m for m in reversed(moves) if m[2] > m[1]]:
+                _rows(db, "UPDATE contact SET name_rank = ? WHERE id = ?", (rank, contact_id))
+            return True
+        side *= 4
+
+
+def _v8(db: peewee.SqliteDatabase) -> None:
+    """The name order kept in the data (issue 12): each contact's rank in name order (`name_rank`, gapped, kept by
+    triggers), and the search index keyed by it, so the first window of a search in name order is the index's
+    first matches, with no sort and no count. The index stores no copy of the text (contentless: the text is in
+    `contact.search_text` once) nor document sizes. The names-by-id and status-and-names indexes go (the rank does
+    their work); status and rank serve a filtered list in name order."""
+    for name in ("contact_fts_insert", "contact_fts_update", "contact_fts_delete"):
+        db.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
+    db.execute_sql(f"DROP TABLE IF EXISTS {SEARCH_INDEX}")
+    db.execute_sql(f"DROP INDEX IF EXISTS {NAMES_BY_ID}")
+    db.execute_sql("DROP INDEX IF EXISTS contact_status_names")
+    if "name_rank" not in _columns(db, "contact"):
+        db.execute_sql("ALTER TABLE contact ADD COLUMN name_rank INTEGER")
+    db.execute_sql(f"CREATE INDEX IF NOT EXISTS {RANK_INDEX} ON contact (name_rank)")
+    db.execute_sql(f"CREATE INDEX IF NOT EXISTS {STATUS_RANK_INDEX} ON contact (status, name_rank)")
+    db.execute_sql(f"CREATE VIRTUAL TABLE {SEARCH_INDEX} USING fts5(text, content='', columnsize=0, "
+                   "tokenize = 'trigram case_sensitive 1')")
+    renumber_names(db)
+
+
+UPGRADES: dict[int, Callable[[peewee.SqliteDatabase], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8}
 """Upgrade to version N from N-1."""

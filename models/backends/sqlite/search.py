@@ -1,16 +1,24 @@
 """SQLite's search planner: a `ContactQuery` answered through the trigram index (FTS5), the counts the triggers
-keep, and a walk along the sort index, with the SQL spelled so SQLite's planner takes the fast road (`INDEXED BY`,
-unary `+`). Moved whole from `models.contacts`; the figures in `benchmarks/` are this code's.
+keep, and walks along the sort index, with the SQL spelled so SQLite's planner takes the fast road (`CROSS JOIN`,
+unary `+`). The figures in `benchmarks/` are this code's.
+
+In name order (the dashboard's default) nothing is sorted or counted before the window is shown (schema v8): the
+search index is keyed by each contact's rank in name order, so its matches come out in name order and the first
+`limit` of them are the window; a list with no search reads the rank index. Other orders find the matches and
+sort them (or walk their sort index when the matches are many and spread). The count comes after, on the
+dashboard's counting thread (`count`). When a key only narrows the search the previous key answered completely,
+its rows are filtered again instead (`_narrowed`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 
 import peewee
 
 from models import clock
-from models.backends.sqlite.schema import NAMES_BY_ID, SEARCH_INDEX, SEARCH_TERMS, create_search_terms
+from models.backends.sqlite.schema import SEARCH_INDEX, SEARCH_TERMS, create_search_terms
 from models.base import database
 from models.entities import STATUS_INVITED, Contact
 from models.listing import (
@@ -82,17 +90,23 @@ class _Plan:
         return f"SELECT rowid FROM {SEARCH_INDEX} WHERE {SEARCH_INDEX} MATCH ?"
 
 
-def _plan(words: list[str]) -> _Plan:
+def _plan(words: list[str], *, indexed: bool = True, max_terms: int = MAX_TERMS, letters: bool = False) -> _Plan:
+    """The plan for `words`: with `indexed` false (some contact is not in the index yet, see `ranked`) every
+    word is a LIKE. Words of one or two letters are looked up as the index terms that start with them when they
+    start at most `max_terms` (one-letter words too with `letters`)."""
+    if not indexed:
+        return _Plan(None, tuple(words))
     parts: list[str] = []
     like: list[str] = []
     for word in words:
         if len(word) >= TRIGRAM:
             parts.append(_fts_phrase(word))
             continue
-        terms = _terms_starting(word.translate(_ASCII_LOWER), 1 if len(word) < PAIR else MAX_TERMS + 1)
+        short = len(word) < PAIR and not letters
+        terms = _terms_starting(word.translate(_ASCII_LOWER), 1 if short else max_terms + 1)
         if not terms:
             return _Plan(None, (), nothing=True)  # no trigram starts with it: no contact has it
-        if len(word) == PAIR and len(terms) <= MAX_TERMS:
+        if not short and len(terms) <= max_terms:
             parts.append("(" + " OR ".join(_fts_phrase(term) for term in terms) + ")")
             continue
         like.append(word)
@@ -116,7 +130,7 @@ def _filtered(query: ContactQuery, plan: _Plan) -> peewee.ModelSelect:
         select = select.where(Contact.status == query.status)
     if plan.match is not None:
         subquery = peewee.SQL(f"({plan.index_sql})", [plan.match])
-        select = select.where(peewee.NodeList((Contact.id, peewee.SQL("IN"), subquery)))
+        select = select.where(peewee.NodeList((peewee.SQL('"name_rank"'), peewee.SQL("IN"), subquery)))
     for word in plan.like:
         select = select.where(_like(Contact.search_text, f"%{escape_like(word)}%"))
     return select
@@ -146,7 +160,8 @@ def _count(query: ContactQuery, plan: _Plan) -> int:
 
 def count(query: ContactQuery) -> int:
     """How many contacts match."""
-    return _count(query, _plan(search_words(query.search)))
+    check_query(query)
+    return _count(query, _plan(search_words(query.search), indexed=ranked()))
 
 
 FEW = 5_000
@@ -169,19 +184,15 @@ def _all_contacts() -> int:
     return database.execute_sql("SELECT COALESCE(SUM(n), 0) FROM contact_status_count").fetchone()[0]
 
 
-_FROM_CONTACT = 'FROM "contact" AS "t1"'
-
-
-def _ids(select: peewee.ModelSelect, *, names_index: bool) -> list[tuple]:
-    """Run an id query; with `names_index`, read the names it sorts by from NAMES_BY_ID, not the contact rows."""
-    sql, params = select.sql()
-    if names_index and sql.count(_FROM_CONTACT) == 1:
-        sql = sql.replace(_FROM_CONTACT, f"{_FROM_CONTACT} INDEXED BY {NAMES_BY_ID}")
-    return database.execute_sql(sql, params).fetchall()
+def ranked() -> bool:
+    """Whether every contact has its rank in name order, and so is in the search index: true unless a writer
+    that is not ours crowded one place in the order (`schema.place_unranked` then finishes the job, at our next
+    write). Until then searches use LIKE alone and the name order the names themselves: slower, never wrong."""
+    return database.execute_sql("SELECT 1 FROM contact WHERE name_rank IS NULL LIMIT 1").fetchone() is None
 
 
 def _walk(query: ContactQuery, words: list[str], offset: int, limit: int, total: int | None,
-          walk: int | None = WALK) -> ContactPage | None:
+          walk: int | None = WALK, *, by_rank: bool = False) -> ContactPage | None:
     """The window found by walking at most `walk` contacts in sort order and keeping those whose row has every
     word (LIKE); None if the window did not fill. `total` is the count if known; else the page's total is only a
     lower bound (`exact` false).
@@ -189,11 +200,15 @@ def _walk(query: ContactQuery, words: list[str], offset: int, limit: int, total:
     With `walk` None the walk goes on until the window is full or every contact was looked at: a rare letter
     ('x', 'q') fills 200 rows within some tens of thousands of contacts (25 ms at a million, where giving up at
     WALK and then sorting every match took 500 ms), and a walk that reaches the end has seen every match, so it
-    knows the count too. It never reads more than the full scan it replaces."""
+    knows the count too. It never reads more than the full scan it replaces. With `by_rank` (name order, every
+    contact ranked) it walks the rank index, or the status and rank index."""
     if query.sort not in _WALK_INDEXED or limit <= 0:
         return None
     direction = "DESC" if query.descending else "ASC"
-    order = ", ".join(f'"{field.column_name}" {direction}' for field in SORT_KEYS[query.sort])
+    if by_rank:
+        order = f"name_rank {direction}"
+    else:
+        order = ", ".join(f'"{field.column_name}" {direction}' for field in SORT_KEYS[query.sort])
     columns = ", ".join(f'"{field.column_name}"' for field in ROW_FIELDS)
     if query.status == FILTER_EXPIRED:
         status = "WHERE status = ? AND +invite_expires_at <= ?"  # walk the sort index, not the expiry one
@@ -217,17 +232,181 @@ def _walk(query: ContactQuery, words: list[str], offset: int, limit: int, total:
     return ContactPage(rows=rows, total=total, offset=offset)
 
 
+SHORT_WALK = 2_000
+"""A search in name order with a word of one or two letters first walks this many contacts in name order, keeping
+those whose row has every word (LIKE): a common pair ('jo', 'co') fills its window within a few hundred, before
+the index's vocabulary would have told which of its terms start with the pair (the vocabulary counts each term's
+contacts: 30 ms for 'co' at a million). A rarer one, whose terms are few and short, is then looked up in the index."""
+
+RARE_TERMS = 2_000
+"""After that walk, a word of one or two letters is looked up as all the index terms that start with it, up to this
+many: its contacts are few, so the OR of its terms is quick ('x' at a million: 345 terms, 3 ms for the window,
+where walking on in name order took 30-80 ms)."""
+
+NAME_WALK = 5_000
+"""How many of the index's matches, in name order, a window with a status filter looks at before it gives way to
+finding every match and sorting them (beside short words, filtered with LIKE, SHORT_WALK: then the short words are
+looked up in the index's vocabulary after all, which narrows the matches at once)."""
+
+
+def _status_where(query: ContactQuery) -> tuple[list[str], list]:
+    if query.status == FILTER_EXPIRED:  # walk the (status, rank) index, not the expiry one
+        return (["c.status = ?", "+c.invite_expires_at <= ?"],
+                [STATUS_INVITED, Contact.invite_expires_at.db_value(clock.now())])
+    if query.status:
+        return ["c.status = ?"], [query.status]
+    return [], []
+
+
+def _name_window(query: ContactQuery, plan: _Plan, offset: int, limit: int, walk: int = NAME_WALK) -> ContactPage | None:
+    """The window in name order read straight off the ranks, with no sort and no count: the search index keys its
+    entries by rank, so its matches come out in name order and the first `limit` are the window. None when this
+    cannot tell (a filtered window that did not fill within NAME_WALK matches, or a window past the end): the caller
+    then sorts. The page's total is exact when the window holds the last match, else a lower bound."""
+    direction = "DESC" if query.descending else "ASC"
+    columns = ", ".join(f'c."{field.column_name}"' for field in ROW_FIELDS)
+    where, params = _status_where(query)
+    where += ["c.search_text LIKE ? ESCAPE '\\'" for _ in plan.like]
+    params += [f"%{escape_like(word)}%" for word in plan.like]
+    cap = None
+    if plan.match is None:
+        # No word the index answers: walk the contacts in name order (the rank index, or status and rank), to the
+        # end if need be (a one-letter word whose terms are too many is common: its window fills at once).
+        condition = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT {columns} FROM contact AS c {condition} ORDER BY c.name_rank {direction} LIMIT ? OFFSET ?"
+        found = database.execute_sql(sql, [*params, limit, offset])
+    elif not where:
+        # The window's ranks from the index, in rank order; each contact looked up by rank (an IN list the rank
+        # index walks in order: nothing is sorted).
+        sql = (f"SELECT {columns} FROM contact AS c WHERE c.name_rank IN (SELECT rowid FROM {SEARCH_INDEX} "
+               f"WHERE {SEARCH_INDEX} MATCH ? ORDER BY rowid {direction} LIMIT ? OFFSET ?) "
+               f"ORDER BY c.name_rank {direction}")
+        found = database.execute_sql(sql, [plan.match, limit, offset])
+    else:
+        cap = walk + offset
+        sql = (f"SELECT {columns} FROM contact AS c WHERE c.name_rank IN (SELECT rowid FROM {SEARCH_INDEX} "
+               f"WHERE {SEARCH_INDEX} MATCH ? ORDER BY rowid {direction} LIMIT {int(cap)}) AND {' AND '.join(where)} "
+               f"ORDER BY c.name_rank {direction} LIMIT ? OFFSET ?")
+        found = database.execute_sql(sql, [plan.match, *params, limit, offset])
+    rows = tuples_to_rows(found)
+    if len(rows) >= limit:
+        return ContactPage(rows=rows, total=offset + len(rows), offset=offset, exact=False)
+    if cap is not None:
+        seen = database.execute_sql(f"SELECT COUNT(*) FROM (SELECT 1 FROM {SEARCH_INDEX} WHERE {SEARCH_INDEX} "
+                                    f"MATCH ? LIMIT {int(cap)})", [plan.match]).fetchone()[0]
+        if seen >= cap:
+            return None  # the walk stopped before the last match: how many more there are is unknown
+    if rows or offset == 0:  # the window holds the last match
+        return ContactPage(rows=rows, total=offset + len(rows), offset=offset)
+    return None
+
+
+def _in_name_order(query: ContactQuery, words: list[str], offset: int, limit: int) -> ContactPage | None:
+    """A window in name order off the ranks (`_name_window`); None when the caller must sort.
+
+    Words of three letters or more go to the index. Shorter ones are costly to look up there (the vocabulary
+    counts each term's contacts, so a common pair costs tens of milliseconds) and cheap to test on a row: beside
+    a long word they filter its matches with LIKE; alone, a short walk in name order tries them first (a common
+    pair fills its window within it), and only a rarer one, whose terms are few and short, is looked up."""
+    long = [word for word in words if len(word) >= TRIGRAM]
+    short = tuple(word for word in words if len(word) < TRIGRAM)
+    if short and not long:
+        page = _walk(query, words, offset, limit, None, SHORT_WALK, by_rank=True)
+        if page is not None:
+            return page
+        plan = _plan(words, max_terms=RARE_TERMS, letters=True)
+    elif short:
+        page = _name_window(query, _Plan(" AND ".join(_fts_phrase(word) for word in long), short), offset, limit,
+                            SHORT_WALK)
+        if page is not None:
+            return page
+        plan = _plan(words)
+    else:
+        plan = _plan(words)
+    if plan.nothing:
+        return ContactPage(rows=[], total=0, offset=offset)
+    return _name_window(query, plan, offset, limit)
+
+
+class _Complete(threading.local):
+    """This thread's last search whose every match is known (a window at offset 0 holding the last match), and
+    what the database looked like then."""
+
+    key: tuple | None = None
+    words: list[str] = []
+    rows: list = []
+
+
+_complete = _Complete()
+
+
+def _state() -> tuple:
+    """What changes when any connection (this one included) changes the file: `data_version` moves on another
+    connection's commit, `total_changes` on this connection's own writes."""
+    connection = database.connection()
+    version = database.execute_sql("PRAGMA data_version").fetchone()[0]
+    return (id(connection), version, connection.total_changes)
+
+
+def _haystack(row) -> str:
+    """A contact's search text as `schema.SEARCH_TEXT_SQL` makes it, folded for ASCII as LIKE folds."""
+    return f"{row.first_name} {row.last_name} {row.email} {row.company}".translate(_ASCII_LOWER)
+
+
+def _narrowed(query: ContactQuery, words: list[str], offset: int, limit: int) -> ContactPage | None:
+    """The window from the previous complete search when this one can only narrow it: the same filter and order,
+    every previous word inside one of the new words (typing on), and nothing written since. Its rows are filtered
+    again in Python (the same test LIKE makes: a substring, ASCII letters folded), no SQL at all."""
+    if query.status == FILTER_EXPIRED or _complete.key is None:
+        return None  # (which invitations have lapsed changes with the clock)
+    if _complete.key != (query.status, query.sort, query.descending, _state()):
+        return None
+    folded = [word.translate(_ASCII_LOWER) for word in words]
+    if not all(any(old.translate(_ASCII_LOWER) in new for new in folded) for old in _complete.words):
+        return None
+    rows = [row for row in _complete.rows if all(word in _haystack(row) for word in folded)]
+    return ContactPage(rows=rows[offset : offset + limit], total=len(rows), offset=offset)
+
+
+def _remember(query: ContactQuery, words: list[str], page: ContactPage) -> None:
+    if page.offset == 0 and page.exact and len(page.rows) == page.total and words:
+        _complete.key = (query.status, query.sort, query.descending, _state())
+        _complete.words, _complete.rows = list(words), list(page.rows)
+
+
+def forget_narrowing() -> None:
+    """Forget this thread's last complete search (the benchmarks time the SQL a key runs, not its reuse)."""
+    _complete.key = None
+
+
 def search_window(query: ContactQuery, offset: int, limit: int, *, count: bool) -> ContactPage:
     """One window of the contacts that match `query`, filtered, sorted and paged in SQL.
 
-    With `count` false, a search that only LIKE can answer (one-letter words) may return a page whose `total`
-    is a lower bound (`exact` false) rather than read every contact to count; the dashboard counts afterwards.
+    With `count` false the page may be found without counting every match: its `total` is then a lower bound
+    (`exact` false) and the dashboard counts afterwards (`count`, on its counting thread).
     """
     check_query(query)
     words = search_words(query.search)
-    plan = _plan(words)
     offset = max(0, offset)
-    if not count and plan.like and plan.match is None:
+    page = _narrowed(query, words, offset, limit) if words else None
+    if page is None:
+        page = _search_window(query, words, offset, limit)
+        _remember(query, words, page)
+    if count and not page.exact:
+        page = replace(page, total=max(page.total, _count(query, _plan(words, indexed=ranked()))), exact=True)
+    return page
+
+
+def _search_window(query: ContactQuery, words: list[str], offset: int, limit: int) -> ContactPage:
+    indexed = ranked()
+    if query.sort == "name" and indexed and limit > 0:
+        page = _in_name_order(query, words, offset, limit)
+        if page is not None:
+            if not words and not page.exact:  # the counts the triggers keep answer at once
+                page = replace(page, total=_count(query, _plan([])), exact=True)
+            return page
+    plan = _plan(words, indexed=indexed)
+    if plan.like and plan.match is None:
         page = _walk(query, words, offset, limit, None, walk=None)
         if page is not None:
             return page
@@ -235,8 +414,8 @@ def search_window(query: ContactQuery, offset: int, limit: int, *, count: bool) 
     # index alone when it answers every word and no status filter applies, else one pass over the candidates
     # (or, when the index narrows them, a window function in the paging query itself). Then the window: for
     # many matches spread widely, a walk along the sort order; otherwise the matches are read by id and sorted
-    # (unary + keeps the planner off the sort index, whose walk would probe every row; a name sort reads the
-    # names from NAMES_BY_ID). A search matching nothing needs no second pass.
+    # (unary + keeps the planner off the sort index, whose walk would probe every row). A search matching
+    # nothing needs no second pass.
     if plan.match is not None:
         total = _index_count(query, plan)
     elif plan.nothing or words:
@@ -260,8 +439,7 @@ def search_window(query: ContactQuery, offset: int, limit: int, *, count: bool) 
         ids = select.select(Contact.id)
         if total is None:
             ids = ids.select_extend(peewee.fn.COUNT(peewee.SQL("*")).over())
-        names_index = query.sort == "name" and not query.status and not plan.like and plan.match is not None
-        found = _ids(ids, names_index=names_index)
+        found = database.execute_sql(*ids.sql()).fetchall()
         if total is None:
             total = found[0][1] if found else _count(query, plan)
         by_id = {row.id: row for row in rows_of(Contact.select().where(Contact.id.in_([row[0] for row in found])))}
@@ -273,7 +451,8 @@ def search_window(query: ContactQuery, offset: int, limit: int, *, count: bool) 
     return ContactPage(rows=rows, total=total, offset=offset)
 
 
-
 def matching_ids(query: ContactQuery) -> list[int]:
     """The ids of every contact that matches (for "select all that the filter shows")."""
-    return [row[0] for row in _filtered(query, _plan(search_words(query.search))).select(Contact.id).tuples()]
+    check_query(query)
+    plan = _plan(search_words(query.search), indexed=ranked())
+    return [row[0] for row in _filtered(query, plan).select(Contact.id).tuples()]
