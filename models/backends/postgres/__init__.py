@@ -30,47 +30,95 @@ from models.errors import PortalError
 
 
 class ChangeListener:
-    """A connection of its own that LISTENs on `schema.CHANGES_CHANNEL`. `count()` moves whenever any client
-    committed a change to a portal table, as SQLite's `PRAGMA data_version` does, without reading the database;
-    `wait(timeout)` sleeps until the server says one came."""
+    """A connection of its own that LISTENs on `schema.CHANGES_CHANNEL`, read by a daemon thread: `count()` moves
+    whenever any client committed a change to a portal table (as SQLite's `PRAGMA data_version` does, but the
+    server tells us: nothing is polled), and `wait(token, timeout)` sleeps until it moves.
+
+    If the connection drops (the server restarted), the thread connects again and counts that as a change: what
+    was announced meanwhile was missed, so whoever waits should look again."""
+
+    RECHECK_S = 0.5
+    """How often the reading thread looks up from the socket to see whether it should stop."""
 
     def __init__(self, url: str) -> None:
+        self._url = url
+        self._changed = threading.Condition()
+        self._count = 0
+        self._stop = threading.Event()
+        self._conn = self._listen()  # the first connection is made here, so a bad URL fails in the caller
+        self._thread = threading.Thread(target=self._run, name="client-portal-listen", daemon=True)
+        self._thread.start()
+
+    def _listen(self):
         import psycopg
 
-        self._lock = threading.Lock()
-        self._count = 0
-        self._conn = psycopg.connect(url, autocommit=True, connect_timeout=pg_db.CONNECT_TIMEOUT_S,
-                                     application_name="client-portal listen")
-        self._conn.execute(f"LISTEN {schema.CHANGES_CHANNEL}")
+        conn = psycopg.connect(self._url, autocommit=True, connect_timeout=pg_db.CONNECT_TIMEOUT_S,
+                               application_name="client-portal listen")
+        conn.execute(f"LISTEN {schema.CHANGES_CHANNEL}")
+        return conn
 
-    def _take(self, timeout: float) -> None:
-        with self._lock:
-            if self._conn.closed:
-                return
-            got = 0
-            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
-                got += 1
-            if got:  # others that came with it: take them without waiting
-                for _ in self._conn.notifies(timeout=0):
-                    got += 1
-            self._count += got
+    def _bump(self, n: int = 1) -> None:
+        with self._changed:
+            self._count += n
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._conn is None:
+                    self._conn = self._listen()
+                    self._bump()
+                for _ in self._conn.notifies(timeout=self.RECHECK_S):
+                    self._bump()
+                    if self._stop.is_set():
+                        break
+            except Exception as exc:  # noqa: BLE001 - the server went away: connect again after a pause
+                if self._conn is None and "does not exist" in str(exc):
+                    break  # the database itself is gone: nothing will be announced on it again
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+                self._stop.wait(1.0)
+        if self._conn is not None:
+            self._conn.close()
 
     def count(self) -> int:
-        """How many change notifications came so far (no waiting)."""
-        self._take(0)
-        return self._count
+        """How many change notifications came so far."""
+        with self._changed:
+            return self._count
 
     def wait(self, token: int, timeout: float) -> int:
         """Wait up to `timeout` seconds for the count to move past `token`; return the count."""
-        current = self.count()
-        if current == token and timeout > 0:
-            self._take(timeout)
-            current = self._count
-        return current
+        with self._changed:
+            self._changed.wait_for(lambda: self._count != token, timeout=max(0.0, timeout))
+            return self._count
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._stop.set()
+        self._thread.join(self.RECHECK_S * 4)
+
+
+_LISTENERS: dict[str, ChangeListener] = {}
+"""This process's listening connection, by URL (one at a time: opening another database closes the others')."""
+_LISTENERS_LOCK = threading.Lock()
+
+
+def _listener(url: str) -> ChangeListener:
+    with _LISTENERS_LOCK:
+        found = _LISTENERS.get(url)
+        if found is None:
+            found = _LISTENERS[url] = ChangeListener(url)
+        return found
+
+
+def close_listeners(keep: str | None = None) -> None:
+    """Stop the listening connections (but the one for `keep`)."""
+    with _LISTENERS_LOCK:
+        for url in [url for url in _LISTENERS if url != keep]:
+            _LISTENERS.pop(url).close()
 
 
 class InsertUpkeep:
@@ -110,8 +158,6 @@ class PostgresBackend:
 
     def __init__(self) -> None:
         self.url = ""
-        self._listener: ChangeListener | None = None
-        self._listener_lock = threading.Lock()
 
     # --- opening and the schema
 
@@ -142,6 +188,7 @@ class PostgresBackend:
             raise PortalError(f"the database was written by a newer client-portal (schema {version}, this one "
                               f"knows {newest_schema}); nothing was changed")
         self.url = url
+        close_listeners(keep=url)
         return db
 
     def after_open(self, target: str | Path) -> None:
@@ -219,10 +266,7 @@ class PostgresBackend:
     # --- changes and interrupts
 
     def _changes(self) -> ChangeListener:
-        with self._listener_lock:
-            if self._listener is None:
-                self._listener = ChangeListener(self.url)
-            return self._listener
+        return _listener(self.url)
 
     def changes_token(self) -> Hashable:
         """How many NOTIFYs of a committed change this process's listening connection has had."""
@@ -243,10 +287,8 @@ class PostgresBackend:
             pass
 
     def close(self) -> None:
-        with self._listener_lock:
-            if self._listener is not None:
-                self._listener.close()
-                self._listener = None
+        """Stop this process's listening connection (it is made again when next needed)."""
+        close_listeners()
 
     # --- errors
 
