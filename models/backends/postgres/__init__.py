@@ -140,7 +140,7 @@ class InsertUpkeep:
         if inserted:
             database.execute_sql(
                 f"UPDATE contact SET search_text = {schema.SEARCH_TEXT.format(p='')} "
-                "WHERE id > ? AND search_text = ''", (after_id,))
+                "WHERE id > ? AND search_text = ''", (after_id,))  # the search trigger makes the key too
             if status == "invited":
                 schema.recount(database)  # invitations are counted by expiry and delivery too: count them all
             else:
@@ -224,11 +224,15 @@ class PostgresBackend:
         contact yet, in the rows' order: what SQLite's `INSERT OR IGNORE` leaves, with the same ids. A skipped row
         takes no id (an `ON CONFLICT DO NOTHING` alone would draw one from the sequence for it), and the ids carry
         on from the largest one, as SQLite's do: the import tells its rows apart by id (`models.csv_io`)."""
+        columns = list(columns)
+        if "search_text" in columns and schema.SEARCH_KEY not in columns:  # the insert trigger is set aside
+            at = columns.index("search_text")
+            rows = [(*row, schema.search_key(row[at])) for row in rows]
+            columns.append(schema.SEARCH_KEY)
         names = ", ".join(f'"{name}"' for name in columns)
-        database.execute_sql(f"CREATE TEMP TABLE IF NOT EXISTS contact_import AS SELECT {names} FROM contact "
-                             "WITH NO DATA")
-        database.execute_sql("TRUNCATE contact_import")
-        database.execute_sql("ALTER TABLE contact_import ADD COLUMN IF NOT EXISTS import_order BIGSERIAL")
+        database.execute_sql("DROP TABLE IF EXISTS contact_import")
+        database.execute_sql(f"CREATE TEMP TABLE contact_import AS SELECT {names} FROM contact WITH NO DATA")
+        database.execute_sql("ALTER TABLE contact_import ADD COLUMN import_order BIGSERIAL")
         copy_rows(database, "contact_import", columns, rows)
         reset_sequence(database, "contact")
         inserted = database.execute_sql(

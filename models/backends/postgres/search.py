@@ -1,5 +1,5 @@
 """PostgreSQL's answer to a `ContactQuery`: each search word a LIKE over the search text lower-cased for ASCII
-(`schema.SEARCH_KEY`), which the `pg_trgm` GIN index answers for words of three characters or more; the status
+(the `search_key` column), which the `pg_trgm` GIN index answers for words of three characters or more; the status
 filter and the sort in plain SQL, which PostgreSQL's planner runs well on its own (no hints, unlike SQLite's).
 
 The rows come back in exactly SQLite's order: text by code point (`COLLATE "C"`), timestamps with NULLs first
@@ -9,7 +9,7 @@ when ascending and last when descending, the same tie-breakers (`models.listing.
 from __future__ import annotations
 
 from models import clock
-from models.backends.postgres.schema import SEARCH_KEY
+from models.backends.postgres.schema import SEARCH_KEY, search_key
 from models.base import database
 from models.entities import STATUS_INVITED, Contact
 from models.listing import (
@@ -23,8 +23,6 @@ from models.listing import (
     search_words,
     tuples_to_rows,
 )
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 _TEXT_COLUMNS = {"first_name", "last_name", "email", "company", "status"}
 _TIME_COLUMNS = {"invited_at", "last_login_at", "joined_at", "revoked_at"}
@@ -43,8 +41,8 @@ def _where(query: ContactQuery, words: list[str]) -> tuple[str, list]:
         conditions.append("status = ?")
         params.append(query.status)
     for word in words:
-        conditions.append(f"{SEARCH_KEY} LIKE ? ESCAPE '\\'")
-        params.append(f"%{escape_like(word.translate(_ASCII_LOWER))}%")
+        conditions.append(f"{SEARCH_KEY} LIKE ?")  # a backslash escapes, as `escape_like` writes
+        params.append(f"%{escape_like(search_key(word))}%")
     return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
 
 
