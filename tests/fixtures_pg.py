@@ -56,6 +56,8 @@ def missing_reason() -> str | None:
     """Why no server can be started here, or None."""
     bin_dir = find_bin_dir()
     if bin_dir is None:
+        if os.environ.get("CLIENT_PORTAL_PG_BIN"):
+            return f"no initdb in CLIENT_PORTAL_PG_BIN={os.environ['CLIENT_PORTAL_PG_BIN']}"
         return ("no PostgreSQL binaries (initdb) in /usr/lib/postgresql/*/bin or on the PATH "
                 "(apt-get install postgresql postgresql-contrib; .ci/run does it)")
     if os.geteuid() == 0:
