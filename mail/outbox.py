@@ -45,9 +45,9 @@ from mail.transports import (
 from models import clock, heartbeat, links, settings
 from models import outbox as queue
 from models.contacts import ContactRow
-from models.db import database, page_cache, write_transaction
+from models.db import database, is_database_error, page_cache, write_transaction
 from models.entities import CHANNEL_EMAIL
-from models.errors import PortalError
+from models.errors import AccessRevoked, NotFound, PortalError
 
 RETRY_BASE_SECONDS = 30.0
 """Wait before the first retry of a temporary failure; doubled for each further attempt."""
@@ -137,15 +137,12 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-_DATABASE_MODULES = frozenset({"peewee", "sqlite3", "psycopg", "psycopg2"})
-
-
 def _database_trouble(exc: BaseException) -> bool:
     """Whether `exc` is the database's (locked, full, gone): it ends the pass, where a row's own fault does not.
 
-    Known by the module that defines it, since `mail/` does not import the ORM or the drivers.
+    The engine says (`models.db.is_database_error`), since `mail/` does not import the ORM or the drivers.
     """
-    return any(cls.__module__.split(".")[0] in _DATABASE_MODULES for cls in type(exc).__mro__)
+    return is_database_error(exc)
 
 
 def _stand_in_url(issuer: links.LinkIssuer) -> str:
@@ -325,15 +322,12 @@ class _Run:
         # nothing, so the contact keeps the link they hold and a re-run does not issue another one each time.
         self._build(row, row.contact, renderer, stand_in, clock.now() + issuer.valid_for, trial=True)
         # The link goes to the contact as the claim read it a moment ago; if the stored row changed since
-        # (revoked, deleted, readdressed, never invited), `issue_link` reads it again and decides.
+        # (revoked, deleted, readdressed, never invited), the issuer reads it again and decides.
         try:
-            link = _record_and_issue(self.accepted, self.owner, issuer, row.contact)
+            link, refused = _record_and_issue(self.accepted, self.owner, issuer, row.contact)
             self.accepted = None
             if link is None:
-                try:
-                    link = links.issue_link(row.contact.id, purpose=row.kind, channel=CHANNEL_EMAIL)
-                except PortalError as exc:  # revoked or deleted after it was queued: not an error, not sent
-                    return _Prepared(None, row.contact.email, str(exc))
+                return _Prepared(None, row.contact.email, refused)
         except PortalError:
             raise
         except Exception as exc:  # noqa: BLE001 - any other failure to issue this contact's link fails this row
@@ -470,11 +464,20 @@ class _Run:
 
 @write_transaction
 def _record_and_issue(sent_id: int | None, owner: str, issuer: links.LinkIssuer,
-                      contact: ContactRow) -> links.IssuedLink | None:
-    """Mark row `sent_id` (if any) sent and issue `contact`'s link, in one transaction: `LinkIssuer.issue`."""
+                      contact: ContactRow) -> tuple[links.IssuedLink | None, str]:
+    """Mark row `sent_id` (if any) sent and issue `contact`'s link, in one transaction (`LinkIssuer.issue`, which
+    reads the contact again if it changed since the claim read it).
+
+    Returns:
+        (the link, ''), or (None, why) when the contact cannot have one now (revoked or deleted since the mail was
+        queued: not an error, not sent). The row before is recorded as sent either way: issuing wrote nothing.
+    """
     if sent_id is not None:
         queue.mark_sent(sent_id, owner)
-    return issuer.issue(contact)
+    try:
+        return issuer.issue(contact), ""
+    except (AccessRevoked, NotFound) as exc:
+        return None, str(exc)
 
 
 # --- running for good: what `serve` and `outbox send --watch` run ------------------------------------------------

@@ -22,10 +22,8 @@ from models.listing import (  # noqa: F401 - the listing's types are this module
     ContactPage,
     ContactQuery,
     ContactRow,
-    check_query,
     expired_condition,
     rows_of,
-    search_words,
     to_row,
 )
 

@@ -22,7 +22,6 @@ import re
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -556,8 +555,8 @@ insert per row and index (each index costs a row-by-row import about half a seco
 class _Importer:
     """Inserts an import's contacts a chunk at a time, and tells a duplicate or an existing contact from a new one.
 
-    It keeps no set of addresses: a chunk goes in skipping addresses already there, and only when fewer rows went in than
-    were given does it ask the contact table (its UNIQUE email index) which addresses were there already. Contacts
+    It keeps no set of addresses: a chunk goes in skipping addresses already there, and only when fewer rows went in
+    than were given does it ask the contact table (its UNIQUE email index) which addresses were there already. Contacts
     get consecutive ids above the highest one before the import (it holds the write lock throughout), so the line
     each came from is an array indexed by id, 4 bytes a contact. The insert triggers (and, for a big import, the
     secondary indexes) are set aside and their work done once at the end; all of it runs in the import's one

@@ -24,15 +24,16 @@ from models.errors import DatabaseBusy, DiskFull, PortalError
 
 __all__ = [
     "APP_NAME", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "DiskFull", "backend", "changes_token", "data_dir_for",
-    "database", "database_error_message", "default_database_path", "interrupt", "is_disk_full", "migrate",
-    "open_database", "page_cache", "query_handle", "schema_version", "wait_for_change", "write_transaction",
+    "database", "database_error_message", "default_database_path", "interrupt", "is_database_error", "is_disk_full",
+    "migrate", "open_database", "page_cache", "query_handle", "schema_version", "wait_for_change", "write_lock",
+    "write_transaction",
 ]
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another admin's write to finish before `write_transaction` retries (milliseconds)."""
 
 SCHEMA_VERSION = 7
-"""The schema this code writes (the same numbers on every engine; SQLite stores it in `PRAGMA user_version`)."""
+"""The schema this code writes (the same numbers on every engine; each backend records it its own way)."""
 
 APP_NAME = "client-portal"
 
@@ -76,6 +77,18 @@ def is_disk_full(exc: BaseException | None) -> bool:
 
     current = _backend[0]
     return current.is_full(exc) if current is not None else sqlite_full(exc)
+
+
+ORM_MODULES = ("peewee",)
+"""Where the ORM's errors are defined: every engine's errors come through it, or straight from its driver."""
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """Whether `exc` is the database's (the ORM's or the engine driver's, known by the module that defines it): a
+    caller outside `models/` tells it from an error of its own without importing either."""
+    current = _backend[0]
+    modules = ORM_MODULES + (tuple(current.error_modules) if current is not None else ())
+    return any(cls.__module__.split(".")[0] in modules for cls in type(exc).__mro__)
 
 
 def database_error_message(exc: BaseException) -> str | None:
@@ -174,7 +187,7 @@ def page_cache(kib: int):
 
 
 def changes_token() -> Hashable:
-    """A value that changes whenever another connection commits (SQLite: `data_version`); cheap to read."""
+    """A value that changes whenever another connection commits (`Backend.changes_token`); cheap to read."""
     return backend().changes_token()
 
 

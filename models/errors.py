@@ -15,6 +15,10 @@ class InvalidInput(PortalError):
     """A value (email, domain, CSV, template) was malformed; nothing was changed."""
 
 
+class AccessRevoked(PortalError):
+    """The contact's portal access is revoked: no link is issued to them until they are invited again."""
+
+
 class DatabaseBusy(PortalError):
     """Another admin held the write lock for longer than we were willing to wait."""
 

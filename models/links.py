@@ -45,7 +45,7 @@ from models.entities import (
     Contact,
     MagicLink,
 )
-from models.errors import InvalidInput, PortalError, RedeemFailed
+from models.errors import AccessRevoked, InvalidInput, PortalError, RedeemFailed
 
 TOKEN_BYTES = 32
 """Entropy of a token: 256 bits."""
@@ -108,10 +108,6 @@ _SUPERSEDE = (
     'UPDATE "magic_link" SET "superseded_at" = ? WHERE "contact_id" = ? AND "purpose" = ? AND "channel" = ? '
     'AND "used_at" IS NULL AND "revoked_at" IS NULL AND "superseded_at" IS NULL'
 )
-_INSERT_LINK = (
-    'INSERT INTO "magic_link" ("contact_id", "purpose", "token_hash", "created_at", "created_by", "expires_at", '
-    '"channel") VALUES (?, ?, ?, ?, ?, ?, ?)'
-)
 _INVITE_EXPIRES = (
     'UPDATE "contact" SET "invite_expires_at" = (SELECT MAX("expires_at") FROM "magic_link" '
     """WHERE "contact_id" = "contact"."id" AND "purpose" = 'invite' AND "used_at" IS NULL AND "revoked_at" IS NULL """
@@ -130,31 +126,6 @@ def _issued_detail(channel: str, expires: datetime) -> str:
     return f"{'emailed' if channel == CHANNEL_EMAIL else 'shown'} link, expires {expires:%Y-%m-%d %H:%M} UTC"
 
 
-def _issue(contact: Contact, purpose: str, channel: str) -> IssuedLink:
-    if purpose not in PURPOSES:
-        raise InvalidInput(f"unknown link purpose {purpose!r}")
-    _check_channel(channel)
-    if contact.status == STATUS_REVOKED:
-        raise PortalError(f"{contact.email}'s portal access is revoked; invite them again to give it back")
-    now = clock.now()
-    url_base = portal_url(LINK_PATH)  # raises before anything is written if no domain is set up
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    expires = now + ttl(purpose)
-    # SQL text for the three writes: the outbox sender issues one link per email, and Peewee building these
-    # statements took longer than SQLite running them (2.5 ms against 0.3 ms a link).
-    stamp = to_db_time(now)
-    database.execute_sql(_SUPERSEDE, (stamp, contact.id, purpose, channel))
-    database.execute_sql(
-        _INSERT_LINK,
-        (contact.id, purpose, hash_token(token), stamp, audit.current_actor(), to_db_time(expires), channel),
-    )
-    if purpose == PURPOSE_INVITE:
-        database.execute_sql(_INVITE_EXPIRES, (contact.id,))
-    audit.record(f"link.{purpose}", contact, detail=_issued_detail(channel, expires))
-    return IssuedLink(url=url_base + token, token=token, contact=to_row(contact), purpose=purpose, expires_at=expires,
-                      channel=channel)
-
-
 _INSERT_LINK_IF_UNCHANGED = (
     'INSERT INTO "magic_link" ("contact_id", "purpose", "token_hash", "created_at", "created_by", "expires_at", '
     '"channel") SELECT "id", ?, ?, ?, ?, ?, ? FROM "contact" WHERE "id" = ? AND "status" = ? AND "email" = ?'
@@ -163,14 +134,15 @@ _SUPERSEDE_OTHERS = _SUPERSEDE + ' AND "id" != ?'
 
 
 class LinkIssuer:
-    """Issues links of one purpose to many contacts in a row: what the outbox sender does once per email (its
-    links are of the `email` channel unless told otherwise).
+    """The one way a magic link is made: `issue_link` (a link for one contact) and the outbox sender (one per email,
+    many in a row; its links are of the `email` channel unless told otherwise) both issue through it.
 
     The portal address, the link lifetime and the actor are read once, when the issuer is made (the sender
     makes one per chunk of mail, so a changed setting applies from the next chunk on), and `issue` trusts the
     contact the caller has just read instead of reading it again. That trust is checked, not assumed: the new link is
     inserted only if the contact's row still has the status and the address the caller saw, in the same
-    statement, so a contact revoked, deleted or readdressed in between gets no link from here.
+    statement. When it does not (revoked, deleted, readdressed, joined or never invited since), the stored contact
+    is read and decided on, in the same transaction.
     """
 
     def __init__(self, purpose: str, channel: str = CHANNEL_EMAIL) -> None:
@@ -190,14 +162,33 @@ class LinkIssuer:
         self.actor = audit.current_actor()
 
     @write_transaction
-    def issue(self, contact: ContactRow) -> IssuedLink | None:
-        """A new link for `contact` as the caller read it, superseding their older open link of this purpose and
-        channel.
+    def issue(self, contact: ContactRow) -> IssuedLink:
+        """A new link for `contact`, superseding their older open link of this purpose and channel.
 
-        Returns:
-            The link, or None (nothing written) when the stored contact no longer has `contact`'s status and
-            address, or was never invited and asks for a login link: `issue_link` decides those cases.
+        `contact` is the row as the caller read it: if the stored one still matches it (status and address), it is
+        not read again. Otherwise it is: a login link for a contact never invited marks them invited (they now hold
+        a way in), and the link goes to the stored address.
+
+        Raises:
+            NotFound: the contact no longer exists.
+            AccessRevoked: their portal access is revoked. Nothing is written in either case.
         """
+        link = self._insert(contact)
+        if link is not None:
+            return link
+        stored = get_model(contact.id)
+        if stored.status == STATUS_REVOKED:
+            raise AccessRevoked(f"{stored.email}'s portal access is revoked; invite them again to give it back")
+        if self.purpose == PURPOSE_LOGIN and stored.status == STATUS_NOT_INVITED:
+            _mark_invited(stored, self.channel)
+        link = self._insert(to_row(stored))
+        if link is None:  # cannot be: the row was just read (and written) in this transaction
+            raise PortalError(f"could not issue a link to {stored.email}; try again")
+        return link
+
+    def _insert(self, contact: ContactRow) -> IssuedLink | None:
+        """The link for `contact` as given, or None (nothing written) when the stored contact no longer has its
+        status and address, or it is revoked, or it was never invited and this is a login link."""
         if contact.status == STATUS_REVOKED or (
             self.purpose == PURPOSE_LOGIN and contact.status == STATUS_NOT_INVITED
         ):
@@ -232,9 +223,7 @@ def issue_link(email_or_id: str | int, purpose: str = PURPOSE_LOGIN, channel: st
     A login link for a contact who was never invited marks them invited: they now hold a way in.
     """
     contact = _contact(email_or_id)
-    if purpose == PURPOSE_LOGIN and contact.status == STATUS_NOT_INVITED:
-        _mark_invited(contact, channel)
-    return _issue(contact, purpose, channel)
+    return LinkIssuer(purpose, channel).issue(to_row(contact))
 
 
 def _contact(email_or_id: str | int) -> Contact:

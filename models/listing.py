@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 
 import peewee
 
-from models import clock
 from models.base import database
 from models.entities import (
     DELIVERY_LABELS,

@@ -26,6 +26,7 @@ import itertools
 import unicodedata
 from dataclasses import dataclass
 
+from models.db import backend
 from models.entities import Contact
 
 MAX_SPELLINGS = 64
@@ -200,14 +201,8 @@ class Lookalikes:
     def _index(self) -> dict[str, list[str]]:
         if self._non_ascii is None:
             self._non_ascii = {}
-            db = Contact._meta.database
             # Only contacts with a non-ASCII character or an IDNA label: a full scan, but one per operation.
-            # trim(email, every printable ASCII character) is empty unless another character is in it (the same
-            # on every engine: PostgreSQL reads it as btrim).
-            printable = "".join(chr(c) for c in range(0x20, 0x7F)).replace("'", "''")
-            rows = db.execute_sql(f"SELECT email FROM contact WHERE trim(email, '{printable}') <> '' "
-                                  "OR email LIKE '%xn--%'")
-            for (email,) in rows:
+            for email in backend().non_ascii_addresses():
                 self._non_ascii.setdefault(skeleton(unicode_form(email)), []).append(email)
         return self._non_ascii
 

@@ -20,8 +20,7 @@ from textual.color import Color, ColorParseError
 from textual.screen import Screen
 from textual.widgets import Static
 
-from models.backends import is_server_url
-from models.db import data_dir_for, database, open_database
+from models.db import data_dir_for, database, is_server_url, open_database
 from tui.key_order import KeysInOrderApp
 from tui.messages import DataChanged
 from tui.screens.main import MainScreen

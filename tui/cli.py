@@ -7,81 +7,17 @@ non-zero with one line naming the problem, never a traceback.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
 import sys
-from dataclasses import asdict, is_dataclass
-from datetime import datetime
 from pathlib import Path
 
 import click
 
 from models import audit, contacts, domains, links, portal, settings
-from models.backends import is_server_url
-from models.db import database_error_message, default_database_path, open_database
-from models.entities import CHANNEL_SHOWN
 from models.errors import PortalError
-
-
-def _json_default(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if is_dataclass(value):
-        return asdict(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(type(value).__name__)
-
-
-def emit_json(data) -> None:
-    """Print `data` as JSON (datetimes in ISO 8601)."""
-    click.echo(json.dumps(data, default=_json_default, indent=2, ensure_ascii=False))
-
-
-def _visible(text: str) -> str:
-    """A value safe to print on a terminal: control characters shown as escapes, never sent raw."""
-    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in text)
-
-
-class PortalGroup(click.Group):
-    """A group that turns our errors into one line on stderr and a non-zero exit."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except PortalError as exc:
-            click.echo(f"error: {_visible(str(exc))}", err=True)
-            ctx.exit(1)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise  # a nested group already said what went wrong (its exit carries the error as context)
-        except Exception as exc:  # noqa: BLE001 - re-raised unless it is a database error or a full disk
-            # SQLite's errors (through Peewee or not) and a full disk (ENOSPC from a file write) in words.
-            message = database_error_message(exc)
-            if message is None:
-                raise
-            click.echo(f"error: {_visible(message)}", err=True)
-            ctx.exit(1)
-
-
-def _open(ctx: click.Context) -> Path:
-    """Open the database named by --db / CLIENT_PORTAL_DB (once per command).
-
-    Only the default path (in the user data dir) has its folder created: a path given by --db or CLIENT_PORTAL_DB
-    whose folder does not exist is a typo, and an error rather than a new empty database somewhere unexpected.
-    """
-    obj = ctx.ensure_object(dict)
-    if not obj.get("opened"):
-        given = obj.get("db")
-        target = given or default_database_path()
-        path = str(target).strip() if is_server_url(target) else Path(target).expanduser()
-        open_database(path, create_folders=not given and not os.environ.get("CLIENT_PORTAL_DB"))
-        obj["opened"] = True
-        obj["db"] = path
-    return obj["db"]
-
-
-pass_ctx = click.pass_context
+from models.states import CHANNEL_SHOWN
+from tui.cli_common import PortalGroup, _open, _visible, emit_json, pass_ctx  # noqa: F401 - also this module's API
 
 
 LAZY_COMMANDS = {

@@ -27,9 +27,9 @@ from mail.templates import (
 from models import clock, contacts, outbox
 from models.contacts import ContactQuery, ContactRow
 from models.db import data_dir_for
-from models.entities import OUTBOX_STATUSES, STATUSES
+from models.states import OUTBOX_STATUSES, STATUSES
 from models.errors import PortalError
-from tui import cli as base  # the shared options and output helpers; it imports this module only lazily
+from tui import cli_common as base  # the shared options and output helpers
 
 PARTS = {"subject": "subject", "text": "text_body", "html": "html_body"}
 """The names `templates show --part` takes, and the field each one means."""

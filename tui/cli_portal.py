@@ -18,7 +18,7 @@ import click
 from mail.config import MailConfig
 from models import api_keys
 from models.db import data_dir_for
-from tui import cli as base  # the shared options and output helpers; it imports this module only lazily
+from tui import cli_common as base  # the shared options and output helpers
 
 DEFAULT_PROXIES = ("127.0.0.1", "::1")
 """Trusted by default: a TLS proxy on this host. Mirrors `portal.app.DEFAULT_TRUSTED_PROXIES` (not imported here,

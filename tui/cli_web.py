@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 
 import click
-from tui import cli as base  # the shared options and output helpers; it imports this module only lazily
+from tui import cli_common as base  # the shared options and output helpers
 
 
 

@@ -20,11 +20,15 @@ Contract every backend keeps:
 - The search methods take a `models.listing.ContactQuery` and return exactly what the SQLite planner returns for
   it: the same rows in the same order, the same totals (the tests compare them with a full sort in Python).
 - A method that writes runs inside the caller's transaction (`models.db.write_transaction`); none commits.
+- The domain modules' SQL text is written once for every engine: `?` placeholders, double-quoted identifiers,
+  `ON CONFLICT`, `RETURNING`, no engine functions. A backend whose driver takes another placeholder style
+  translates `?` in its Peewee database's `execute_sql` (outside quoted text); anything that cannot be written
+  once is a method here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -64,6 +68,10 @@ class Backend(Protocol):
 
     name: str
     """`sqlite` or `postgresql`: what `stats --json` and error messages call the engine."""
+
+    error_modules: tuple[str, ...]
+    """The top-level modules whose exceptions are this engine's driver's (`sqlite3`; `psycopg`): with the ORM's,
+    what `models.db.is_database_error` counts as the database's."""
 
     # --- opening and the schema -----------------------------------------------------------------------------
 
@@ -116,6 +124,10 @@ class Backend(Protocol):
         """Set aside the per-row insert upkeep of the contact table for a bulk import (see `InsertUpkeep`)."""
 
     # --- writes that need the engine's help ----------------------------------------------------------------------
+
+    def non_ascii_addresses(self) -> Iterable[str]:
+        """Every contact address with a character outside printable ASCII or an IDNA label (`xn--`): what
+        `models.lookalike` compares a new address with (one scan of the contact table)."""
 
     def insert_returning_id(self, sql: str, params: Sequence[Any]) -> int | None:
         """Run an `INSERT ... VALUES` or `INSERT ... SELECT` of one row (no RETURNING clause: the backend adds

@@ -27,7 +27,7 @@ from textual.widgets import Footer, Input, Static
 from models import clock, contacts, history, links
 from models.contacts import MAX_FIELD, ContactRow
 from models.db import changes_token, database
-from models.entities import (
+from models.states import (
     DELIVERY_LABELS,
     STATUS_INVITED,
     STATUS_JOINED,

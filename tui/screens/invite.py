@@ -20,7 +20,7 @@ from textual.widgets import Input, Static
 from models import contacts, domains, portal
 from models.contacts import ContactRow
 from models.db import database
-from models.entities import STATUS_JOINED, STATUS_NOT_INVITED
+from models.states import STATUS_JOINED, STATUS_NOT_INVITED
 from models.errors import NotFound, PortalError
 from tui.messages import DataChanged
 from tui.screens.dialog import FormDialog

@@ -25,7 +25,7 @@ from textual.widgets import LoadingIndicator, Static
 from models import contacts, links
 from models.contacts import ContactRow
 from models.db import database
-from models.entities import CHANNEL_SHOWN, PURPOSE_LOGIN, STATUS_NOT_INVITED, STATUS_REVOKED
+from models.states import CHANNEL_SHOWN, PURPOSE_LOGIN, STATUS_NOT_INVITED, STATUS_REVOKED
 from models.errors import PortalError
 from tui.messages import DataChanged
 from tui.screens.dialog import Dialog

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Static
 
 from models import outbox
 from models.db import database
-from models.entities import OUTBOX_FAILED, OUTBOX_QUEUED
+from models.states import OUTBOX_FAILED, OUTBOX_QUEUED
 from models.outbox import OutboxRow
 from tui.screens.dialog import Dialog
 from tui.text import literal, when

@@ -28,7 +28,7 @@ from textual.widget import Widget
 
 from models import contacts
 from models.contacts import ContactPage, ContactQuery, ContactRow
-from models.entities import DELIVERY_FAILED
+from models.states import DELIVERY_FAILED
 from models.errors import PortalError
 from tui import reader
 from tui.text import visible, when

@@ -9,7 +9,7 @@ from textual.message import Message
 from textual.widgets import Input, Select
 
 from models.contacts import FILTER_EXPIRED, STATUS_FILTERS
-from models.entities import STATUS_LABELS
+from models.states import STATUS_LABELS
 
 ALL_STATUSES = "all"
 """The filter value that shows every status."""

@@ -15,7 +15,7 @@ running query (`pg_cancel_backend`, through psycopg's `cancel`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
@@ -155,6 +155,7 @@ class PostgresBackend:
     """The `Backend` for a PostgreSQL server (see `models.backends.Backend` for each method's contract)."""
 
     name = "postgresql"
+    error_modules = ("psycopg",)
 
     def __init__(self) -> None:
         self.url = ""
@@ -243,6 +244,10 @@ class PostgresBackend:
         ).rowcount
         database.execute_sql("DROP TABLE contact_import")
         return inserted
+
+    def non_ascii_addresses(self) -> Iterable[str]:
+        rows = database.execute_sql("SELECT email FROM contact WHERE email ~ '[^ -~]' OR email LIKE '%xn--%'")
+        return [email for (email,) in rows]
 
     def suspend_insert_upkeep(self) -> InsertUpkeep:
         return InsertUpkeep()

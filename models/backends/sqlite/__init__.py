@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ class SqliteBackend:
     """The `Backend` for an SQLite file (see `models.backends.Backend` for each method's contract)."""
 
     name = "sqlite"
+    error_modules = ("sqlite3",)
 
     POLL_SECONDS = 0.05
     """How often `wait_for_change` reads `PRAGMA data_version` (SQLite has no way to be told)."""
@@ -85,6 +86,10 @@ class SqliteBackend:
         return bulk.InsertUpkeep()
 
     # --- writes
+
+    def non_ascii_addresses(self) -> Iterable[str]:
+        rows = database.execute_sql("SELECT email FROM contact WHERE email GLOB '*[^ -~]*' OR email LIKE '%xn--%'")
+        return [email for (email,) in rows]
 
     def insert_returning_id(self, sql: str, params: Sequence[Any]) -> int | None:
         cursor = database.execute_sql(sql, params)
