@@ -98,7 +98,8 @@ class MainGroup(PortalGroup):
 
 @click.group(cls=MainGroup, name="client-portal", invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", type=click.Path(dir_okay=False), envvar="CLIENT_PORTAL_DB", help="The database file.")
+@click.option("--db", type=click.Path(dir_okay=False), envvar="CLIENT_PORTAL_DB",
+              help="The database: an SQLite file, or a team's server as postgresql://user@host:port/db.")
 @click.option("--demo", is_flag=True, help="Open a sample database with a few hundred contacts to explore.")
 @click.version_option(package_name="client-portal")
 @pass_ctx

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from models.db import database_error_message, default_database_path, open_database
+from models.db import database_error_message, default_database_path, is_server_url, open_database
 from models.errors import PortalError
 
 
@@ -56,7 +56,7 @@ class PortalGroup(click.Group):
             ctx.exit(1)
 
 
-def _open(ctx: click.Context) -> Path:
+def _open(ctx: click.Context) -> Path | str:
     """Open the database named by --db / CLIENT_PORTAL_DB (once per command).
 
     Only the default path (in the user data dir) has its folder created: a path given by --db or CLIENT_PORTAL_DB
@@ -65,7 +65,8 @@ def _open(ctx: click.Context) -> Path:
     obj = ctx.ensure_object(dict)
     if not obj.get("opened"):
         given = obj.get("db")
-        path = Path(given or default_database_path()).expanduser()
+        target = given or default_database_path()
+        path = str(target).strip() if is_server_url(target) else Path(target).expanduser()
         open_database(path, create_folders=not given and not os.environ.get("CLIENT_PORTAL_DB"))
         obj["opened"] = True
         obj["db"] = path
