@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SOAK_SECONDS = float(os.environ.get("CLIENT_PORTAL_PG_SOAK_SECONDS", "60"))
 """How long the admins keep working (start-up and the final checks add about 20 s)."""
 
-pytest_plugins = ["tests.fixtures_pg"]
 pytestmark = pytest.mark.soak
 
 
