@@ -34,7 +34,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.db import SCHEMA_VERSION, database, open_database  # noqa: E402
-from models.schema import SEARCH_INDEX_FILL, create_search_index_triggers, drop_search_index_triggers  # noqa: E402
+from models.backends.sqlite.schema import (  # noqa: E402
+    SEARCH_INDEX_FILL,
+    create_search_index_triggers,
+    drop_search_index_triggers,
+)
 
 DATA_VERSION = 2
 """Bumped whenever the generator changes, so a cached database of the old shape is never reused."""

@@ -97,7 +97,7 @@ def reference_ms(db, prefix: str) -> float:
     """The SQL our search runs for `prefix` (captured with a trace callback), timed on a bare connection."""
     from models import contacts
     from models.db import database, open_database
-    from models.schema import create_search_terms
+    from models.backends.sqlite.schema import create_search_terms
     from tui.widgets.contact_table import WINDOW
 
     if database.is_closed() or database.database != str(db):

@@ -38,8 +38,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models import csv_io
-from models.db import PRAGMAS, database, open_database
-from models.schema import SEARCH_INDEX, SEARCH_INDEX_FILL
+from models.backends.sqlite.database import PRAGMAS
+from models.db import database, open_database
+from models.backends.sqlite.schema import SEARCH_INDEX, SEARCH_INDEX_FILL
 
 SIDES = ("bare", "same", "ours")
 

@@ -1,4 +1,9 @@
-"""The base every model shares: the deferred database and a UTC timestamp field."""
+"""The base every model shares: the deferred database and a UTC timestamp field.
+
+`database` is a `peewee.DatabaseProxy`: `models.db.open_database` points it at the engine's database object (the
+SQLite file, or a PostgreSQL server). This module imports nothing else of `models`, so the tables
+(`models.entities`) and each engine's schema code (`models.backends`) can import it without a loop.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,38 @@ from datetime import datetime, timezone
 
 import peewee
 
-from models.db import database
+
+class PortalDatabaseProxy(peewee.DatabaseProxy):
+    """Peewee's database proxy, except that once initialised its transactions are the engine database's own:
+    Peewee's proxy would make plain ones, and the SQLite database's savepoint carries a fix (a rollback after
+    SQLite already undid the transaction must not hide the error that made it; `models.backends.sqlite`)."""
+
+    __slots__ = ("obj", "_callbacks", "_Model")
+
+    def atomic(self, *args, **kwargs):
+        return self.obj.atomic(*args, **kwargs) if self.obj is not None else super().atomic(*args, **kwargs)
+
+    def transaction(self, *args, **kwargs):
+        return self.obj.transaction(*args, **kwargs) if self.obj is not None else super().transaction(*args, **kwargs)
+
+    def savepoint(self):
+        return self.obj.savepoint() if self.obj is not None else super().savepoint()
+
+    # Before `open_database`, answer as the deferred `SqliteDatabase(None)` it replaces did: nothing is open.
+    @property
+    def database(self):
+        """The open database's name (an SQLite file's path); None before `open_database`."""
+        return self.obj.database if self.obj is not None else None
+
+    def is_closed(self) -> bool:
+        return self.obj is None or self.obj.is_closed()
+
+    def close(self) -> bool:
+        return self.obj.close() if self.obj is not None else False
+
+
+database = PortalDatabaseProxy()
+"""The deferred database every model binds to; `models.db.open_database` initialises it."""
 
 
 def to_db_time(value: datetime | None) -> datetime | None:

@@ -19,7 +19,6 @@ import csv
 import heapq
 import io
 import re
-import sqlite3
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,13 +27,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from models import audit, clock
+from models.backends import InsertUpkeep
 from models.contacts import MAX_FIELD, normalize_email
-from models.db import write_transaction
-from models.entities import Contact
+from models.db import backend, write_transaction
+from models.entities import Contact, search_text
 from models.errors import InvalidInput
 from models.files import private_file_opener
 from models.lookalike import Lookalikes, needs_check
-from models.schema import SEARCH_INDEX_FILL, search_text
 
 MAX_COLUMNS = 1_000
 """More columns than this is not a contacts export; the file is refused before it is read."""
@@ -554,24 +553,16 @@ REBUILD_AT = 10_000
 the contact table's secondary indexes and builds them again at the end: one sort per index instead of a B-tree
 insert per row and index (each index costs a row-by-row import about half a second per 100k rows)."""
 
-_INSERT_TRIGGERS = ("contact_search_insert", "contact_count_insert", "contact_fts_insert")
-"""The insert triggers on contact (schema v2-v4) an import sets aside, each replaced by work done once: every row
-comes with its search_text (the search trigger only fills in an empty one, and `search_text` never makes one), the
-count per status is raised once by the number of rows, and the search index is filled in one statement. Row by
-row, the first two add about 60% to each insert, and the search index's makes it about ten times slower. A
-trigger not named here stays, and fires for each row as it would for any insert."""
-
-
 class _Importer:
     """Inserts an import's contacts a chunk at a time, and tells a duplicate or an existing contact from a new one.
 
-    It keeps no set of addresses: a chunk goes in with `INSERT OR IGNORE`, and only when fewer rows went in than
+    It keeps no set of addresses: a chunk goes in skipping addresses already there, and only when fewer rows went in than
     were given does it ask the contact table (its UNIQUE email index) which addresses were there already. Contacts
     get consecutive ids above the highest one before the import (it holds the write lock throughout), so the line
     each came from is an array indexed by id, 4 bytes a contact. The insert triggers (and, for a big import, the
     secondary indexes) are set aside and their work done once at the end; all of it runs in the import's one
-    IMMEDIATE transaction, so a failure rolls the schema back with the rows, and the triggers and indexes are
-    created again from their own SQL in sqlite_master, exactly as they were."""
+    write transaction, so a failure rolls the schema back with the rows; the engine puts the triggers and indexes
+    back exactly as they were (`models.backends.InsertUpkeep`)."""
 
     def __init__(self, now, update_existing: bool, problems: _Problems, file_rows: float) -> None:
         self.db = Contact._meta.database
@@ -587,8 +578,8 @@ class _Importer:
         """The line of each contact this import inserted, at its id - last_id - 1."""
         self.first_met: array | None = None
         """For contacts that existed before: the line they were first met on (0: not yet), at their id."""
-        self.triggers: list[tuple[str, str]] | None = None
-        self.indexes: list[tuple[str, str]] | None = None
+        self.upkeep: InsertUpkeep | None = None
+        """The insert upkeep set aside by the engine, from the first chunk on."""
         self.lookalikes = Lookalikes()
         self.any_non_ascii = False
         """Whether a non-ASCII address was added yet: only then are ASCII ones compared with them."""
@@ -604,13 +595,12 @@ class _Importer:
         if not rows:
             return
         self.rows, self.lines = [], []
-        if self.triggers is None:
-            self.triggers = self._drop("trigger", f"AND name IN ({', '.join(repr(n) for n in _INSERT_TRIGGERS)})")
+        if self.upkeep is None:
+            self.upkeep = backend().suspend_insert_upkeep()
             # Decided once, before the first insert: indexes dropped after rows went in leave their pages free,
             # and reusing them made every later insert half as slow again.
             if self._expected_new(rows, lines) >= self.rebuild_at:
-                # Not the UNIQUE index on email: it is the constraint, and how duplicates are found.
-                self.indexes = self._drop("index", "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'")
+                self.upkeep.suspend_indexes()
         first_id = self.last_id + self.inserted + 1
         added = _insert_rows(rows, self.now)
         if added == len(rows):
@@ -646,15 +636,6 @@ class _Importer:
                 f"SELECT COUNT(*) FROM contact WHERE email IN ({', '.join('?' * len(part))})", part
             ).fetchone()[0]
         return candidates * (len(rows) - known) / len(rows)
-
-    def _drop(self, kind: str, condition: str) -> list[tuple[str, str]]:
-        found = self.db.execute_sql(
-            f"SELECT name, sql FROM sqlite_master WHERE type = ? AND tbl_name = 'contact' {condition} ORDER BY rowid",
-            (kind,),
-        ).fetchall()
-        for name, _ in found:
-            self.db.execute_sql(f'DROP {kind.upper()} "{name}"')
-        return found
 
     def _sort_out(self, rows, lines, first_id: int) -> list[tuple[tuple, int]]:
         """After a chunk where some rows did not go in: report each of those (a duplicate of a row above, or a
@@ -704,19 +685,8 @@ class _Importer:
         """Insert what is left, then do the work of the triggers set aside and create them (and the indexes)
         again."""
         self.flush()
-        if self.triggers is None:
-            return
-        dropped = {name for name, _ in self.triggers}
-        if "contact_count_insert" in dropped and self.inserted:
-            self.db.execute_sql(
-                "INSERT INTO contact_status_count (status, n) VALUES (?, ?) "
-                "ON CONFLICT (status) DO UPDATE SET n = n + excluded.n",
-                (Contact.status.default, self.inserted),
-            )
-        if "contact_fts_insert" in dropped and self.inserted:
-            self.db.execute_sql(f"{SEARCH_INDEX_FILL} WHERE id > ?", (self.last_id,))
-        for _, sql in self.triggers + (self.indexes or []):
-            self.db.execute_sql(sql)
+        if self.upkeep is not None:
+            self.upkeep.restore(inserted=self.inserted, after_id=self.last_id, status=Contact.status.default)
 
 
 _INSERT_COLUMNS = ("email", "first_name", "last_name", "company", "phone", "created_at", "updated_at", "status",
@@ -726,18 +696,15 @@ _INSERT_COLUMNS = ("email", "first_name", "last_name", "company", "phone", "crea
 def _insert_rows(rows: list[tuple[str, str, str, str, str]], now) -> int:
     """Insert new contacts (email, first, last, company, phone) with one prepared statement, skipping an address
     that is a contact already; returns how many went in. (Peewee's insert_many spends more time building SQL for
-    100k rows than SQLite spends storing them.)"""
+    100k rows than the database spends storing them.)"""
     fields = Contact._meta.fields
-    sql = 'INSERT OR IGNORE INTO "contact" ({}) VALUES ({})'.format(
-        ", ".join(f'"{fields[name].column_name}"' for name in _INSERT_COLUMNS), ", ".join("?" * len(_INSERT_COLUMNS))
-    )
-    stamp = fields["created_at"].db_value(now)
-    if isinstance(stamp, datetime):
-        stamp = sqlite3.adapters.get((datetime, sqlite3.PrepareProtocol), str)(stamp)  # once, not per row
+    engine = backend()
+    stamp = engine.db_time(fields["created_at"].db_value(now))  # once, not per row
     tail = (stamp, stamp, fields["status"].default, fields["invite_count"].default)
-    cursor = Contact._meta.database.cursor()
-    cursor.executemany(sql, [row + tail + (search_text(row[1], row[2], row[0], row[3]),) for row in rows])
-    return cursor.rowcount
+    columns = [fields[name].column_name for name in _INSERT_COLUMNS]
+    return engine.bulk_insert_contacts(
+        [row + tail + (search_text(row[1], row[2], row[0], row[3]),) for row in rows], columns
+    )
 
 
 def import_file(path: Path | str, update_existing: bool = False) -> ImportReport:

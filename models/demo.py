@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from models import clock
-from models.db import APP_NAME, database
+from models.db import APP_NAME, database, write_lock
 from models.entities import (
     PURPOSE_INVITE,
     STATUS_INVITED,
@@ -23,9 +23,9 @@ from models.entities import (
     Contact,
     Domain,
     MagicLink,
+    search_text,
 )
 from models.links import hash_token
-from models.schema import search_text
 
 FIRST = ["Ada", "Grace", "Alan", "Marie", "Niels", "Lise", "Katherine", "Tim", "Barbara", "Edsger", "Hedy",
          "Claude", "Radia", "Linus", "Margaret", "Dennis", "Frances", "John", "Sophie", "Yukihiro", "Anita", "Ken"]
@@ -54,7 +54,7 @@ def seed(count: int = 300, rng_seed: int = 7, domain: str = "portal.example.com"
     """Insert `count` sample contacts spread over every status (fast: bulk inserts in one transaction)."""
     rng = random.Random(rng_seed)
     now = clock.now()
-    with database.atomic("IMMEDIATE"):
+    with write_lock():
         if not Domain.select().exists():
             Domain.create(name=domain, is_default=True, created_at=now)
         start = Contact.select().count()

@@ -54,6 +54,12 @@ DELIVERY_LABELS = {
 }
 
 
+def search_text(first_name: str, last_name: str, email: str, company: str) -> str:
+    """What `Contact.search_text` holds (every engine's triggers compute the same): for bulk inserts that fill it
+    themselves."""
+    return f"{first_name} {last_name} {email} {company}"
+
+
 class Contact(BaseModel):
     """A person the agency works with, and their access to the portal."""
 

@@ -27,3 +27,12 @@ class RedeemFailed(PortalError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class DiskFull(PortalError):
+    """A write failed because the disk (or the database's size limit) is full; the transaction was undone."""
+
+    MESSAGE = "the disk is full (or the database reached its size limit): nothing was saved; free space and try again"
+
+    def __init__(self, message: str = MESSAGE) -> None:
+        super().__init__(message)

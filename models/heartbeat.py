@@ -2,7 +2,7 @@
 queue, so the dashboard can say "no sender running" while mail waits.
 
 It is one row in the `setting` table (not a setting in `settings.SPECS`: nobody sets it), written at most every
-`BEAT_SECONDS`: each write moves `PRAGMA data_version`, which makes every open dashboard refresh.
+`BEAT_SECONDS`: each write moves the change token (`models.db.changes_token`), which makes every open dashboard refresh.
 """
 
 from __future__ import annotations

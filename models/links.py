@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 from models import audit, clock, settings
 from models.base import to_db_time
 from models.contacts import ContactRow, _get_model, get_model, to_row
-from models.db import database, write_transaction
+from models.db import backend, database, write_transaction
 from models.domains import portal_url
 from models.entities import (
     CHANNEL_EMAIL,
@@ -206,14 +206,14 @@ class LinkIssuer:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         expires = now + self.valid_for
         stamp, until = to_db_time(now), to_db_time(expires)
-        inserted = database.execute_sql(
+        link_id = backend().insert_returning_id(
             _INSERT_LINK_IF_UNCHANGED,
             (self.purpose, hash_token(token), stamp, self.actor, until, self.channel, contact.id, contact.status,
              contact.email),
         )
-        if inserted.rowcount != 1:
+        if link_id is None:
             return None
-        database.execute_sql(_SUPERSEDE_OTHERS, (stamp, contact.id, self.purpose, self.channel, inserted.lastrowid))
+        database.execute_sql(_SUPERSEDE_OTHERS, (stamp, contact.id, self.purpose, self.channel, link_id))
         if self.purpose == PURPOSE_INVITE:
             database.execute_sql(_INVITE_EXPIRES, (contact.id,))
         # `record` reads only the id and the address, which the INSERT above just matched against the row.

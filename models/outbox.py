@@ -4,8 +4,9 @@ A row names a contact and a kind (invite, login); it never holds rendered text o
 claims rows, renders and sends them; all the SQL for that lives here, so the sender's promises (two senders
 never take the same row, a crash loses nothing) are kept in one place:
 
-- claiming happens in one `BEGIN IMMEDIATE` transaction, so the SELECT of due rows and the UPDATE that marks
-  them `sending` cannot interleave with another sender's;
+- claiming happens in one write transaction (SQLite: `BEGIN IMMEDIATE`), and the engine selects the due rows so
+  no other sender can take them before it commits (`Backend.due_outbox_ids`), so the SELECT of due rows and the
+  UPDATE that marks them `sending` cannot interleave with another sender's;
 - a claim records who (`host:pid`) and when; a `sending` row whose claimer died (its pid is gone on this
   host) or whose lease ran out is taken again, keeping its Message-ID, so at most that one message is sent
   twice and the copies are recognisably the same email;
@@ -25,7 +26,7 @@ import peewee
 
 from models import audit, clock
 from models.contacts import ContactRow, to_row
-from models.db import database, write_transaction
+from models.db import backend, database, write_transaction
 from models.domains import default_domain
 from models.entities import (
     OUTBOX_FAILED,
@@ -295,7 +296,7 @@ def claim_due(owner: str, limit: int, *, batch: str | None, due_by: datetime, ma
         sql = _DUE_SQL + (' AND "batch" = ?' if batch is not None else "") + _DUE_ORDER
         due_at = OutboxMessage.next_attempt_at.db_value(due_by)
         params = (OUTBOX_QUEUED, due_at, batch) if batch is not None else (OUTBOX_QUEUED, due_at)
-        ids.extend(row_id for (row_id,) in database.execute_sql(sql, (*params, limit - len(ids))))
+        ids.extend(backend().due_outbox_ids(sql, (*params, limit - len(ids))))
     if not ids:
         return Claim()
     rows = {row[0]: row for row in database.execute_sql(_CLAIMED_SQL.format(_marks(len(ids))), ids)}

@@ -9,7 +9,7 @@ import peewee
 
 from models import audit, clock, lookalike
 from models.contacts import ContactRow, clean_field, expired_condition, normalize_email, to_row
-from models.db import database, write_transaction
+from models.db import database, write_lock, write_transaction
 from models.domains import default_domain
 from models.entities import (
     DELIVERY_FAILED,
@@ -141,7 +141,7 @@ def resend_expired() -> InviteResult:
 def plan_resend_expired() -> InviteResult:
     """Who `resend_expired` would invite again and who it would skip (and why), without changing anything: the
     real operation in a transaction that is rolled back, so the preview gives the confirm's reasons."""
-    with database.atomic("IMMEDIATE") as txn:
+    with write_lock() as txn:
         result = resend_expired()
         txn.rollback()
     return result
@@ -153,7 +153,7 @@ def plan_login_emails(contact_ids: list[int]) -> QueueResult:
     The dashboard shows this before the admin confirms. It runs the real queueing in a transaction that is
     rolled back, so the reasons are exactly the ones the confirm will give (the batch id is not kept).
     """
-    with database.atomic("IMMEDIATE") as txn:
+    with write_lock() as txn:
         result = queue_login_emails(contact_ids)
         txn.rollback()
     return result

@@ -48,7 +48,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from mail.config import MailConfig
 from models import handoff, settings
 from models.contacts import normalize_email
-from models.db import data_dir_for, database, open_database
+from models.db import changes_token, data_dir_for, database, open_database
 from models.errors import InvalidInput, PortalError, RedeemFailed
 from portal import api
 from portal.middleware import DEFAULT_CSP, RequestLog, SecurityHeaders, apply_security_headers
@@ -317,9 +317,9 @@ def _settle(answers: list) -> None:
 
 class SettingsCache:
     """The settings every page reads (`agency_name`, `portal_callback_url`), read again only when the database
-    changed: SQLite's `PRAGMA data_version` on this thread's connection moves whenever another connection (the
-    dashboard, the CLI, a test) commits, and the portal itself never writes a setting. One small PRAGMA a request
-    instead of two SELECTs and their checks."""
+    changed: the engine's change token (`models.db.changes_token`; SQLite's data version on this thread's
+    connection) moves whenever another connection (the dashboard, the CLI, a test) commits, and the portal itself
+    never writes a setting. One small read a request instead of two SELECTs and their checks."""
 
     def __init__(self) -> None:
         self._connection = None
@@ -329,7 +329,7 @@ class SettingsCache:
     def get(self) -> tuple[str, str]:
         """(agency name, portal callback URL); call on a database thread."""
         connection = database.connection()
-        version = connection.execute("PRAGMA data_version").fetchone()[0]
+        version = changes_token()
         if connection is not self._connection or version != self._version:
             self._values = (settings.get("agency_name"), settings.get("portal_callback_url"))
             self._connection, self._version = connection, version

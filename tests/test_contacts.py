@@ -65,7 +65,7 @@ def _index_matches_contacts() -> bool:
     """The trigram index holds exactly each contact's search text, lower-cased for ASCII, and two spaces after it
     (what the triggers must keep true)."""
     from models.db import database
-    from models.schema import SEARCH_INDEX
+    from models.backends.sqlite.schema import SEARCH_INDEX
 
     indexed = database.execute_sql(f"SELECT rowid, text FROM {SEARCH_INDEX} ORDER BY rowid").fetchall()
     stored = database.execute_sql("SELECT id, lower(search_text) || '  ' FROM contact ORDER BY id").fetchall()
@@ -323,8 +323,10 @@ def test_every_way_to_find_a_window_lists_what_a_full_sort_lists(db, monkeypatch
     from models import demo
 
     demo.seed(300)
-    monkeypatch.setattr(contacts, "FEW", 10)
-    monkeypatch.setattr(contacts, "WALK", 60)
+    from models.backends.sqlite import search as sqlite_search
+
+    monkeypatch.setattr(sqlite_search, "FEW", 10)
+    monkeypatch.setattr(sqlite_search, "WALK", 60)
     everyone = contacts.contacts_by_id(contacts.contact_ids())
     assert len(everyone) == 300
     for search in ["", "a", "E", "o", "q", "an", "son", "example", "zz", "ada love", "a e"]:

@@ -20,7 +20,7 @@ from models import audit, clock, contacts, csv_io
 from models.db import database, open_database
 from models.entities import Contact
 from models.errors import InvalidInput
-from models.schema import SEARCH_INDEX
+from models.backends.sqlite.schema import SEARCH_INDEX
 
 HEADER = ["Name", "Given Name", "Family Name", "E-mail 1 - Value", "E-mail 2 - Value", "Organization Name",
           "Phone 1 - Value"]

@@ -112,7 +112,7 @@ def test_upgrade_from_version_1_fills_the_search_column(db_path):
 
 def test_upgrade_from_version_3_fills_the_trigram_index(db_path):
     from models import contacts
-    from models.schema import SEARCH_INDEX, SEARCH_INDEX_TRIGGERS
+    from models.backends.sqlite.schema import SEARCH_INDEX, SEARCH_INDEX_TRIGGERS
 
     contacts.add_contact("ada@example.com", first_name="Ada", last_name="Lovelace", company="Analytical")
     contacts.add_contact("grace@example.com", first_name="Grace", last_name="Hopper")
@@ -137,7 +137,7 @@ def test_upgrade_from_version_4_reindexes_for_two_letter_words(db_path):
     """A version-4 file (index text without the two trailing spaces, old triggers, no names-by-id index) is
     re-indexed: two-letter words at the end of a text are found, and the triggers write the new form."""
     from models import contacts
-    from models.schema import NAMES_BY_ID, SEARCH_INDEX, SEARCH_INDEX_TRIGGERS
+    from models.backends.sqlite.schema import NAMES_BY_ID, SEARCH_INDEX, SEARCH_INDEX_TRIGGERS
 
     contacts.add_contact("ada@example.com", first_name="Ada", last_name="Lovelace", company="Qz")
     for name in SEARCH_INDEX_TRIGGERS:

@@ -12,8 +12,8 @@ from textual.message import Message
 class DataChanged(Message):
     """Something this dashboard did wrote to the database: the header and the table should be read again.
 
-    Changes made by other processes are found by polling `PRAGMA data_version`; this message makes our own
-    changes show at once instead of on the next poll.
+    Changes made by other processes are found by polling the change token (`models.db.changes_token`); this
+    message makes our own changes show at once instead of on the next poll.
     """
 
     def __init__(self, reason: str = "") -> None:

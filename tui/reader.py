@@ -1,6 +1,6 @@
 """One long-lived thread that does the dashboard's reading, with its own database connection.
 
-A Textual thread worker runs on a new thread each time, and a new thread means a new SQLite connection with a
+A Textual thread worker runs on a new thread each time, and a new thread means a new database connection with a
 cold page cache: every search would read the whole contact table from the operating system again, which makes
 a 100k-contact search two to three times slower than the query itself. Reads (the table's windows, the header's
 numbers, "select all") go through this one thread instead, whose connection stays open and warm. Writes keep
@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
 
+from models import db
 from models.db import database
 
 T = TypeVar("T")
@@ -52,7 +53,7 @@ def _count_call(wanted: Callable[[], bool], func: Callable[..., T], *args) -> T:
     if not wanted():  # typed on while it waited: skip it rather than start and interrupt it
         raise NotWanted
     _call(lambda: None)  # connect (and follow the database file) as the reading thread does
-    _counting[0] = database.connection()
+    _counting[0] = db.query_handle()
     try:
         if not wanted():  # an interrupt that came while connecting found nothing to interrupt
             raise NotWanted
@@ -74,7 +75,7 @@ async def count(func: Callable[..., T], *args, wanted: Callable[[], bool] = lamb
 
 
 def interrupt_count() -> None:
-    """Stop the count running now, if any (SQLite's interrupt: its query raises "interrupted")."""
-    connection = _counting[0]
-    if connection is not None:
-        connection.interrupt()
+    """Stop the count running now, if any (the engine stops its query, which raises an error on its thread)."""
+    handle = _counting[0]
+    if handle is not None:
+        db.interrupt(handle)

@@ -2,7 +2,7 @@
 mail sent and its results, their audit history, and every action that applies to them.
 
 The view reads `models.history.contact_history` on the dashboard's reading thread (`tui.reader`) and reads it
-again when the database changes: after each of its own actions, and when `PRAGMA data_version` moves (another
+again when the database changes: after each of its own actions, and when the change token moves (another
 admin, the outbox sender). The actions reuse the dashboard's modals (invite, login email, magic link) with this
 one contact; revoking and editing have their own small modals here. Every action is a binding with a
 description, shown in the footer and offered in the command palette by the same name (`DetailCommands`).
@@ -26,7 +26,7 @@ from textual.widgets import Footer, Input, Static
 
 from models import clock, contacts, history, links
 from models.contacts import MAX_FIELD, ContactRow
-from models.db import data_version, database
+from models.db import changes_token, database
 from models.entities import (
     DELIVERY_LABELS,
     STATUS_INVITED,
@@ -42,7 +42,8 @@ from tui.screens.dialog import Dialog, FormDialog
 from tui.text import join, literal, plural, visible, when
 
 POLL_SECONDS = 0.5
-"""How often the view looks at `PRAGMA data_version` to notice changes made elsewhere (as the main screen does)."""
+"""How often the view looks at the change token (`models.db.changes_token`) to notice changes made elsewhere
+(as the main screen does)."""
 
 EDITABLE = (("first_name", "First name"), ("last_name", "Last name"), ("phone", "Phone"), ("company", "Company"))
 """The fields the edit form changes (`contacts.update_contact` accepts exactly these), with their labels."""
@@ -268,7 +269,7 @@ class ContactDetailScreen(Screen):
         """Everything the view shows, once read."""
         self.gone = False
         """Whether the contact was deleted while shown."""
-        self._data_version: int | None = None
+        self._changes: object = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="detail-title")
@@ -295,7 +296,7 @@ class ContactDetailScreen(Screen):
         self.query_one("#problem").display = False
         self.query_one("#fields", Static).update(fields_view(self.contact))
         self.query_one("#detail-status", Static).update(Text("Reading…", end=""))
-        self._data_version = data_version()
+        self._changes = changes_token()
         self.set_interval(POLL_SECONDS, self._poll)
         self.query_one("#detail-body").focus()
         self.reload()
@@ -320,11 +321,11 @@ class ContactDetailScreen(Screen):
 
     def _poll(self) -> None:
         try:
-            version = data_version()
+            version = changes_token()
         except Exception:  # the file is locked for a moment: look again next tick
             return
-        if version != self._data_version:
-            self._data_version = version
+        if version != self._changes:
+            self._changes = version
             self.reload()
 
     @on(Loaded)

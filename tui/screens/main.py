@@ -2,7 +2,7 @@
 
 Each action is a `Binding` here (with a footer label) and an entry in `PALETTE` (the command palette and the
 help screen are built from it); `check_action` disables what cannot apply. The modals do the work and tell the
-app when they changed the database; changes by other processes are found by polling `PRAGMA data_version`
+app when they changed the database; changes by other processes are found by polling the engine's change token
 twice a second, and either way the header and table are read again without losing the cursor or selection.
 """
 
@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from models import contacts, domains
-from models.db import data_version
+from models.db import changes_token
 from models.errors import PortalError
 from tui import reader
 from tui.screens.help import KeySection
@@ -31,7 +31,8 @@ from tui.widgets.search_bar import SearchBar
 from tui.widgets.stats_header import StatsHeader
 
 POLL_SECONDS = 0.5
-"""How often `PRAGMA data_version` is read to notice other admins' changes (cheap: no table is touched)."""
+"""How often the change token (`models.db.changes_token`) is read to notice other admins' changes (cheap: no
+table is touched)."""
 
 PALETTE: dict[str, tuple[str, str]] = {
     "portal_url": ("Copy portal URL", "Show the portal URL and copy it"),
@@ -137,14 +138,14 @@ class MainScreen(Screen):
     """The bottom line while the search box has the focus (letters then type)."""
 
     class Poll(Message):
-        """Internal: time to look at `data_version`."""
+        """Internal: time to look at the change token."""
 
     def __init__(self, db_path: Path, data_dir: Path) -> None:
         super().__init__(id="main")
         self.db_path = db_path
         self.data_dir = data_dir
         """Where the local Maildir lives."""
-        self._data_version: int | None = None
+        self._changes: object = None
         self._results_pending = False
         """A new search or filter was asked for and the table has not shown its results yet."""
         self._binding_state: tuple = ()
@@ -167,7 +168,7 @@ class MainScreen(Screen):
         make_keys_wait = getattr(self.app, "make_keys_wait", None)
         if make_keys_wait is not None:
             make_keys_wait(self.table, lambda: self._results_pending and self.table.busy)
-        self._data_version = data_version()
+        self._changes = changes_token()
         self.set_interval(POLL_SECONDS, self._poll)
         self._binding_state = self._actions_available()
         self._update_status()
@@ -177,11 +178,11 @@ class MainScreen(Screen):
 
     def _poll(self) -> None:
         try:
-            version = data_version()
+            version = changes_token()
         except Exception:  # the file went away or is locked for a moment: try again next tick
             return
-        if version != self._data_version:
-            self._data_version = version
+        if version != self._changes:
+            self._changes = version
             self.refresh_data()
 
     def refresh_data(self) -> None:

@@ -1,4 +1,5 @@
-"""Schema upgrades, one function per `PRAGMA user_version` step; later versions append to `UPGRADES`."""
+"""SQLite's schema: upgrades, one function per `PRAGMA user_version` step (later versions append to `UPGRADES`),
+with the FTS5 search index and the triggers that keep the search column and the counts."""
 
 from __future__ import annotations
 
@@ -20,12 +21,8 @@ def _v1(db: peewee.SqliteDatabase) -> None:
 
 
 SEARCH_TEXT_SQL = "{p}first_name || ' ' || {p}last_name || ' ' || {p}email || ' ' || {p}company"
-"""What a contact is found by: one stored column, so a search is one LIKE per word over one column."""
-
-
-def search_text(first_name: str, last_name: str, email: str, company: str) -> str:
-    """The same value SEARCH_TEXT_SQL computes, for bulk inserts that fill it themselves."""
-    return f"{first_name} {last_name} {email} {company}"
+"""What a contact is found by: one stored column, so a search is one LIKE per word over one column (the same value as
+`models.entities.search_text`)."""
 
 
 def _v2(db: peewee.SqliteDatabase) -> None:
@@ -91,7 +88,7 @@ contact's entry by rowid alone, whatever order SQLite fires the search-column tr
 SEARCH_INDEX_TEXT = "lower({p}search_text) || '  '"
 """What the index holds for a contact (schema v5): the search text lower-cased for ASCII, and two spaces after it,
 so every occurrence of a one- or two-character word (search words hold no spaces) begins one of the text's
-trigrams. A two-letter word is then looked up as the index's terms that start with it (`models.contacts`)."""
+trigrams. A two-letter word is then looked up as the index's terms that start with it (`search._plan`)."""
 
 SEARCH_INDEX_FILL = (
     f"INSERT INTO {SEARCH_INDEX} (rowid, text) SELECT id, {SEARCH_INDEX_TEXT.format(p='')} FROM contact"
@@ -120,11 +117,11 @@ the update trigger when the v2 trigger fills the column in."""
 
 
 def _execute(db, sql: str) -> None:
-    (db.execute_sql if isinstance(db, peewee.Database) else db.execute)(sql)
+    (db.execute_sql if isinstance(db, (peewee.Database, peewee.DatabaseProxy)) else db.execute)(sql)
 
 
 def create_search_index_triggers(db) -> None:
-    """(Re)create SEARCH_INDEX_TRIGGERS; `db` is a Peewee database or a sqlite3 connection."""
+    """(Re)create SEARCH_INDEX_TRIGGERS; `db` is a Peewee database (or the proxy) or a sqlite3 connection."""
     for name, body in SEARCH_INDEX_TRIGGERS.items():
         _execute(db, f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
 

@@ -1,0 +1,173 @@
+"""The database engines client-portal runs on, behind one small interface: `Backend`.
+
+Each engine has one home: `models.backends.sqlite` (the embedded default, one file) and `models.backends.postgres`
+(a shared server, for a team). Everything that differs between them (how a database is opened, its schema and
+upgrades, how a search is planned, how a bulk import sets aside its index upkeep, how due mail is claimed, how an
+inserted row's id is returned, how another connection's changes are noticed, how a running query is stopped, and
+what an engine's errors mean for people) is a method here. The domain modules (`models/*.py`) call these through
+`models.db.backend()`, write plain Peewee or SQL both engines read the same way, and hold no engine-specific SQL;
+`tui/`, `mail/` and `portal/` hold none at all.
+
+`open_database(url_or_path)` in `models.db` picks the backend with `backend_for`: a `postgresql://` (or
+`postgres://`) URL is a server, anything else is the path of an SQLite file. The backend's modules are imported
+only then, so a user of SQLite never loads a PostgreSQL driver.
+
+Contract every backend keeps:
+- `connect` returns a Peewee `Database` that `models.base.database` (a `DatabaseProxy`) is then initialised with;
+  connections are per thread, as Peewee makes them.
+- Schema versions are the same numbers on every engine (`models.db.SCHEMA_VERSION`); `upgrade(db, version)`
+  brings a database from `version - 1` to `version`, inside the transaction `models.db.migrate` opens.
+- The search methods take a `models.listing.ContactQuery` and return exactly what the SQLite planner returns for
+  it: the same rows in the same order, the same totals (the tests compare them with a full sort in Python).
+- A method that writes runs inside the caller's transaction (`models.db.write_transaction`); none commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import peewee
+
+if TYPE_CHECKING:  # the types only: the interface imports nothing of the domain at run time
+    from models.listing import ContactPage, ContactQuery
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""How a `--db` / `CLIENT_PORTAL_DB` value names a PostgreSQL server rather than an SQLite file."""
+
+
+def is_server_url(target: str | Path) -> bool:
+    """Whether `target` names a database server (a PostgreSQL URL) rather than an SQLite file."""
+    return isinstance(target, str) and target.strip().lower().startswith(POSTGRES_SCHEMES)
+
+
+@runtime_checkable
+class InsertUpkeep(Protocol):
+    """What a bulk import set aside of the contact table's per-row upkeep (triggers, secondary indexes), to do
+    once for all its rows at the end. Made by `Backend.suspend_insert_upkeep`, inside the import's transaction."""
+
+    def suspend_indexes(self) -> None:
+        """Also set aside the secondary indexes (not the UNIQUE one on email, which finds duplicates): for an
+        import that will more than double the table."""
+
+    def restore(self, *, inserted: int, after_id: int, status: str) -> None:
+        """Do the set-aside work for the `inserted` contacts with ids above `after_id` (all of status `status`):
+        counts, search index; then put the triggers and indexes back exactly as they were."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """One database engine. `models.db` holds the current one (`models.db.backend()`)."""
+
+    name: str
+    """`sqlite` or `postgresql`: what `stats --json` and error messages call the engine."""
+
+    # --- opening and the schema -----------------------------------------------------------------------------
+
+    def connect(self, target: str | Path, *, create_folders: bool, current: peewee.Database | None,
+                newest_schema: int) -> peewee.Database:
+        """Check `target`, and return the Peewee database for it with this thread connected. `current` is what
+        the proxy holds now (a backend may re-initialise its own object, so other threads notice the switch).
+        Refuses, changing nothing, a target that is not a client-portal database or whose schema is newer than
+        `newest_schema`.
+
+        Raises:
+            PortalError: with one line for people (unreachable, refused, not ours, too new).
+        """
+
+    def after_open(self, target: str | Path) -> None:
+        """Whatever the engine does once the schema is current (SQLite: tighten the -wal/-shm files' mode)."""
+
+    def schema_version(self, db: peewee.Database) -> int:
+        """The schema version recorded in the database (0: empty)."""
+
+    def set_schema_version(self, db: peewee.Database, version: int) -> None:
+        """Record `version`, in the upgrade's transaction."""
+
+    def upgrade(self, db: peewee.Database, version: int) -> None:
+        """Bring the schema from `version - 1` to `version` (1: create it)."""
+
+    def write_lock(self, db: peewee.Database) -> AbstractContextManager:
+        """A transaction that holds the right to write from its start (SQLite: `BEGIN IMMEDIATE`; a server: an
+        ordinary transaction, its row locks do the rest)."""
+
+    # --- the contact list ---------------------------------------------------------------------------------------
+
+    def search_window(self, query: ContactQuery, offset: int, limit: int, *, count: bool) -> ContactPage:
+        """One window of the contacts matching `query` (search words, status filter, sort), and their total;
+        with `count` false the total may be a lower bound (`ContactPage.exact` false)."""
+
+    def count(self, query: ContactQuery) -> int:
+        """How many contacts match `query`."""
+
+    def matching_ids(self, query: ContactQuery) -> list[int]:
+        """The ids of every contact matching `query` (any order)."""
+
+    # --- bulk import ------------------------------------------------------------------------------------------
+
+    def bulk_insert_contacts(self, rows: Sequence[tuple], columns: Sequence[str]) -> int:
+        """Insert many contact rows (values in `columns` order) in one prepared statement, skipping any whose
+        address is a contact already; returns how many went in."""
+
+    def suspend_insert_upkeep(self) -> InsertUpkeep:
+        """Set aside the per-row insert upkeep of the contact table for a bulk import (see `InsertUpkeep`)."""
+
+    # --- writes that need the engine's help ----------------------------------------------------------------------
+
+    def insert_returning_id(self, sql: str, params: Sequence[Any]) -> int | None:
+        """Run an `INSERT ... VALUES` or `INSERT ... SELECT` of one row (no RETURNING clause: the backend adds
+        what it needs) and return the new row's id, or None when it inserted nothing."""
+
+    def due_outbox_ids(self, sql: str, params: Sequence[Any]) -> list[int]:
+        """Run the outbox's "due rows" SELECT (ids, ordered, with its LIMIT) so that no other sender can take the
+        same rows before this transaction ends (SQLite: the IMMEDIATE transaction already excludes every other
+        writer; PostgreSQL: `FOR UPDATE SKIP LOCKED`)."""
+
+    @staticmethod
+    def db_time(value: datetime) -> Any:
+        """A timestamp as a bulk statement passes it (what the driver's adapter would make of it)."""
+
+    def page_cache(self, kib: int) -> AbstractContextManager:
+        """This connection's page cache set to `kib` for the block (a no-op where the engine has none)."""
+
+    # --- other connections' changes, and stopping a query ---------------------------------------------------------
+
+    def changes_token(self) -> Hashable:
+        """A value that changes whenever another connection commits a change (cheap: no table is read)."""
+
+    def wait_for_change(self, token: Hashable, timeout: float) -> Hashable:
+        """Wait up to `timeout` seconds for `changes_token()` to differ from `token`; return the current token
+        (equal to `token` if nothing changed). SQLite polls; a server is told (LISTEN/NOTIFY)."""
+
+    def query_handle(self) -> object:
+        """This thread's connection, as something `interrupt` can stop a query on from another thread."""
+
+    def interrupt(self, handle: object) -> None:
+        """Stop the query running on `handle` (it raises an error in its thread); nothing if none runs."""
+
+    # --- errors ---------------------------------------------------------------------------------------------------
+
+    def is_busy(self, exc: BaseException) -> bool:
+        """Whether `exc` says another connection holds a lock we wait for (worth retrying)."""
+
+    def is_full(self, exc: BaseException | None) -> bool:
+        """Whether `exc` (or an error it was raised while handling) says the disk or database is full."""
+
+    def describe_error(self, exc: BaseException) -> str | None:
+        """One line for people about an error of this engine (busy, full, unreachable, not a database); None
+        for an error that is not the engine's."""
+
+
+def backend_for(target: str | Path) -> Backend:
+    """The backend for a `--db` value: PostgreSQL for a `postgresql://` URL, else SQLite (a file path)."""
+    if is_server_url(target):
+        from models.backends import postgres  # only for a server: SQLite users never import the driver
+
+        return postgres.PostgresBackend()
+    from models.backends import sqlite
+
+    return sqlite.SqliteBackend()
+
