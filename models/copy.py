@@ -32,6 +32,7 @@ from models.entities import (
     Setting,
     Template,
 )
+from models.backends import backend_for, is_server_url
 from models.errors import PortalError
 
 COPY_ORDER: tuple[type[peewee.Model], ...] = (
@@ -66,9 +67,9 @@ class CopyReport:
                 if self.source_stats.get(key) != self.target_stats.get(key)]
 
 
-def is_url(spec: str) -> bool:
+def is_url(spec: str | Path) -> bool:
     """Whether a database is named by a server URL rather than a SQLite path."""
-    return "://" in str(spec)
+    return is_server_url(str(spec))
 
 
 def display_name(spec: str | Path) -> str:
@@ -134,7 +135,7 @@ def copy_database(source: str | Path, target: str | Path, *, progress: Callable[
                         report.counts[model._meta.table_name] = _copy_table(model, reader, batch_size, progress)
                     if report.counts[OutboxMessage._meta.table_name]:
                         _restore_delivery_states(reader, batch_size)
-                _reset_sequences(dbmod.database)
+                _reset_sequences()
             with clock.frozen(at):
                 report.target_stats = portal.stats().as_dict()
         finally:
@@ -145,24 +146,22 @@ def copy_database(source: str | Path, target: str | Path, *, progress: Callable[
 
 
 def _open_reader(source: str) -> peewee.Database:
-    """A second connection to the source, for reading while the shared database is the target."""
-    if is_url(source):
-        raise PortalError("a PostgreSQL source needs the PostgreSQL backend")  # replaced once it lands
-    return peewee.SqliteDatabase(str(Path(source).expanduser()), timeout=10)
+    """A second connection to the source, for reading while the shared database is the target: its engine's
+    own database object, checked as `open_database` checks it, not bound to the models."""
+    from models.db import SCHEMA_VERSION
+
+    return backend_for(source).connect(source, create_folders=False, current=None, newest_schema=SCHEMA_VERSION)
 
 
-def _reset_sequences(db: peewee.Database) -> None:
-    """Rows were inserted with their ids: a server's id sequences must continue after the largest."""
-    if not isinstance(db, peewee.PostgresqlDatabase):
-        return  # SQLite's next id is always the largest plus one
-    for model in COPY_ORDER:
-        key = model._meta.primary_key
-        if isinstance(key, peewee.AutoField):
-            table = model._meta.table_name
-            db.execute_sql(
-                f"SELECT setval(pg_get_serial_sequence('{table}', '{key.column_name}'), "
-                f'COALESCE(MAX("{key.column_name}"), 1), MAX("{key.column_name}") IS NOT NULL) FROM "{table}"'
-            )
+def _reset_sequences() -> None:
+    """Rows went in with their ids: an engine that hands out ids from sequences (a server) must continue after
+    the largest (SQLite's next id is always the largest plus one)."""
+    from models.db import backend, database
+
+    reset = getattr(backend(), "reset_sequences", None)
+    if reset is not None:
+        reset(database.obj, [model._meta.table_name for model in COPY_ORDER
+                             if isinstance(model._meta.primary_key, peewee.AutoField)])
 
 
 def _refuse_non_empty(target: str) -> None:
