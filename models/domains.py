@@ -154,7 +154,8 @@ def default_domain() -> str:
 def link_domain() -> str:
     """The domain links are built from: the selected one, else the default."""
     row = database.execute_sql(
-        'SELECT "name" FROM "domain" WHERE "is_selected" = 1 OR "is_default" = 1 ORDER BY "is_selected" DESC LIMIT 1'
+        'SELECT "name" FROM "domain" WHERE "is_selected" = TRUE OR "is_default" = TRUE '  # TRUE: a boolean on a server
+        'ORDER BY "is_selected" DESC LIMIT 1'
     ).fetchone()
     return row[0] if row is not None else default_domain()
 

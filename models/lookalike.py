@@ -202,7 +202,11 @@ class Lookalikes:
             self._non_ascii = {}
             db = Contact._meta.database
             # Only contacts with a non-ASCII character or an IDNA label: a full scan, but one per operation.
-            rows = db.execute_sql("SELECT email FROM contact WHERE email GLOB '*[^ -~]*' OR email LIKE '%xn--%'")
+            # trim(email, every printable ASCII character) is empty unless another character is in it (the same
+            # on every engine: PostgreSQL reads it as btrim).
+            printable = "".join(chr(c) for c in range(0x20, 0x7F)).replace("'", "''")
+            rows = db.execute_sql(f"SELECT email FROM contact WHERE trim(email, '{printable}') <> '' "
+                                  "OR email LIKE '%xn--%'")
             for (email,) in rows:
                 self._non_ascii.setdefault(skeleton(unicode_form(email)), []).append(email)
         return self._non_ascii

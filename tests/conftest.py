@@ -1,4 +1,10 @@
-"""Shared fixtures: a real SQLite file per test, a frozen clock, and the CLI runner."""
+"""Shared fixtures: a real database per test (an SQLite file, or a database on the tests' own PostgreSQL server),
+a frozen clock, and the CLI runner.
+
+The model, mail and CLI tests run on both engines: in the modules named in BOTH_ENGINES every test that uses the
+database runs twice, `[sqlite]` and `[postgres]` (tests/fixtures_pg.py starts the server). A test about SQLite's
+files themselves (modes, headers, upgrades of old files) is named in SQLITE_ONLY, with why, and runs once.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,30 @@ from click.testing import CliRunner
 from models import clock
 from models.db import database, open_database
 
-pytest_plugins = ["tests.fixtures_smtp", "tests.fixtures_tui", "tests.fixtures_browser"]
+pytest_plugins = ["tests.fixtures_smtp", "tests.fixtures_tui", "tests.fixtures_browser", "tests.fixtures_pg"]
+
+ENGINES = ("sqlite", "postgres")
+
+BOTH_ENGINES = {
+    "test_cli", "test_contacts", "test_csv_import_fast", "test_csv_roundtrip", "test_delivery_state", "test_expired",
+    "test_hostile_models", "test_links", "test_table_order", "test_mail_bulk", "test_mail_cli", "test_mail_deadlines",
+    "test_mail_kill", "test_mail_outbox", "test_mail_rows", "test_mail_templates", "test_mail_transports",
+    "test_faults_templates",
+}
+"""The model, mail and CLI test modules: each of their database tests runs on every engine."""
+
+SQLITE_ONLY: dict[str, str] = {
+    "test_links::test_links_made_before_channels_count_as_emailed":
+        "upgrades an SQLite file of schema 6 (PostgreSQL support starts at schema 7)",
+    "test_expired::test_a_window_of_the_filter_walks_the_sort_index_instead_of_sorting_every_expired_contact":
+        "reads SQLite's EXPLAIN QUERY PLAN of SQLite's search planner",
+    "test_mail_bulk::test_a_send_leaves_the_connections_page_cache_as_it_was": "SQLite's PRAGMA cache_size",
+    "test_csv_import_fast::test_import_ends_as_adding_one_by_one":
+        "compares two SQLite files it makes itself (the PostgreSQL import is compared in "
+        "test_a_failed_big_import_leaves_nothing_behind and the test_csv_roundtrip tests)",
+    "test_csv_import_fast::test_latin1_file_at_the_bulk_path": "compares two SQLite files it makes itself",
+}
+"""`module::test` -> why it is about SQLite alone (it is then not run on PostgreSQL)."""
 
 FIXED_NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 
@@ -20,10 +49,45 @@ DATA = Path(__file__).resolve().parent / "fixtures"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each database test of a BOTH_ENGINES module on every engine (the others on SQLite, unparametrized)."""
+    if "engine" not in metafunc.fixturenames:
+        return
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module not in BOTH_ENGINES or f"{module}::{metafunc.function.__name__}" in SQLITE_ONLY:
+        return
+    metafunc.parametrize("engine", ENGINES, indirect=True)
+
+
 @pytest.fixture
-def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh database file under tmp_path, opened and migrated; also what the CLI uses."""
-    path = tmp_path / "portal.db"
+def engine(request: pytest.FixtureRequest) -> str:
+    """The database engine this test runs on: `sqlite` unless parametrized (see `pytest_generate_tests`)."""
+    return getattr(request, "param", "sqlite")
+
+
+class DatabaseURL(str):
+    """A PostgreSQL test database's URL, as `db_path` hands it out. `parent` is the folder where the client keeps
+    its local files for a server database (the Maildir): the user data dir, which the fixture points under
+    tmp_path. So a test reads `db_path.parent / "Maildir"` whichever engine it runs on."""
+
+    parent: Path
+    name = ""
+
+    def __new__(cls, url: str, parent: Path) -> "DatabaseURL":
+        made = super().__new__(cls, url)
+        made.parent = parent
+        return made
+
+
+@pytest.fixture
+def db_path(engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
+    """A fresh database, opened and migrated; also what the CLI uses: a file under tmp_path on SQLite, a database
+    of its own on the tests' PostgreSQL server (a `DatabaseURL`)."""
+    if engine == "postgres":
+        monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the Maildir of a server database
+        path = DatabaseURL(request.getfixturevalue("pg_url"), tmp_path / "data" / "client-portal")
+    else:
+        path = tmp_path / "portal.db"
     monkeypatch.setenv("CLIENT_PORTAL_DB", str(path))
     for var in ("CLIENT_PORTAL_SMTP_HOST", "CLIENT_PORTAL_SMTP_PORT", "CLIENT_PORTAL_SMTP_USER",
                 "CLIENT_PORTAL_SMTP_PASSWORD", "CLIENT_PORTAL_SMTP_SECURITY", "CLIENT_PORTAL_MAIL_FROM",
@@ -32,6 +96,10 @@ def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     open_database(path)
     yield path
     database.close()
+    if engine == "postgres":
+        from models.backends.postgres import close_listeners
+
+        close_listeners()  # before the database is dropped
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from textual.color import Color, ColorParseError
 from textual.screen import Screen
 from textual.widgets import Static
 
+from models.backends import is_server_url
 from models.db import data_dir_for, database, open_database
 from tui.key_order import KeysInOrderApp
 from tui.messages import DataChanged
@@ -147,15 +148,15 @@ class ClientPortalApp(KeysInOrderApp):
         """Open the dashboard on a database file.
 
         Args:
-            db_path: The SQLite file (created and migrated if new).
+            db_path: The SQLite file (created and migrated if new), or a PostgreSQL server's URL.
             watch_css: Reload `app.tcss` when it changes (development).
         """
         super().__init__(watch_css=watch_css)
-        self.db_path = Path(db_path)
+        self.db_path = str(db_path).strip() if is_server_url(db_path) else Path(db_path).expanduser()
         """The database this dashboard shows."""
         self.data_dir = data_dir_for(self.db_path)
         """Beside the database: where the local Maildir is."""
-        if database.database != str(self.db_path.expanduser()) or database.is_closed():
+        if database.obj is None or database.database != str(self.db_path) or database.is_closed():
             open_database(self.db_path)
         self.settings_path = settings_path()
         """The dashboard's own settings file (the theme), in the user's config directory."""

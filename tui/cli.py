@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from models import audit, contacts, domains, links, portal, settings
+from models.backends import is_server_url
 from models.db import database_error_message, default_database_path, open_database
 from models.entities import CHANNEL_SHOWN
 from models.errors import PortalError
@@ -72,7 +73,8 @@ def _open(ctx: click.Context) -> Path:
     obj = ctx.ensure_object(dict)
     if not obj.get("opened"):
         given = obj.get("db")
-        path = Path(given or default_database_path()).expanduser()
+        target = given or default_database_path()
+        path = str(target).strip() if is_server_url(target) else Path(target).expanduser()
         open_database(path, create_folders=not given and not os.environ.get("CLIENT_PORTAL_DB"))
         obj["opened"] = True
         obj["db"] = path
@@ -116,7 +118,8 @@ class MainGroup(PortalGroup):
 
 
 @click.group(cls=MainGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", type=click.Path(dir_okay=False), envvar="CLIENT_PORTAL_DB", help="The database file.")
+@click.option("--db", type=click.Path(dir_okay=False), envvar="CLIENT_PORTAL_DB",
+              help="The database: an SQLite file, or a team's server as postgresql://user@host:port/db.")
 @click.option("--demo", is_flag=True, help="Open a sample database with a few hundred contacts to explore.")
 @click.version_option(package_name="client-portal")
 @pass_ctx

@@ -1,0 +1,324 @@
+"""PostgreSQL, for a team whose admins share one database server (`--db postgresql://user@host:port/db`).
+Everything PostgreSQL-specific lives in this package:
+
+- `database`: the Peewee database on psycopg 3 (taking the domain's `?` SQL), the write lock, what the server's
+  errors mean for people;
+- `schema`: the tables, the `pg_trgm` GIN index, the plpgsql triggers that keep the search text, the counts and
+  the invitation delivery state, a NOTIFY per committed change, the version table and its upgrades;
+- `search`: a `ContactQuery` in plain SQL, in SQLite's order.
+
+`PostgresBackend` is the `models.backends.Backend` these make up; here too: outbox claims `FOR UPDATE SKIP
+LOCKED`, `INSERT ... RETURNING id`, bulk import with `COPY`, change notification with `LISTEN`, and cancelling a
+running query (`pg_cancel_backend`, through psycopg's `cancel`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable, Sequence
+from contextlib import nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import peewee
+
+from models.backends.postgres import schema, search
+from models.backends.postgres import database as pg_db
+from models.base import database
+from models.errors import PortalError
+
+
+class ChangeListener:
+    """A connection of its own that LISTENs on `schema.CHANGES_CHANNEL`, read by a daemon thread: `count()` moves
+    whenever any client committed a change to a portal table (as SQLite's `PRAGMA data_version` does, but the
+    server tells us: nothing is polled), and `wait(token, timeout)` sleeps until it moves.
+
+    If the connection drops (the server restarted), the thread connects again and counts that as a change: what
+    was announced meanwhile was missed, so whoever waits should look again."""
+
+    RECHECK_S = 0.5
+    """How often the reading thread looks up from the socket to see whether it should stop."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._changed = threading.Condition()
+        self._count = 0
+        self._stop = threading.Event()
+        self._conn = self._listen()  # the first connection is made here, so a bad URL fails in the caller
+        self._thread = threading.Thread(target=self._run, name="client-portal-listen", daemon=True)
+        self._thread.start()
+
+    def _listen(self):
+        import psycopg
+
+        conn = psycopg.connect(self._url, autocommit=True, connect_timeout=pg_db.CONNECT_TIMEOUT_S,
+                               application_name="client-portal listen")
+        conn.execute(f"LISTEN {schema.CHANGES_CHANNEL}")
+        return conn
+
+    def _bump(self, n: int = 1) -> None:
+        with self._changed:
+            self._count += n
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._conn is None:
+                    self._conn = self._listen()
+                    self._bump()
+                for _ in self._conn.notifies(timeout=self.RECHECK_S):
+                    self._bump()
+                    if self._stop.is_set():
+                        break
+            except Exception as exc:  # noqa: BLE001 - the server went away: connect again after a pause
+                if self._conn is None and "does not exist" in str(exc):
+                    break  # the database itself is gone: nothing will be announced on it again
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+                self._stop.wait(1.0)
+        if self._conn is not None:
+            self._conn.close()
+
+    def count(self) -> int:
+        """How many change notifications came so far."""
+        with self._changed:
+            return self._count
+
+    def wait(self, token: int, timeout: float) -> int:
+        """Wait up to `timeout` seconds for the count to move past `token`; return the count."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._count != token, timeout=max(0.0, timeout))
+            return self._count
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(self.RECHECK_S * 4)
+
+
+_LISTENERS: dict[str, ChangeListener] = {}
+"""This process's listening connection, by URL (one at a time: opening another database closes the others')."""
+_LISTENERS_LOCK = threading.Lock()
+
+
+def _listener(url: str) -> ChangeListener:
+    with _LISTENERS_LOCK:
+        found = _LISTENERS.get(url)
+        if found is None:
+            found = _LISTENERS[url] = ChangeListener(url)
+        return found
+
+
+def close_listeners(keep: str | None = None) -> None:
+    """Stop the listening connections (but the one for `keep`)."""
+    with _LISTENERS_LOCK:
+        for url in [url for url in _LISTENERS if url != keep]:
+            _LISTENERS.pop(url).close()
+
+
+class InsertUpkeep:
+    """The contact table's per-row triggers (search text, counts) switched off inside the import's transaction,
+    then its counts raised once for all the rows and the triggers switched back on (a rollback undoes both).
+    The trigram index stays: PostgreSQL's GIN index takes a bulk load well (its pending list), and dropping it
+    would lock every dashboard out of the table until the import commits."""
+
+    TRIGGERS = schema.INSERT_TRIGGERS
+
+    def __init__(self) -> None:
+        for name in self.TRIGGERS:
+            database.execute_sql(f'ALTER TABLE contact DISABLE TRIGGER "{name}"')
+
+    def suspend_indexes(self) -> None:
+        """Nothing more to set aside on PostgreSQL (see the class docstring)."""
+
+    def restore(self, *, inserted: int, after_id: int, status: str) -> None:
+        if inserted:
+            database.execute_sql(
+                f"UPDATE contact SET search_text = {schema.SEARCH_TEXT.format(p='')} "
+                "WHERE id > ? AND search_text = ''", (after_id,))
+            if status == "invited":
+                schema.recount(database)  # invitations are counted by expiry and delivery too: count them all
+            else:
+                database.execute_sql(
+                    "INSERT INTO contact_status_count AS c (status, n) VALUES (?, ?) "
+                    "ON CONFLICT (status) DO UPDATE SET n = c.n + excluded.n", (status, inserted))
+        for name in self.TRIGGERS:
+            database.execute_sql(f'ALTER TABLE contact ENABLE TRIGGER "{name}"')
+
+
+class PostgresBackend:
+    """The `Backend` for a PostgreSQL server (see `models.backends.Backend` for each method's contract)."""
+
+    name = "postgresql"
+
+    def __init__(self) -> None:
+        self.url = ""
+
+    # --- opening and the schema
+
+    def connect(self, target: str | Path, *, create_folders: bool, current: peewee.Database | None,
+                newest_schema: int) -> peewee.Database:
+        url = str(target).strip()
+        db = current if isinstance(current, pg_db.PostgresDatabase) else pg_db.PostgresDatabase(None)
+        if not db.is_closed():
+            db.close()
+        db.init(url)
+        try:
+            db.connect(reuse_if_open=True)
+        except peewee.DatabaseError as exc:
+            raise PortalError(pg_db.connect_error_message(exc, url)) from None
+        try:
+            version = schema.schema_version(db)
+            if version == 0 and schema.has_tables(db):
+                raise PortalError(f"the database {pg_db._where(url)[3]!r} already holds a table named contact that "
+                                  "is not client-portal's; use an empty database")
+        except peewee.DatabaseError as exc:
+            db.close()
+            raise PortalError(pg_db.describe_error(exc, url) or str(exc)) from None
+        except PortalError:
+            db.close()
+            raise
+        if version > newest_schema:
+            db.close()
+            raise PortalError(f"the database was written by a newer client-portal (schema {version}, this one "
+                              f"knows {newest_schema}); nothing was changed")
+        self.url = url
+        close_listeners(keep=url)
+        return db
+
+    def after_open(self, target: str | Path) -> None:
+        """Nothing to tighten on a server (its access is the server's roles)."""
+
+    def schema_version(self, db: peewee.Database) -> int:
+        return schema.schema_version(_obj(db))
+
+    def set_schema_version(self, db: peewee.Database, version: int) -> None:
+        schema.set_schema_version(_obj(db), version)
+
+    def upgrade(self, db: peewee.Database, version: int) -> None:
+        schema.upgrade(_obj(db), version)
+
+    def write_lock(self, db: peewee.Database):
+        return pg_db.write_lock(db)
+
+    # --- the contact list
+
+    def search_window(self, query, offset: int, limit: int, *, count: bool):
+        return search.search_window(query, offset, limit, count=count)
+
+    def count(self, query) -> int:
+        return search.count_matches(query)
+
+    def matching_ids(self, query) -> list[int]:
+        return search.matching_ids(query)
+
+    # --- bulk import
+
+    def bulk_insert_contacts(self, rows: Sequence[tuple], columns: Sequence[str]) -> int:
+        """COPY the rows into a temporary table, then one INSERT ... SELECT of the first row of each address not a
+        contact yet, in the rows' order: what SQLite's `INSERT OR IGNORE` leaves, with the same ids. A skipped row
+        takes no id (an `ON CONFLICT DO NOTHING` alone would draw one from the sequence for it), and the ids carry
+        on from the largest one, as SQLite's do: the import tells its rows apart by id (`models.csv_io`)."""
+        names = ", ".join(f'"{name}"' for name in columns)
+        database.execute_sql(f"CREATE TEMP TABLE IF NOT EXISTS contact_import AS SELECT {names} FROM contact "
+                             "WITH NO DATA")
+        database.execute_sql("TRUNCATE contact_import")
+        database.execute_sql("ALTER TABLE contact_import ADD COLUMN IF NOT EXISTS import_order BIGSERIAL")
+        copy_rows(database, "contact_import", columns, rows)
+        reset_sequence(database, "contact")
+        inserted = database.execute_sql(
+            f"INSERT INTO contact ({names}) SELECT {names} FROM ("
+            f"SELECT DISTINCT ON (email) {names}, import_order FROM contact_import ORDER BY email, import_order"
+            ") AS first WHERE NOT EXISTS (SELECT 1 FROM contact AS c WHERE c.email = first.email) "
+            "ORDER BY import_order ON CONFLICT (email) DO NOTHING"
+        ).rowcount
+        database.execute_sql("DROP TABLE contact_import")
+        return inserted
+
+    def suspend_insert_upkeep(self) -> InsertUpkeep:
+        return InsertUpkeep()
+
+    # --- writes
+
+    def insert_returning_id(self, sql: str, params: Sequence[Any]) -> int | None:
+        row = database.execute_sql(f"{sql.rstrip().rstrip(';')} RETURNING id", params).fetchone()
+        return row[0] if row else None
+
+    def due_outbox_ids(self, sql: str, params: Sequence[Any]) -> list[int]:
+        # Rows another sender is claiming right now are passed over, not waited for: several senders on several
+        # hosts take different rows at the same time, and never the same one.
+        return [row_id for (row_id,) in database.execute_sql(f"{sql.rstrip()} FOR UPDATE SKIP LOCKED", params)]
+
+    @staticmethod
+    def db_time(value: datetime) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def page_cache(self, kib: int):
+        return nullcontext()  # the server's shared buffers are the server's business
+
+    # --- changes and interrupts
+
+    def _changes(self) -> ChangeListener:
+        return _listener(self.url)
+
+    def changes_token(self) -> Hashable:
+        """How many NOTIFYs of a committed change this process's listening connection has had."""
+        return self._changes().count()
+
+    def wait_for_change(self, token: Hashable, timeout: float) -> Hashable:
+        return self._changes().wait(token, timeout)  # type: ignore[arg-type]
+
+    def query_handle(self) -> object:
+        return database.connection()
+
+    def interrupt(self, handle: object) -> None:
+        """Ask the server to cancel what `handle` runs (`pg_cancel_backend`): its query raises QueryCanceled."""
+        cancel = getattr(handle, "cancel_safe", None) or handle.cancel  # type: ignore[attr-defined]
+        try:
+            cancel()
+        except Exception:  # noqa: BLE001 - the connection closed meanwhile: there is nothing to stop
+            pass
+
+    def close(self) -> None:
+        """Stop this process's listening connection (it is made again when next needed)."""
+        close_listeners()
+
+    # --- errors
+
+    is_busy = staticmethod(pg_db.is_busy)
+    is_full = staticmethod(pg_db.is_full)
+
+    def describe_error(self, exc: BaseException) -> str | None:
+        return pg_db.describe_error(exc, self.url)
+
+
+def _obj(db: Any) -> peewee.Database:
+    return getattr(db, "obj", None) or db
+
+
+def copy_rows(db: Any, table: str, columns: Sequence[str], rows) -> int:
+    """Load `rows` into `table` with COPY (one stream for the lot) on this thread's connection, inside the
+    caller's transaction; returns how many."""
+    names = ", ".join(f'"{name}"' for name in columns)
+    count = 0
+    with db.cursor() as cursor, cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def reset_sequence(db: Any, table: str, column: str = "id") -> None:
+    """Move `table`'s id sequence past its largest id (after rows were loaded with their own ids)."""
+    db.execute_sql(
+        f"SELECT setval(pg_get_serial_sequence('\"{table}\"', '{column}'), "
+        f'COALESCE((SELECT MAX("{column}") FROM "{table}"), 0) + 1, false)'
+    )
+

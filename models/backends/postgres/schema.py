@@ -1,0 +1,287 @@
+"""PostgreSQL's schema: the tables (Peewee's DDL for the models), then what SQLite's schema does with its own
+tools, in PostgreSQL's: a `pg_trgm` GIN index for search, the header's counts kept by plpgsql triggers, the
+invitation delivery state kept by triggers on the outbox, a NOTIFY for every committed change, and the version
+table with its upgrades.
+
+Schema versions are the same numbers as SQLite's. PostgreSQL support starts at version 7: on PostgreSQL, version
+1 creates the whole schema of version 7, and 2 to 7 have nothing left to do. A later version adds its upgrade for
+both engines.
+
+Text sorts as SQLite sorts it (by code point): the sort indexes are `COLLATE "C"` whatever the database's locale,
+and timestamps sort NULLs first as SQLite does, so a listing comes back in the same order on both engines.
+"""
+
+from __future__ import annotations
+
+import peewee
+
+from models.errors import PortalError
+
+VERSION_TABLE = "portal_schema"
+"""One row, one column: the schema version of the database (SQLite keeps it in `PRAGMA user_version`)."""
+
+CHANGES_CHANNEL = "client_portal_changes"
+"""The LISTEN/NOTIFY channel every committed change to a portal table is announced on (payload: the table)."""
+
+ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+SEARCH_KEY = f"translate(search_text, '{ASCII_UPPER}', '{ASCII_UPPER.lower()}')"
+"""What a search word is matched against: the search text lower-cased for ASCII only, as SQLite's LIKE folds case
+(so both engines find exactly the same contacts). The trigram index is on this expression."""
+
+SEARCH_TEXT = "{p}first_name || ' ' || {p}last_name || ' ' || {p}email || ' ' || {p}company"
+"""What a contact is found by (the same text SQLite's `search_text` holds)."""
+
+SEARCH_INDEX = "contact_search_trgm"
+"""The `pg_trgm` GIN index over `contact.search_text`: `search_text ILIKE '%word%'` is answered from it for words
+of three or more characters."""
+
+EXPIRY_HOUR = "FLOOR(EXTRACT(EPOCH FROM {p}) / 3600)::bigint"
+"""The hour (since 1970, UTC) a timestamp falls in: the key of `invite_expiry_count`."""
+
+_FUNCTIONS = f"""
+CREATE OR REPLACE FUNCTION portal_search_text() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.search_text := {SEARCH_TEXT.format(p="NEW.")};
+    RETURN NEW;
+END $$;
+
+CREATE OR REPLACE FUNCTION portal_count_contact(p_status text, p_expires timestamp, p_delivery text, delta int)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO contact_status_count AS c (status, n) VALUES (p_status, delta)
+        ON CONFLICT (status) DO UPDATE SET n = c.n + delta;
+    IF p_status = 'invited' THEN
+        IF p_expires IS NOT NULL THEN
+            INSERT INTO invite_expiry_count AS c (hour, n) VALUES ({EXPIRY_HOUR.format(p="p_expires")}, delta)
+                ON CONFLICT (hour) DO UPDATE SET n = c.n + delta;
+        END IF;
+        INSERT INTO invite_delivery_count AS c (state, n) VALUES (COALESCE(p_delivery, 'no_mail'), delta)
+            ON CONFLICT (state) DO UPDATE SET n = c.n + delta;
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION portal_contact_counts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM portal_count_contact(NEW.status, NEW.invite_expires_at, NEW.invite_delivery, 1);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM portal_count_contact(OLD.status, OLD.invite_expires_at, OLD.invite_delivery, -1);
+    ELSIF OLD.status IS DISTINCT FROM NEW.status OR OLD.invite_expires_at IS DISTINCT FROM NEW.invite_expires_at
+            OR OLD.invite_delivery IS DISTINCT FROM NEW.invite_delivery THEN
+        PERFORM portal_count_contact(OLD.status, OLD.invite_expires_at, OLD.invite_delivery, -1);
+        PERFORM portal_count_contact(NEW.status, NEW.invite_expires_at, NEW.invite_delivery, 1);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION portal_outbox_delivery() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    state text;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF OLD.status IS NOT DISTINCT FROM NEW.status THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    state := CASE NEW.status WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed' WHEN 'skipped' THEN NULL
+             ELSE 'queued' END;
+    IF NEW.kind = 'invite' THEN
+        -- Only the contact's latest invitation row speaks for it: an older one retried or failed later does not.
+        UPDATE contact SET invite_delivery = state
+        WHERE id = NEW.contact_id AND invite_delivery IS DISTINCT FROM state
+          AND (TG_OP = 'INSERT' OR NOT EXISTS (SELECT 1 FROM outbox_message AS later
+               WHERE later.contact_id = NEW.contact_id AND later.kind = 'invite' AND later.id > NEW.id));
+    ELSIF NEW.kind = 'login' THEN
+        -- An invited contact never sent an invitation was invited by a login email: its latest one says where.
+        UPDATE contact SET invite_delivery = state
+        WHERE id = NEW.contact_id AND invite_delivery IS DISTINCT FROM state AND status = 'invited'
+          AND NOT EXISTS (SELECT 1 FROM outbox_message AS other WHERE other.contact_id = NEW.contact_id
+               AND (other.kind = 'invite' OR (TG_OP = 'UPDATE' AND other.id > NEW.id)));
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION portal_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANGES_CHANNEL}', TG_TABLE_NAME);
+    RETURN NULL;
+END $$;
+"""
+"""The plpgsql functions the triggers call (replaced as a whole on every upgrade)."""
+
+_COUNT_TABLES = """
+CREATE TABLE IF NOT EXISTS contact_status_count (status TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS invite_expiry_count (hour BIGINT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS invite_delivery_count (state TEXT PRIMARY KEY, n INTEGER NOT NULL);
+"""
+
+_COUNT_FILL = f"""
+DELETE FROM contact_status_count;
+INSERT INTO contact_status_count (status, n) SELECT status, COUNT(*) FROM contact GROUP BY status;
+DELETE FROM invite_expiry_count;
+INSERT INTO invite_expiry_count (hour, n) SELECT {EXPIRY_HOUR.format(p="invite_expires_at")}, COUNT(*) FROM contact
+    WHERE status = 'invited' AND invite_expires_at IS NOT NULL GROUP BY 1;
+DELETE FROM invite_delivery_count;
+INSERT INTO invite_delivery_count (state, n) SELECT COALESCE(invite_delivery, 'no_mail'), COUNT(*) FROM contact
+    WHERE status = 'invited' GROUP BY 1;
+"""
+"""Recount everything the count triggers keep (after a bulk load that ran without them)."""
+
+_INDEXES = f"""
+CREATE INDEX IF NOT EXISTS outbox_message_due ON outbox_message (status, next_attempt_at, id);
+CREATE INDEX IF NOT EXISTS magic_link_open ON magic_link (contact_id, purpose, created_at);
+CREATE INDEX IF NOT EXISTS magic_link_open_invite ON magic_link (expires_at)
+    WHERE purpose = 'invite' AND used_at IS NULL AND revoked_at IS NULL AND superseded_at IS NULL;
+CREATE INDEX IF NOT EXISTS contact_names ON contact (last_name COLLATE "C", first_name COLLATE "C", id);
+CREATE INDEX IF NOT EXISTS contact_email_order ON contact (email COLLATE "C");
+CREATE INDEX IF NOT EXISTS contact_invited_order ON contact (invited_at NULLS FIRST, id);
+CREATE INDEX IF NOT EXISTS contact_login_order ON contact (last_login_at NULLS FIRST, id);
+CREATE INDEX IF NOT EXISTS contact_status_invited ON contact (status, invited_at NULLS FIRST, id);
+CREATE INDEX IF NOT EXISTS contact_status_login ON contact (status, last_login_at NULLS FIRST, id);
+CREATE INDEX IF NOT EXISTS contact_status_names ON contact (status, last_name COLLATE "C", first_name COLLATE "C", id);
+DROP INDEX IF EXISTS contact_status;
+DROP INDEX IF EXISTS contact_invited_at;
+DROP INDEX IF EXISTS contact_last_login_at;
+CREATE INDEX IF NOT EXISTS contact_invite_expiry ON contact (status, invite_expires_at);
+CREATE UNIQUE INDEX IF NOT EXISTS api_key_live_name ON api_key (name) WHERE revoked_at IS NULL;
+CREATE INDEX IF NOT EXISTS {SEARCH_INDEX} ON contact USING gin (({SEARCH_KEY}) gin_trgm_ops);
+"""
+"""The indexes SQLite's schema has, spelled for PostgreSQL's sorts (see the module docstring), and the trigram
+index. Peewee's single-column indexes that these make redundant are dropped (each costs every insert)."""
+
+COUNT_TRIGGERS = {
+    "contact_search_insert": "BEFORE INSERT ON contact FOR EACH ROW EXECUTE FUNCTION portal_search_text()",
+    "contact_search_update": "BEFORE UPDATE OF first_name, last_name, email, company ON contact "
+                             "FOR EACH ROW EXECUTE FUNCTION portal_search_text()",
+    "contact_count_insert": "AFTER INSERT ON contact FOR EACH ROW EXECUTE FUNCTION portal_contact_counts()",
+    "contact_count_change": "AFTER DELETE OR UPDATE OF status, invite_expires_at, invite_delivery ON contact "
+                            "FOR EACH ROW EXECUTE FUNCTION portal_contact_counts()",
+    "outbox_delivery": "AFTER INSERT OR UPDATE OF status ON outbox_message "
+                       "FOR EACH ROW EXECUTE FUNCTION portal_outbox_delivery()",
+}
+"""Row triggers that keep the search text, the header's counts and the invitation delivery state. The contact's
+insert triggers are apart from the others, so a bulk import can set those aside alone (`InsertUpkeep`)."""
+
+INSERT_TRIGGERS = ("contact_search_insert", "contact_count_insert")
+"""The contact table's per-row insert upkeep: a bulk import switches these off and does their work once."""
+
+
+def _tables() -> list[str]:
+    from models.entities import ALL_MODELS
+
+    return [model._meta.table_name for model in ALL_MODELS]
+
+
+def _run_script(db: peewee.Database, script: str) -> None:
+    for statement in _split(script):
+        db.execute_sql(statement)
+
+
+def _split(script: str) -> list[str]:
+    """Statements of a script; a `$$ ... $$` body stays whole."""
+    out, current, in_body = [], [], False
+    for line in script.splitlines():
+        if not line.strip() and not current:
+            continue
+        current.append(line)
+        in_body ^= line.count("$$") % 2 == 1
+        if not in_body and line.rstrip().endswith(";"):
+            out.append("\n".join(current).rstrip().rstrip(";"))
+            current = []
+    if "".join(current).strip():
+        out.append("\n".join(current))
+    return out
+
+
+def create_triggers(db: peewee.Database) -> None:
+    """(Re)create every trigger: the row triggers above and one NOTIFY per statement on each portal table."""
+    _run_script(db, _FUNCTIONS)
+    for name, body in COUNT_TRIGGERS.items():
+        table = body.split(" ON ")[1].split()[0]
+        db.execute_sql(f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"')
+        db.execute_sql(f'CREATE TRIGGER "{name}" {body}')
+    for table in _tables():
+        db.execute_sql(f'DROP TRIGGER IF EXISTS "{table}_notify" ON "{table}"')
+        db.execute_sql(f'CREATE TRIGGER "{table}_notify" AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "{table}" '
+                       "FOR EACH STATEMENT EXECUTE FUNCTION portal_notify_change()")
+
+
+def drop_row_triggers(db: peewee.Database) -> None:
+    """Drop the count and search-text triggers, for a bulk load that then fills and counts in one statement each."""
+    for name, body in COUNT_TRIGGERS.items():
+        table = body.split(" ON ")[1].split()[0]
+        db.execute_sql(f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"')
+
+
+def recount(db: peewee.Database) -> None:
+    """Recompute every kept count from the rows."""
+    _run_script(db, _COUNT_FILL)
+
+
+def create_schema(db: peewee.Database) -> None:
+    """The whole schema as of version 7, in the caller's transaction."""
+    from models.entities import ALL_MODELS
+
+    _ensure_trigram(db)
+    with db.bind_ctx(ALL_MODELS):  # the models' own database may be another one (the source of `db copy`)
+        db.create_tables(ALL_MODELS)
+    _run_script(db, _COUNT_TABLES)
+    _run_script(db, _INDEXES)
+    create_triggers(db)
+    recount(db)
+
+
+def _nothing(db: peewee.Database) -> None:
+    """Versions 2 to 7: already part of what version 1 creates on PostgreSQL."""
+
+
+UPGRADES = {1: create_schema, 2: _nothing, 3: _nothing, 4: _nothing, 5: _nothing, 6: _nothing, 7: _nothing}
+"""Upgrade to version N from N-1."""
+
+
+def has_tables(db: peewee.Database) -> bool:
+    return db.execute_sql("SELECT to_regclass('contact') IS NOT NULL").fetchone()[0]
+
+
+def schema_version(db: peewee.Database) -> int:
+    """The schema version recorded in the database (0: a new, empty database)."""
+    if not db.execute_sql(f"SELECT to_regclass('{VERSION_TABLE}') IS NOT NULL").fetchone()[0]:
+        return 0
+    row = db.execute_sql(f"SELECT MAX(version) FROM {VERSION_TABLE}").fetchone()
+    return row[0] or 0
+
+
+def set_schema_version(db: peewee.Database, version: int) -> None:
+    """Record `version`; never lowers it (a client that waited for another's upgrade records nothing older)."""
+    db.execute_sql(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
+    if db.execute_sql(f"UPDATE {VERSION_TABLE} SET version = GREATEST(version, ?)", (int(version),)).rowcount == 0:
+        db.execute_sql(f"INSERT INTO {VERSION_TABLE} (version) VALUES (?)", (int(version),))
+
+
+def upgrade(db: peewee.Database, version: int) -> None:
+    """Bring the schema from `version - 1` to `version`, in the caller's transaction (which holds the write lock:
+    a second client that started at the same time finds the work done, and does nothing)."""
+    if schema_version(db) >= version:
+        return
+    UPGRADES[version](db)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _ensure_trigram(db: peewee.Database) -> None:
+    try:
+        with db.atomic():  # a savepoint: a refused CREATE EXTENSION leaves the transaction usable for the message
+            db.execute_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except peewee.DatabaseError as exc:
+        from urllib.parse import unquote, urlsplit
+
+        name = unquote(urlsplit(db.database or '').path.lstrip('/'))
+        raise PortalError(
+            f"PostgreSQL's pg_trgm extension is not available in the database {name!r} ({_first_line(exc)}): "
+            "install postgresql-contrib on the server and run CREATE EXTENSION pg_trgm in it as a superuser"
+        ) from None
+
+
