@@ -130,7 +130,9 @@ def copy_database(source: str | Path, target: str | Path, *, progress: Callable[
         try:
             _refuse_non_empty(target)
             with dbmod.database.atomic():
-                with reader.atomic():  # one snapshot of the source for the whole copy
+                # One snapshot of the source for the whole copy (a server's default isolation would let each
+                # batch see what was committed since the one before).
+                with reader.atomic(*(("REPEATABLE READ",) if is_url(source) else ())):
                     for model in COPY_ORDER:
                         report.counts[model._meta.table_name] = _copy_table(model, reader, batch_size, progress)
                     if report.counts[OutboxMessage._meta.table_name]:

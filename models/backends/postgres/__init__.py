@@ -263,6 +263,12 @@ class PostgresBackend:
     def page_cache(self, kib: int):
         return nullcontext()  # the server's shared buffers are the server's business
 
+    def reset_sequences(self, db: peewee.Database, tables: Sequence[str]) -> None:
+        """After rows went in with their own ids (`db copy`): each table's id sequence continues past its
+        largest id. (SQLite needs nothing: its next id is always the largest plus one.)"""
+        for table in tables:
+            reset_sequence(db, table)
+
     # --- changes and interrupts
 
     def _changes(self) -> ChangeListener:
