@@ -70,6 +70,8 @@ def child(name: str, size: int, launched: float) -> dict:
 
         if name.startswith("pg-outbox-"):  # pg-outbox-K: K senders at once
             return pg.measure_outbox(size, int(name.rsplit("-", 1)[1]))
+        if name == "pg-copy-search":  # the copy back to SQLite only up to 100k: at 1M it adds minutes
+            return pg.measure_copy(size, back=size <= 100_000, search=True)
         return {"pg-copy": pg.measure_copy, "pg-copy-bare": pg.measure_copy_bare,
                 "pg-search": pg.measure_search}[name](size)
     if name == "import-rss":

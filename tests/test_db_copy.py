@@ -204,3 +204,15 @@ def test_a_url_is_printed_without_its_password():
         "postgresql://ann:***@db.example.com:5432/portal")
     assert display_name("postgresql://ann@db.example.com/portal") == "postgresql://ann@db.example.com/portal"
     assert display_name("/var/lib/portal.db") == "/var/lib/portal.db"
+
+
+def test_the_copy_leaves_the_callers_frozen_clock_as_it_was(source, tmp_path, frozen_clock):
+    """Both stats are taken at one frozen moment; the caller's own frozen clock is still frozen afterwards (it was
+    the real clock again, so a second copy counted lapsed invitations at another time)."""
+    from models import clock
+
+    before = clock.now()
+    copy_database(source, tmp_path / "one.db")
+    assert clock.now() == before
+    second = copy_database(tmp_path / "one.db", tmp_path / "two.db")
+    assert second.stats_match and clock.now() == before
