@@ -14,6 +14,7 @@ Plain Peewee only: what an engine must do differently (opening, bulk loading, se
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -132,7 +133,7 @@ def copy_database(source: str | Path, target: str | Path, *, progress: Callable[
             with dbmod.database.atomic():
                 # One snapshot of the source for the whole copy (a server's default isolation would let each
                 # batch see what was committed since the one before).
-                with reader.atomic(*(("REPEATABLE READ",) if is_url(source) else ())):
+                with reader.atomic(*(("REPEATABLE READ",) if is_url(source) else ())), _copy_upkeep():
                     for model in COPY_ORDER:
                         report.counts[model._meta.table_name] = _copy_table(model, reader, batch_size, progress)
                     if report.counts[OutboxMessage._meta.table_name]:
@@ -153,6 +154,15 @@ def _open_reader(source: str) -> peewee.Database:
     from models.db import SCHEMA_VERSION
 
     return backend_for(source).connect(source, create_folders=False, current=None, newest_schema=SCHEMA_VERSION)
+
+
+def _copy_upkeep() -> AbstractContextManager:
+    """What the target's engine sets aside while every row goes in and does once at the end (a server: its
+    per-row counters, recounted); nothing for SQLite, whose triggers keep up row by row."""
+    from models.db import backend
+
+    upkeep = getattr(backend(), "copy_upkeep", None)
+    return upkeep() if upkeep is not None else nullcontext()
 
 
 def _reset_sequences() -> None:
