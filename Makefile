@@ -32,8 +32,9 @@ run: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
+# `make bench ENGINE=postgres`: the PostgreSQL rows, on a server the benchmarks start themselves.
 bench: $(BENCH_STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(if $(ENGINE),--engine $(ENGINE))
 
 clean:
 	rm -rf $(VENV) build *.egg-info

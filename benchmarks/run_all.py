@@ -65,6 +65,15 @@ def child(name: str, size: int, launched: float) -> dict:
         import portal_confirm
 
         return portal_confirm.measure(size)
+    if name.startswith("pg-"):
+        import pg
+
+        if name.startswith("pg-outbox-"):  # pg-outbox-K: K senders at once
+            return pg.measure_outbox(size, int(name.rsplit("-", 1)[1]))
+        if name == "pg-copy-search":  # the copy back to SQLite only up to 100k: at 1M it adds minutes
+            return pg.measure_copy(size, back=size <= 100_000, search=True)
+        return {"pg-copy": pg.measure_copy, "pg-copy-bare": pg.measure_copy_bare,
+                "pg-search": pg.measure_search}[name](size)
     if name == "import-rss":
         import import_csv
 
@@ -113,6 +122,9 @@ def main() -> None:
                              "~180 msg/s, so the issue's 5000,50000 take about twelve minutes on their own)")
     parser.add_argument("--only", type=lambda text: set(text.split(",")), default=set(SECTIONS),
                         help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})")
+    parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite",
+                        help="postgres: the PostgreSQL rows (db copy, search, outbox senders) on a server of their "
+                             "own (benchmarks/pg.py); --only then takes pg-copy,pg-search,pg-outbox")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -125,6 +137,18 @@ def main() -> None:
     from _data import make_database
 
     started = time.perf_counter()
+    if args.engine == "postgres":
+        import pg
+
+        only = args.only if args.only != set(SECTIONS) else set(pg.PG_SECTIONS)
+        table = Table()
+        print(f"PostgreSQL benchmarks ({'quick' if args.quick else 'full'}); rows as they finish:", file=sys.stderr)
+        pg.run_sections(table, run_child, args.quick, only)
+        print()
+        table.print()
+        print(f"\n{len(table.rows)} measurements in {time.perf_counter() - started:.0f} s "
+              f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
+        return
     starts = [10_000] if args.quick else [10_000, 100_000, 1_000_000]
     searches = [10_000] if args.quick else [100_000, 1_000_000]
     mails = [500] if args.quick else args.mail

@@ -22,10 +22,13 @@ def set_clock(func: Callable[[], datetime] | None) -> None:
 
 @contextmanager
 def frozen(at: datetime) -> Iterator[list[datetime]]:
-    """Freeze the clock at `at`; the yielded one-item list can be changed to move time."""
+    """Freeze the clock at `at`; the yielded one-item list can be changed to move time. Afterwards the clock is
+    what it was before (a freeze inside another one gives the outer one back, not the real clock)."""
+    global _now
+    previous = _now
     cell = [at]
     set_clock(lambda: cell[0])
     try:
         yield cell
     finally:
-        set_clock(None)
+        _now = previous

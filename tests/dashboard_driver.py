@@ -48,7 +48,9 @@ async def drive(args: argparse.Namespace) -> dict:
     from tui.screens.main import MainScreen
     from tui.widgets.stats_header import StatsHeader, load_header_info
 
-    app = ClientPortalApp(Path(args.db))
+    from models.backends import is_server_url
+
+    app = ClientPortalApp(args.db if is_server_url(args.db) else Path(args.db))  # a server's URL is no path
     rng = random.Random(args.seed)
     shown: list[dict] = []
     done_actions: dict[str, int] = {}

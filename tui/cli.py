@@ -28,6 +28,7 @@ LAZY_COMMANDS = {
     "serve": "tui.cli_portal",
     "api-keys": "tui.cli_portal",
     "web": "tui.cli_web",
+    "db": "tui.cli_db",
 }
 """Subcommands that live in modules of their own, imported only when one of them is run or listed (`--help`):
 opening the dashboard then never pays for the mail stack, Starlette or aiohttp."""

@@ -1,0 +1,345 @@
+"""The benchmarks on PostgreSQL: `db copy` of the cached SQLite databases onto a server, search at 100k and 1M
+with the SQLite benchmark's checked query set, and outbox throughput with 1, 2 and 4 senders.
+
+Each measurement runs in a process of its own (`run_all.py --child pg-... SIZE`) with a server of its own, started
+in a temporary folder from the installed binaries by `tests.fixtures_pg.PostgresServer` (the one the tests use):
+nothing here needs a server set up by hand, and nothing is left behind.
+
+- pg-copy N: `copy_database(the cached N-contact SQLite file, a new PostgreSQL database)`, its time and the
+  process's peak RSS (the copy holds one batch at a time), against the fastest load of the same rows: psycopg's
+  COPY straight from sqlite3 into the same tables with no index or trigger (then the indexes made once). Then
+  the copy is checked (`stats_match`), and back onto a new SQLite file (the round trip, checked too).
+- pg-search N: every prefix of every query of `terminal.QUERIES` typed one key at a time, each answered by
+  `contacts.contact_page` (the rows the dashboard shows and their count) on the server, and by the same call on
+  the SQLite file; every answer checked against `terminal.expected_answers` (count and first rows). Medians and
+  the worst key, PostgreSQL against SQLite.
+- pg-outbox N,K: N login emails queued, then K `client-portal outbox send` processes started at once against one
+  aiosmtpd sink (in a process of its own, counting Message-IDs); the wall time from start to the last sender's
+  exit. Every message must arrive once.
+
+Run by hand: `.venv/bin/python benchmarks/pg.py copy|search|outbox SIZE [SENDERS]` prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+HOST = "127.0.0.1"
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def server():
+    """A PostgreSQL server of this process's own (stopped by the caller's `with`)."""
+    from tests.fixtures_pg import PostgresServer, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        raise SystemExit(f"PostgreSQL benchmarks need a server: {reason}")
+    return PostgresServer()
+
+
+# --- db copy ---------------------------------------------------------------------------------------------------
+
+
+def measure_copy(size: int, *, back: bool = True, search: bool = False) -> dict:
+    """Our `db copy` SQLite -> PostgreSQL (time, peak RSS, checked); then, on the same server, the checked search
+    (`search`) and the copy back to a new SQLite file (`back`, checked too). The copy's RSS is taken before either."""
+    from datetime import datetime, timezone
+
+    from _data import make_database
+
+    from models import clock
+    from models.copy import copy_database
+
+    source = make_database(size)
+    result: dict = {}
+    with server() as pg, clock.frozen(datetime.now(timezone.utc)):  # both copies count lapsed links at one time
+        url = pg.create_database("copy_target")
+        started = time.perf_counter()
+        report = copy_database(source, url)
+        result["seconds"] = time.perf_counter() - started
+        result["copy_rss_mb"] = rss_mb()
+        result["rows"] = sum(report.counts.values())
+        if not report.stats_match:
+            raise SystemExit(f"db copy to PostgreSQL: stats differ: {report.differences()}")
+        if search:
+            result["keys"] = _search_keys(source, url)
+        if back:
+            with tempfile.TemporaryDirectory() as folder:
+                os.chmod(folder, 0o700)
+                started = time.perf_counter()
+                report_back = copy_database(url, Path(folder) / "back.db")
+                result["back_seconds"] = time.perf_counter() - started
+                if not report_back.stats_match or report_back.source_stats != report.source_stats:
+                    raise SystemExit(f"db copy back to SQLite: stats differ: {report_back.differences()} "
+                                     f"{report_back.source_stats} {report.source_stats}")
+    return result
+
+
+def measure_copy_bare(size: int) -> dict:
+    """The fastest load of the same contacts and links: COPY from sqlite3 rows into the same tables (made by our
+    schema, then stripped of indexes and triggers), the indexes built once at the end."""
+    import sqlite3
+
+    import psycopg
+    from _data import make_database
+
+    from models.db import database, open_database
+
+    source = make_database(size)
+    with server() as pg:
+        url = pg.create_database("bare_target")
+        open_database(url)
+        database.close()
+        with psycopg.connect(url, autocommit=False) as conn:
+            indexes = conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                "AND tablename IN ('contact', 'magic_link') AND indexname NOT LIKE '%pkey'").fetchall()
+            for name, _ in indexes:
+                conn.execute(f'DROP INDEX "{name}"')
+            conn.execute("ALTER TABLE contact DISABLE TRIGGER USER")
+            conn.execute("ALTER TABLE magic_link DISABLE TRIGGER USER")
+            conn.commit()
+            lite = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+            started = time.perf_counter()
+            for table in ("contact", "magic_link"):
+                columns = [row[1] for row in lite.execute(f'PRAGMA table_info("{table}")')]
+                names = ", ".join(f'"{c}"' for c in columns)
+                with conn.cursor().copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+                    for row in lite.execute(f'SELECT {names} FROM "{table}" ORDER BY id'):
+                        copy.write_row(row)
+            for _, sql in indexes:
+                conn.execute(sql)
+            conn.commit()
+            seconds = time.perf_counter() - started
+            lite.close()
+    return {"seconds": seconds, "rss_mb": rss_mb()}
+
+
+# --- search ----------------------------------------------------------------------------------------------------
+
+
+def _timed_keys(typed: list[str], answers: dict, label: str) -> list[dict]:
+    """Each prefix answered by `contact_page` on the open database (the median of 3 runs), checked."""
+    from models import contacts
+    from tui.widgets.contact_table import WINDOW
+    from terminal import SHOWN
+
+    keys = []
+    for prefix in typed:
+        times: list[float] = []
+        while len(times) < 3 and sum(times) < 1.0:  # a key slower than a second is timed once
+            started = time.perf_counter()
+            page = contacts.contact_page(contacts.ContactQuery(search=prefix), 0, WINDOW)
+            times.append(time.perf_counter() - started)
+        answer = answers[prefix]
+        got = [row.email for row in page.rows[:SHOWN]]
+        if page.total != answer.count or got != answer.first:
+            raise SystemExit(f"{label} search {prefix!r}: {page.total} rows {got}, expected {answer}")
+        keys.append({"typed": prefix, "ms": statistics.median(times) * 1000, "matches": page.total})
+    return keys
+
+
+def measure_search(size: int) -> dict:
+    """The checked query set on a server of its own (after a `db copy` of the cached file)."""
+    from _data import make_database
+
+    from models.copy import copy_database
+
+    source = make_database(size)
+    with server() as pg:
+        url = pg.create_database("search")
+        copy_database(source, url)
+        return {"keys": _search_keys(source, url)}
+
+
+def _search_keys(source: Path, url: str) -> list[dict]:
+    """Every prefix of every query of the SQLite benchmark, typed key by key, on PostgreSQL (`url`, a copy of
+    `source`) and on SQLite (`source` itself), every answer checked."""
+    import sqlite3
+
+    from terminal import QUERIES, expected_answers
+
+    from models.db import database, open_database
+
+    conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    largest = conn.execute("SELECT company FROM contact WHERE company <> '' GROUP BY company "
+                           "ORDER BY COUNT(*) DESC LIMIT 1").fetchone()[0]
+    conn.close()
+    queries = [q.format(company=largest.split()[0].lower()) for q in QUERIES]
+    typed = [q[:i] for q in queries for i in range(1, len(q) + 1)]
+    answers = expected_answers(source, sorted(set(typed) | {""}))
+    open_database(url)
+    database.execute_sql("ANALYZE")
+    pg_keys = _timed_keys(typed, answers, "PostgreSQL")
+    database.close()
+    open_database(source)
+    lite_keys = _timed_keys(typed, answers, "SQLite")
+    database.close()
+    for key, lite in zip(pg_keys, lite_keys):
+        key["sqlite_ms"] = lite["ms"]
+    return pg_keys
+
+
+# --- outbox ----------------------------------------------------------------------------------------------------
+
+
+def run_sink(port: int) -> None:
+    """Accept messages until stdin closes, then print how many arrived and how many distinct Message-IDs."""
+    import email
+
+    from aiosmtpd.controller import Controller
+
+    class Recorder:
+        ids: list[str] = []
+
+        async def handle_DATA(self, server, session, envelope):
+            message = email.message_from_bytes(envelope.content)
+            Recorder.ids.append(message["Message-ID"])
+            return "250 OK"
+
+    controller = Controller(Recorder(), hostname=HOST, port=port)
+    controller.start()
+    print("ready", flush=True)
+    sys.stdin.read()
+    controller.stop()
+    print(json.dumps({"received": len(Recorder.ids), "distinct": len(set(Recorder.ids))}), flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def measure_outbox(size: int, senders: int) -> dict:
+    """`size` queued login emails sent by `senders` processes at once; messages per second, wall clock."""
+    from models import clock, domains, outbox, settings
+    from models.db import database, open_database
+    from models.entities import STATUS_INVITED, Contact
+
+    with server() as pg:
+        url = pg.create_database("outbox")
+        open_database(url)
+        domains.add_domain("portal.example.com")
+        settings.set_value("send_rate", "1000")
+        now = clock.now()
+        rows = [{"email": f"client{i}@example.com", "first_name": f"First{i}", "last_name": f"Last{i}",
+                 "company": "Acme", "created_at": now, "updated_at": now, "status": STATUS_INVITED,
+                 "invited_at": now, "invite_count": 1} for i in range(size)]
+        with database.atomic():
+            for start in range(0, size, 1000):
+                Contact.insert_many(rows[start:start + 1000]).execute()
+        ids = [c.id for c in Contact.select(Contact.id).order_by(Contact.id)]
+        queued = outbox.queue_login_emails(ids)
+        if len(queued.queued) != size:
+            raise SystemExit(f"queued {len(queued.queued)} of {size}")
+        database.close()
+        port = _free_port()
+        sink = subprocess.Popen([sys.executable, __file__, "sink", str(port)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        assert sink.stdout.readline().strip() == "ready"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENT_PORTAL_")}
+        env.update({"CLIENT_PORTAL_DB": url, "CLIENT_PORTAL_SMTP_HOST": HOST, "CLIENT_PORTAL_SMTP_PORT": str(port),
+                    "CLIENT_PORTAL_SMTP_SECURITY": "none"})
+        client = str(Path(sys.executable).with_name("client-portal"))
+        started = time.perf_counter()
+        procs = [subprocess.Popen([client, "outbox", "send", "--rate", "0", "--json"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(senders)]
+        results = [proc.communicate(timeout=1800) for proc in procs]
+        seconds = time.perf_counter() - started
+        counts = json.loads(sink.communicate("", timeout=60)[0].strip().splitlines()[-1])
+        for proc, (out, err) in zip(procs, results):
+            if proc.returncode != 0:
+                raise SystemExit(f"a sender failed (exit {proc.returncode}): {err[-2000:]}")
+        sent = [json.loads(out).get("sent", 0) for out, _ in results]
+    if counts["received"] != size or counts["distinct"] != size:
+        raise SystemExit(f"{senders} senders: {counts} for {size} messages (a message lost or sent twice)")
+    return {"seconds": seconds, "per_second": size / seconds, "senders": senders, "sent_each": sent}
+
+
+def main() -> None:
+    what = sys.argv[1]
+    if what == "sink":
+        run_sink(int(sys.argv[2]))
+        return
+    size = int(sys.argv[2])
+    if what == "copy":
+        result = measure_copy(size)
+    elif what == "copy-search":
+        result = measure_copy(size, back=size <= 100_000, search=True)
+    elif what == "copy-bare":
+        result = measure_copy_bare(size)
+    elif what == "search":
+        result = measure_search(size)
+    elif what == "outbox":
+        result = measure_outbox(size, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+    else:
+        raise SystemExit(f"unknown benchmark {what}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
+
+
+# --- the rows of `run_all.py --engine postgres` -------------------------------------------------------------------
+
+PG_SECTIONS = ("pg-copy", "pg-search", "pg-outbox")
+
+
+def run_sections(table, run_child, quick: bool, only: set[str]) -> None:
+    """Add the PostgreSQL rows to `run_all`'s table, each measurement in a child process of its own. The search
+    runs on the server the copy filled (`pg-copy-search`): a million contacts are copied once, not twice. The
+    outbox rows come first: they are the quickest."""
+    sizes = [10_000] if quick else [100_000, 1_000_000]
+    mails = 300 if quick else 1_000
+    if "pg-outbox" in only:
+        one = None
+        for senders in (1, 2, 4):
+            r = run_child(f"pg-outbox-{senders}", mails)
+            one = one or r
+            table.add(f"outbox send, {senders} sender(s) at once (msg/s; ratio = vs 1 sender)", mails,
+                      f"{r['per_second']:.1f}/s", f"{one['per_second']:.1f}/s", r["per_second"] / one["per_second"],
+                      "scales with senders; none sent twice", f"each sent {r['sent_each']}")
+    for size in sizes if only & {"pg-copy", "pg-search"} else []:
+        name = {frozenset({"pg-copy", "pg-search"}): "pg-copy-search", frozenset({"pg-copy"}): "pg-copy",
+                frozenset({"pg-search"}): "pg-search"}[frozenset(only & {"pg-copy", "pg-search"})]
+        ours = run_child(name, size)
+        if "pg-copy" in only:
+            bare = run_child("pg-copy-bare", size)
+            table.add("db copy SQLite -> PostgreSQL (checked; ref: bare COPY of contacts+links)", size,
+                      f"{ours['seconds']:.1f} s", f"{bare['seconds']:.1f} s", ours["seconds"] / bare["seconds"],
+                      "< 200 MB RSS at 1M", f"{ours['copy_rss_mb']:.0f}/{bare['rss_mb']:.0f}")
+            if "back_seconds" in ours:
+                table.add("db copy PostgreSQL -> SQLite (the round trip back, checked)", size,
+                          f"{ours['back_seconds']:.1f} s", "-", ours["back_seconds"] / ours["seconds"],
+                          "ratio = back / there", f"{ours['rss_mb']:.0f}/-")
+        if "pg-search" in only:
+            keys = ours["keys"]
+            ms, lite = [k["ms"] for k in keys], [k["sqlite_ms"] for k in keys]
+            table.add("search (contact_page: rows + count), median over keys, checked; ref: SQLite", size,
+                      f"{statistics.median(ms):.1f} ms", f"{statistics.median(lite):.1f} ms",
+                      statistics.median(ms) / max(statistics.median(lite), 0.01), "<= 16 ms at 1M", "-")
+            worst = max(keys, key=lambda k: k["ms"])
+            table.add(f"search, worst key ({worst['typed']!r}); ref: SQLite, same key", size,
+                      f"{worst['ms']:.1f} ms", f"{worst['sqlite_ms']:.1f} ms",
+                      worst["ms"] / max(worst["sqlite_ms"], 0.01), "<= 50 ms at 1M", "-")
+            print(json.dumps({"size": size, "keys": keys}), file=sys.stderr)
