@@ -287,7 +287,7 @@ async def test_a_session_reads_the_dashboard_and_its_help_through_the_websocket(
         cookie = await sign_in(http, web_server.url)
         session = await TerminalSession.open(http, web_server, cookie)
         try:
-            await session.wait_for("Portal https://portal.example.com", "Invited 0", "of 1 contacts",
+            await session.wait_for("Portal https://portal.example.com", "Invited 0", "of 1 contact",
                                    "ada@example.com")
             mark = session.mark()
             await session.keys("?")

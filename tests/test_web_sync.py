@@ -44,8 +44,8 @@ async def test_a_change_in_one_dashboard_shows_in_the_others_within_two_seconds(
             async with app.run_test(size=(100, 30)) as pilot:
                 try:
                     await settle(pilot)
-                    await first.wait_for("of 1 contacts", "ada@example.com")
-                    await second.wait_for("of 1 contacts", "ada@example.com")
+                    await first.wait_for("of 1 contact", "ada@example.com")
+                    await second.wait_for("of 1 contact", "ada@example.com")
 
                     # The terminal dashboard adds a contact; both browsers show it.
                     marks = first.mark(), second.mark()
