@@ -5,6 +5,8 @@ command palette and the key bar cannot list different actions."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -38,17 +40,22 @@ class HelpScreen(Dialog[None]):
         """What to list: built by the screen that opened help, from its own bindings."""
 
     def compose_body(self) -> ComposeResult:
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column(no_wrap=True)
-        table.add_column(style="dim", ratio=1)
-        for index, (heading, rows) in enumerate(self.sections):
-            if index:
-                table.add_row("", "", "")
-            table.add_row(Text(heading, style="underline"), "", "")
-            for key, title, *help_text in rows:
+        rows = [row for _, section in self.sections for row in section]
+        key_width = max((cell_len(key) for key, *_ in rows), default=1)
+        title_width = max((cell_len(title) for _, title, *_ in rows), default=1)
+        parts: list[Text | Table] = []
+        for index, (heading, section) in enumerate(self.sections):
+            # One grid per section, every grid with the same widths: the keys, the names and what they do line
+            # up down the whole help, and a heading does not widen the keys' column.
+            table = Table.grid(padding=(0, 2))
+            table.add_column(style="bold", no_wrap=True, width=key_width)
+            table.add_column(no_wrap=True, width=title_width)
+            table.add_column(style="dim", ratio=1)
+            for key, title, *help_text in section:
                 table.add_row(Text(key), Text(title), Text(help_text[0] if help_text else ""))
-        yield Static(table, id="keys")
+            parts.append(Text(("\n" if index else "") + heading, style="underline"))
+            parts.append(table)
+        yield Static(Group(*parts), id="keys")
         yield Static(
             "Every action is also in the command palette (ctrl+p). The dashboard works without a mouse, "
             "over SSH, at 80x24 and in 16 colours.",
