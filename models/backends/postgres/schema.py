@@ -250,7 +250,8 @@ def _nothing(db: peewee.Database) -> None:
     """Versions 2 to 7: already part of what version 1 creates on PostgreSQL."""
 
 
-UPGRADES = {1: create_schema, 2: _nothing, 3: _nothing, 4: _nothing, 5: _nothing, 6: _nothing, 7: _nothing}
+UPGRADES = {1: create_schema, 2: _nothing, 3: _nothing, 4: _nothing, 5: _nothing, 6: _nothing, 7: _nothing,
+            8: _nothing}  # v8 is SQLite's name-ordered search index; the trigram index here needs no rank
 """Upgrade to version N from N-1."""
 
 
