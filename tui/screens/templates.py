@@ -34,8 +34,6 @@ PREVIEW_DELAY = 0.3
 NARROW = 150
 """Below this many columns the editor and the preview are stacked (an email's 72-column lines need the width)."""
 
-PARTS = ("subject", "text_body", "html_body")
-
 SAMPLE_CONTACT = ContactRow(id=0, email="ada@example.com", first_name="Ada", last_name="Lovelace",
                             company="Acme Ltd", phone="", status="invited", invited_at=None, last_login_at=None)
 """Whom the preview is for when no contact is highlighted (the command line's `templates preview` uses her too)."""
