@@ -35,8 +35,6 @@ PREVIEW_DELAY = 0.3
 NARROW = 150
 """Below this many columns the editor and the preview are stacked (an email's 72-column lines need the width)."""
 
-PARTS = ("subject", "text_body", "html_body")
-
 SAMPLE_CONTACT = ContactRow(id=0, email="ada@example.com", first_name="Ada", last_name="Lovelace",
                             company="Acme Ltd", phone="", status="invited", invited_at=None, last_login_at=None)
 """Whom the preview is for when no contact is highlighted (the command line's `templates preview` uses her too)."""
@@ -110,13 +108,19 @@ class ResetScreen(Dialog[bool]):
     }
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, edited: bool) -> None:
+        """Args:
+            name: The template.
+            edited: Whether a saved edit is in use (else only what is typed is replaced).
+        """
         super().__init__()
         self.template_name = name
+        self.edited = edited
 
     def compose_body(self) -> ComposeResult:
-        yield Static(f"The {self.template_name} template's saved edit and what is typed now are replaced by the "
-                     "built-in default; the next emails use the default.", classes="field-label", markup=False)
+        what = "saved edit and what is typed now are" if self.edited else "text typed here is"
+        yield Static(f"The {self.template_name} template's {what} replaced by the built-in default; the next "
+                     "emails use the default.", classes="field-label", markup=False)
         yield Static("y resets · escape or n keeps the edit.", classes="hint field-label", markup=False)
 
     def action_reset(self) -> None:
@@ -487,7 +491,7 @@ class TemplateEditorScreen(Dialog[bool]):
                 self.refresh_bindings()
                 self.hold_keys_until_done(self._reset(name))
 
-        self.app.push_screen(ResetScreen(name), answered)
+        self.app.push_screen(ResetScreen(name, edited=not self.defaults.get(name)), answered)
 
     @work(thread=True, exclusive=True, group="templates-save", exit_on_error=False)
     def _reset(self, name: str) -> None:

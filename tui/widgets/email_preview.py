@@ -88,10 +88,10 @@ class EmailPreview(VerticalScroll, can_focus=True):
         self.border_subtitle = (self.SCROLL_HINT if self.has_focus else "tab, then ↑↓ scrolls") if long else ""
 
     def on_focus(self) -> None:
-        self._update_hint()
+        self.call_later(self._update_hint)  # `has_focus` is set by Widget's own handler, after this one
 
     def on_blur(self) -> None:
-        self._update_hint()
+        self.call_later(self._update_hint)
 
     def show_email(self, rendered, *, html: bool = False) -> None:
         """Show a `RenderedEmail` (its text body, or its HTML body as text)."""
