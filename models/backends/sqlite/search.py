@@ -368,9 +368,11 @@ def _narrowed(query: ContactQuery, words: list[str], offset: int, limit: int) ->
     return ContactPage(rows=rows[offset : offset + limit], total=len(rows), offset=offset)
 
 
-def _remember(query: ContactQuery, words: list[str], page: ContactPage) -> None:
+def _remember(query: ContactQuery, words: list[str], page: ContactPage, state: tuple) -> None:
+    """Keep `page` if it holds every match, under the database's `state` read before its query ran (a commit
+    that came in between then makes the next key look again, never reuse rows older than their key)."""
     if page.offset == 0 and page.exact and len(page.rows) == page.total and words:
-        _complete.key = (query.status, query.sort, query.descending, _state())
+        _complete.key = (query.status, query.sort, query.descending, state)
         _complete.words, _complete.rows = list(words), list(page.rows)
 
 
@@ -390,8 +392,9 @@ def search_window(query: ContactQuery, offset: int, limit: int, *, count: bool) 
     offset = max(0, offset)
     page = _narrowed(query, words, offset, limit) if words else None
     if page is None:
+        state = _state()
         page = _search_window(query, words, offset, limit)
-        _remember(query, words, page)
+        _remember(query, words, page, state)
     if count and not page.exact:
         page = replace(page, total=max(page.total, _count(query, _plan(words, indexed=ranked()))), exact=True)
     return page
