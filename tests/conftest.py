@@ -39,6 +39,18 @@ SQLITE_ONLY: dict[str, str] = {
         "compares two SQLite files it makes itself (the PostgreSQL import is compared in "
         "test_a_failed_big_import_leaves_nothing_behind and the test_csv_roundtrip tests)",
     "test_csv_import_fast::test_latin1_file_at_the_bulk_path": "compares two SQLite files it makes itself",
+    "test_table_order::test_the_name_order_plan_agrees_with_a_full_sort":
+        "SQLite's name-rank column and its search index keyed by rank (PostgreSQL orders through its sort index)",
+    "test_table_order::test_the_name_order_survives_adds_renames_deletes_and_crowding":
+        "SQLite's name-rank column and its search index keyed by rank (PostgreSQL orders through its sort index)",
+    "test_table_order::test_rows_written_behind_our_back_are_still_found_in_order":
+        "SQLite's name-rank column and its search index keyed by rank (PostgreSQL orders through its sort index)",
+    "test_table_order::test_narrowing_reuses_a_complete_result_only_while_it_is_current":
+        "SQLite's name-rank column and its search index keyed by rank (PostgreSQL orders through its sort index)",
+    "test_table_order::test_a_window_in_name_order_sorts_and_counts_nothing":
+        "SQLite's name-rank column and its search index keyed by rank (PostgreSQL orders through its sort index)",
+    "test_table_order::test_a_key_that_narrows_a_complete_result_runs_no_query":
+        "SQLite's name-rank column and its search index keyed by rank (PostgreSQL orders through its sort index)",
 }
 """`module::test` -> why it is about SQLite alone (it is then not run on PostgreSQL)."""
 

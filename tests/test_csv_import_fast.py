@@ -180,7 +180,7 @@ def database_state() -> dict:
         # Every column but the rank, whose values depend on the path (a bulk import numbers evenly); its order
         # (name order) and the index entries under it are compared by contact id.
         "contacts": rows(f"SELECT {', '.join(CONTACT_COLUMNS)} FROM contact ORDER BY id"),
-        "name order": rows("SELECT id FROM contact ORDER BY name_rank"),
+        "name order": rows("SELECT id FROM contact ORDER BY name_rank") if on_sqlite else None,
         "counts": rows("SELECT status, n FROM contact_status_count ORDER BY status"),
         "total": contacts.count_contacts(),
         "search index": index_entries(database) if on_sqlite else None,

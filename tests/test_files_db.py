@@ -107,7 +107,7 @@ def test_a_new_and_an_empty_file_still_open(tmp_path):
 def _cli(*args: str, env: dict | None = None):
     from tui.cli import main
 
-    if not database.deferred:
+    if not database.is_closed():
         database.close()
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
@@ -187,7 +187,7 @@ def small_disk(tmp_path):
     try:
         yield mount
     finally:
-        if not database.deferred:
+        if not database.is_closed():
             database.close()
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
@@ -198,7 +198,7 @@ def test_a_full_disk_in_the_cli_says_so_and_loses_nothing(small_disk, tmp_path, 
     assert _cli("--db", str(path), "domains", "add", "portal.example.com").exit_code == 0
     assert _cli("--db", str(path), "contacts", "add", "keep@example.com").exit_code == 0
     outcomes = []
-    for n in range(200):
+    for n in range(1000):
         result = _cli("--db", str(path), "contacts", "add", f"p{n}@example.com", "--first-name", "x" * 190,
                       "--last-name", "y" * 190, "--company", "z" * 190)
         outcomes.append((result.exit_code, result.output))

@@ -323,7 +323,7 @@ def test_links_made_before_channels_count_as_emailed(db_path, db):
         "DROP TABLE invite_delivery_count",
         "ALTER TABLE magic_link DROP COLUMN channel",
         "ALTER TABLE contact DROP COLUMN invite_delivery",
-        f"PRAGMA user_version = {SCHEMA_VERSION - 1}",  # the version before this upgrade, the latest one
+        "PRAGMA user_version = 6",  # the version before channels (v7)
     ):
         database.execute_sql(statement)
     database.close()

@@ -183,7 +183,7 @@ def test_the_schema_version_is_kept_in_its_table_and_a_newer_one_is_refused(pg_d
     assert schema_version() == SCHEMA_VERSION and contacts.count_contacts() == 1
     database.execute_sql(f"UPDATE {schema.VERSION_TABLE} SET version = {SCHEMA_VERSION + 1}")
     database.close()
-    with pytest.raises(PortalError, match=r"newer client-portal \(schema 8, this one knows 7\)"):
+    with pytest.raises(PortalError, match=rf"newer client-portal \(schema {SCHEMA_VERSION + 1}, this one knows {SCHEMA_VERSION}\)"):
         open_database(pg_url)
 
 

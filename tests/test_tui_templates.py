@@ -29,6 +29,15 @@ def smtp_env(smtp_server, monkeypatch):
 
 async def type_text(pilot, text: str) -> None:
     await pilot.press(*[{" ": "space", "\n": "enter"}.get(ch, ch) for ch in text])
+    await preview_drawn(pilot)
+
+
+async def preview_drawn(pilot) -> None:
+    """Let the preview's debounce timer fire (it starts the preview's worker), then wait for that worker."""
+    from tui.screens.templates import PREVIEW_DELAY
+
+    await pilot.pause(PREVIEW_DELAY * 2)
+    await settle(pilot)
 
 
 async def open_editor(pilot, how: str = "key") -> TemplateEditorScreen:
@@ -41,7 +50,7 @@ async def open_editor(pilot, how: str = "key") -> TemplateEditorScreen:
         await type_text(pilot, "Email templates")
         await settle(pilot)
         await pilot.press("enter")
-    await settle(pilot)
+    await preview_drawn(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, TemplateEditorScreen)
     return screen

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from tui import cli as base  # the shared group class and output helpers; it imports this module only lazily
+from tui import cli_common as base  # the shared group class and output helpers
 
 
 def register(main: click.Group) -> None:
