@@ -32,6 +32,11 @@ def editor(*pressed: str):
             await settle(pilot)
         await pilot.pause(0.5)  # the preview is rendered a moment after the last key
         await settle(pilot)
+        for _ in range(100):  # under load the debounce timer and the preview's worker run late: wait for them
+            if "To: " in str(pilot.app.screen.query_one("#preview-text").render()):
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
         for area in pilot.app.screen.query("TextArea"):
             area.cursor_blink = False
 
