@@ -125,3 +125,14 @@ async def _header_current(pilot, timeout: float = 3.0) -> None:
             return
         await workers_done(pilot.app)
         await pilot.pause(0.05)
+
+
+async def until(pilot, condition, timeout: float = 10.0) -> None:
+    """Wait, letting the app run, until `condition()` holds (a screen pushed, a flag set). For waits that `settle`
+    cannot serve: while a worker is meant to stay running (a send held by the SMTP server), idle never comes."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still not true after {timeout} s: {condition.__doc__ or condition}"
+        await pilot.pause(0.02)

@@ -405,3 +405,37 @@ def test_a_big_import_leaves_the_invitation_counts_right(db):
     s = portal.stats()
     assert (s.invited, s.invites_queued, s.not_invited) == (1, 1, before.not_invited + csv_io.REBUILD_AT)
     assert s.invites_queued + s.invites_sent + s.invites_failed + s.invites_no_mail == s.invited
+
+
+def test_the_sample_data_takes_the_bulk_path_and_keeps_every_count_and_index(db):
+    """`demo.seed` inserts as an import does (triggers set aside, their work done once): the kept counts equal a
+    recount, the search index holds every contact, and the name order is a full sort's, whether the seed more
+    than doubles the table (indexes set aside too) or adds a few to many."""
+    import peewee
+
+    from models import demo, portal
+    from models.entities import Contact
+
+    for n in range(5):
+        contacts.add_contact(f"early{n}@example.com", "Ada", "Lovelace")
+    for count in (1_200, 150):  # the big path, then the small one on top
+        demo.seed(count)
+        by_status = dict(Contact.select(Contact.status, peewee.fn.COUNT(Contact.id)).group_by(Contact.status)
+                         .tuples())
+        stats = portal.stats()
+        assert stats.contacts == sum(by_status.values()) == Contact.select().count()
+        assert (stats.not_invited, stats.invited, stats.joined, stats.revoked) == tuple(
+            by_status.get(s, 0) for s in ("not_invited", "invited", "joined", "revoked"))
+        assert stats.invites_sent == by_status.get("invited", 0)  # the sample's invitations went out
+        assert _index_matches_contacts()
+        everyone = sorted(Contact.select(), key=lambda c: (c.last_name, c.first_name, c.id))
+        page = contacts.contact_page(contacts.ContactQuery(sort="name"), 0, len(everyone))
+        assert [r.id for r in page.rows] == [c.id for c in everyone]
+        hoppers = [c.email for c in everyone if "hopper" in c.search_text.lower()]
+        assert sorted(_found_all("hopper")) == sorted(hoppers) and hoppers
+
+
+def _found_all(search: str) -> list[str]:
+    page = contacts.contact_page(contacts.ContactQuery(search=search, sort="email"), 0, 100_000)
+    assert page.total == len(page.rows)
+    return [r.email for r in page.rows]

@@ -358,7 +358,7 @@ async def test_m_in_the_dashboard_leaves_the_emailed_link_working(portal_app, sm
         assert shown.startswith("https://portal.example.com/login/") and shown != emailed
         assert "a link sent by email keeps working" in str(app.screen.query_one("#expiry").render())
         assert links.current_link("ada@example.com", channel="email").state == "open"
-        await pilot.press("r")  # revokes the link just shown, and only it
+        await pilot.press("r", "r")  # asks, then revokes the link just shown, and only it
         await settle(pilot)
         assert links.current_link("ada@example.com", channel="shown").state == "revoked"
         assert links.current_link("ada@example.com", channel="email").state == "open"

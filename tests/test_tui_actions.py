@@ -117,7 +117,7 @@ async def test_revoke_the_selection_by_palette_names_the_count(people, portal_ap
         assert "1 open link (invitation or login) stops working" in said
         assert "2 queued emails will not be sent (skipped)" in said
         assert "(1 contact already revoked is left as they are)" in said
-        assert "enter revokes 2 contacts' access" in said
+        assert "enter revokes the access of 2 contacts" in said
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)

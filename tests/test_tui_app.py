@@ -271,18 +271,28 @@ async def test_copy_portal_url_uses_osc52_when_there_is_no_local_clipboard(porta
         assert isinstance(app.screen, MainScreen)
 
 
+async def _magic_link_box(pilot) -> MagicLinkScreen:
+    """Press m on the dashboard; the magic-link box, its link made."""
+    await settle(pilot)
+    await pilot.press("m")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, MagicLinkScreen)
+    return pilot.app.screen
+
+
 async def test_copy_magic_link_issues_a_working_link_and_can_revoke_it(portal_app):
     row = contacts.add_contact("grace@example.com", "Grace", "Hopper")
     app = portal_app()
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        await settle(pilot)
-        await pilot.press("m")
-        await settle(pilot)
-        assert isinstance(app.screen, MagicLinkScreen)
+        await _magic_link_box(pilot)
         url = app.clipboard
         assert url.startswith("https://portal.example.com/login/")
         assert url in str(app.screen.query_one("#url").render())
         assert "expires 2026-11-25 09:30" in str(app.screen.query_one("#expiry").render())
+        assert links.current_link(row.id).state == "open"
+        await pilot.press("r")  # asks first: the link may be in a client's hands already
+        await settle(pilot)
+        assert "Press r again to revoke this link" in str(app.screen.query_one("#status").render())
         assert links.current_link(row.id).state == "open"
         await pilot.press("r")
         await settle(pilot)
@@ -291,6 +301,23 @@ async def test_copy_magic_link_issues_a_working_link_and_can_revoke_it(portal_ap
             links.redeem(url)
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_one_r_then_another_key_keeps_the_magic_link(portal_app):
+    row = contacts.add_contact("grace@example.com", "Grace", "Hopper")
+    app = portal_app()
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = await _magic_link_box(pilot)
+        await pilot.press("r", "x")  # any key but r keeps it; a later single r asks again
+        await settle(pilot)
+        assert "Kept: the link still works." in str(screen.query_one("#status").render())
+        await pilot.press("r")
+        await settle(pilot)
+        assert links.current_link(row.id).state == "open"
+        await pilot.press("enter")
+        assert isinstance(app.screen, MainScreen)
+    assert links.current_link(row.id).state == "open"
+    links.redeem(app.clipboard)  # the link shown still signs them in
 
 
 # --- mail ---------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 
 from models import contacts, demo
 from models.contacts import ContactQuery, contact_page
-from tests.fixtures_tui import HOSTILE_NAME, settle
+from tests.fixtures_tui import HOSTILE_NAME, settle, until
 from tui.screens.confirm_quit import ConfirmQuitScreen
 from tui.screens.login_email import LoginEmailScreen
 from tui.screens.main import MainScreen
@@ -51,8 +51,7 @@ async def test_q_quits_from_the_main_screen(portal_app):
         await settle(pilot)
         assert not app._exit
         await pilot.press("q")
-        await pilot.pause()
-        assert app._exit  # App.exit was called: no question asked with nothing being sent
+        await until(pilot, lambda: app._exit)  # App.exit was called: no question asked with nothing being sent
         assert isinstance(app.screen, MainScreen)
 
 
@@ -86,25 +85,21 @@ async def test_q_asks_first_while_mail_is_being_sent(portal_app, smtp_env):
         assert isinstance(dialog, LoginEmailScreen)
         await pilot.press("enter")
         assert smtp_env.handler.holding.wait(10)
-        await pilot.pause()
-        assert app.sending
+        await until(pilot, lambda: app.sending)
         # In the dialog q is not quit; the dashboard's q (the same action) asks while the send runs.
         await pilot.press("q")
         await pilot.pause()
         assert app.screen is dialog and not app._exit
         main = next(screen for screen in app.screen_stack if isinstance(screen, MainScreen))
         await app.run_action("app.quit_asking", main)
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmQuitScreen)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmQuitScreen))
         await pilot.press("escape")  # stay
-        await pilot.pause()
-        assert app.screen is dialog and not app._exit
+        await until(pilot, lambda: app.screen is dialog)
+        assert not app._exit
         await app.run_action("app.quit_asking", main)
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmQuitScreen)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmQuitScreen))
         await pilot.press("enter")  # quit: the sender is told to stop after the message in flight
-        await pilot.pause()
-        assert app._exit
+        await until(pilot, lambda: app._exit)
         assert dialog.query_one("SendPanel").cancel_event.is_set()
         smtp_env.handler.release()
 
@@ -121,8 +116,7 @@ async def test_q_quits_without_asking_once_the_send_is_over(portal_app, smtp_env
         await settle(pilot)
         assert isinstance(app.screen, MainScreen) and not app.sending
         await pilot.press("q")
-        await pilot.pause()
-        assert app._exit
+        await until(pilot, lambda: app._exit)
         assert not any(isinstance(screen, ConfirmQuitScreen) for screen in app.screen_stack)
 
 

@@ -13,6 +13,7 @@ from models.contacts import ContactQuery
 from tests.fixtures_tui import settle
 from tui.app import ClientPortalApp
 from tui.key_actions import declared_actions, declared_bindings, title_of
+from tui.palette import HELP_SCORE, ActionCommands, help_matches
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 from tui.widgets.contact_table import ContactTable
@@ -76,13 +77,21 @@ async def test_the_palette_finds_each_action_first_by_its_name(portal_app):
     app = portal_app()
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
-        provider = SystemCommandsProvider(app.screen)
+        provider = ActionCommands(app.screen)  # the app's provider: by name, or else by what an action does
         names = [title for title, _, _ in app.screen.palette_commands()]
         assert len(names) > 25
         for name in names:
             hits = [hit async for hit in provider.search(name)]
             best = max(hits, key=lambda hit: hit.score)
             assert best.text == name, (name, [(hit.text, hit.score) for hit in hits])
+        # Typing "csv" found nothing when only names were matched: the help says what writes or reads one.
+        found = [(str(hit.match_display), hit.help) async for hit in provider.search("csv")]
+        assert {name.split()[0] for name, _ in found} == {"Import", "Export"}, found
+        assert all("CSV" in help_text for _, help_text in found)
+        by_name = [(hit.score, str(hit.match_display)) async for hit in provider.search("revoke")]
+        assert max(by_name)[1] == "Revoke access" and max(by_name)[0] > HELP_SCORE  # the palette sorts by score
+        assert [hit async for hit in provider.search("zebra crossing")] == []
+    assert help_matches("qr", "show the QR code") and not help_matches("qr", "a square")
 
 
 async def test_select_one_and_reverse_sort_run_from_the_palette(portal_app):

@@ -160,7 +160,7 @@ async def test_a_revoked_link_takes_its_code_with_it(portal_app):
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_magic_link(app, pilot, (80, 24))
         assert screen.query(QrCode)
-        await pilot.press("r")
+        await pilot.press("r", "r")  # the first asks, the second revokes
         await settle(pilot)
         assert links.current_link("ada@example.com").state == "revoked"
         assert not screen.query(QrCode)

@@ -23,6 +23,7 @@ from models.db import data_dir_for, database, is_server_url, open_database
 from tui.key_actions import KeyAction
 from tui.key_order import KeysInOrderApp
 from tui.messages import DataChanged
+from tui.palette import ActionCommands
 from tui.screens.main import MainScreen
 from tui.widgets.contact_table import COLUMNS, SORTABLE
 
@@ -138,6 +139,8 @@ class ClientPortalApp(KeysInOrderApp):
 
     TITLE = "client-portal"
     CSS_PATH = "app.tcss"
+    COMMANDS = {ActionCommands}
+    """The palette finds an action by its name or by the words of what it does (`tui.palette`)."""
     BINDINGS = [
         KeyAction("question_mark", "help", "Help", title="Keys and help", tooltip="Every key of the dashboard"),
         KeyAction("ctrl+q", "quit", "Quit at once", show=False, priority=True,

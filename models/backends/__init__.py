@@ -28,7 +28,7 @@ Contract every backend keeps:
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -57,9 +57,10 @@ class InsertUpkeep(Protocol):
         """Also set aside the secondary indexes (not the UNIQUE one on email, which finds duplicates): for an
         import that will more than double the table."""
 
-    def restore(self, *, inserted: int, after_id: int, status: str) -> None:
-        """Do the set-aside work for the `inserted` contacts with ids above `after_id` (all of status `status`):
-        counts, search index; then put the triggers and indexes back exactly as they were."""
+    def restore(self, *, inserted: int, after_id: int, status: str | Mapping[str, int]) -> None:
+        """Do the set-aside work for the `inserted` contacts with ids above `after_id` (all of status `status`, or
+        as many of each status as the mapping says): counts, search index; then put the triggers and indexes back
+        exactly as they were."""
 
 
 @runtime_checkable

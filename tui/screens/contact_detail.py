@@ -18,7 +18,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
@@ -37,6 +37,8 @@ from models.states import (
 )
 from models.errors import NotFound, PortalError
 from tui import reader
+from tui.key_actions import KeyAction
+from tui.palette import action_hits
 from tui.messages import DataChanged
 from tui.screens.dialog import FormDialog
 from tui.screens.revoke import RevokeScreen
@@ -177,10 +179,8 @@ class DetailCommands(Provider):
             yield DiscoveryHit(title, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for title, help_text, callback in self._commands():
-            if (score := matcher.match(title)) > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+        for hit in action_hits(self.matcher(query), query, self._commands()):
+            yield hit
 
 
 class ContactDetailScreen(Screen):
@@ -222,28 +222,24 @@ class ContactDetailScreen(Screen):
     """
 
     BINDINGS = [
-        Binding("escape", "back", "Back", tooltip="Back to the contact list"),
-        Binding("i", "invite", "Invite", tooltip="Invite this contact to the portal and send the invitation"),
-        Binding("i", "resend", "Resend", tooltip="Send this contact a new invitation (it replaces the old link)"),
-        Binding("l", "login_email", "Login email", tooltip="Email this contact a login link"),
-        Binding("m", "magic_link", "Magic link", tooltip="Make a login link for this contact, show and copy it"),
-        Binding("e", "edit", "Edit", tooltip="Change this contact's names, phone or company"),
-        Binding("r", "revoke", "Revoke", tooltip="End this contact's access: links stop working, mail is skipped"),
+        KeyAction("escape", "back", "Back", tooltip="Back to the contact list", title="Back to contacts"),
+        KeyAction("i", "invite", "Invite", tooltip="Invite this contact to the portal and send the invitation",
+                  title="Invite this contact"),
+        KeyAction("i", "resend", "Resend", tooltip="Send this contact a new invitation (it replaces the old link)",
+                  title="Resend invitation"),
+        KeyAction("l", "login_email", "Login email", tooltip="Email this contact a login link",
+                  title="Send login email to this contact"),
+        KeyAction("m", "magic_link", "Magic link", tooltip="Make a login link for this contact, show and copy it",
+                  title="Copy magic link for this contact"),
+        KeyAction("e", "edit", "Edit", tooltip="Change this contact's names, phone or company", title="Edit contact"),
+        KeyAction("r", "revoke", "Revoke", tooltip="End this contact's access: links stop working, mail is skipped",
+                  title="Revoke access"),
         Binding("question_mark", "help", "Help", show=False, tooltip="Every key of this view"),
     ]
+    """Each action's palette name is its `KeyAction.title` (the key bar's labels are short; the palette says whom
+    it acts on). The help key is not in the palette: the palette is itself the list of actions."""
 
     COMMANDS = {DetailCommands}
-
-    PALETTE_NAMES = {
-        "invite": "Invite this contact",
-        "resend": "Resend invitation",
-        "login_email": "Send login email to this contact",
-        "magic_link": "Copy magic link for this contact",
-        "edit": "Edit contact",
-        "revoke": "Revoke access",
-        "back": "Back to contacts",
-    }
-    """The palette's name for each action (the footer's labels are short; the palette says whom it acts on)."""
 
     class Loaded(Message):
         """The reading thread returned the contact's history (or why it could not)."""
@@ -382,7 +378,7 @@ class ContactDetailScreen(Screen):
         """(name, help, action) for every action that applies now, from the bindings' tooltips."""
         out = []
         for binding in self.BINDINGS:
-            name = self.PALETTE_NAMES.get(binding.action)
+            name = getattr(binding, "title", "")
             if name and self.check_action(binding.action, ()) is True:
                 out.append((name, binding.tooltip, binding.action))
         return out

@@ -113,6 +113,8 @@ class MagicLinkScreen(Dialog[str]):
         """The link was revoked here."""
         self.settled = False
         """The worker has answered: from now on a key that has no link to act on is hidden, not dimmed."""
+        self.revoke_armed = False
+        """`r` was pressed once: the next `r` revokes, any other key keeps the link (it may be pasted already)."""
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="link-layout"):
@@ -239,6 +241,15 @@ class MagicLinkScreen(Dialog[str]):
             return False if self.settled else None
         return True
 
+    def on_key(self, event) -> None:
+        if self.revoke_armed and event.key != "r":
+            self._disarm()
+            self.say("status", "Kept: the link still works.", "hint")
+
+    def _disarm(self) -> None:
+        self.revoke_armed = False
+        self.refresh_bindings()
+
     def action_copy(self) -> None:
         """Copy the link and say where it went."""
         if self.link is None:
@@ -255,9 +266,19 @@ class MagicLinkScreen(Dialog[str]):
             self.notify_plain(f"Copied a magic link for {self.contact.email}")
 
     def action_revoke(self) -> None:
-        """Revoke the link just made, and only it (the contact keeps their access and any emailed link)."""
-        if self.link is not None and not self.revoked:
-            self._revoke(self.link)
+        """Revoke the link just made, and only it (the contact keeps their access and any emailed link). The first
+        `r` asks, the second revokes: a link already copied may be in a client's hands, and revoking cannot be
+        undone."""
+        if self.link is None or self.revoked:
+            return
+        if not self.revoke_armed:
+            self.revoke_armed = True
+            self.say("status", "Press r again to revoke this link: whoever has it can no longer sign in with it. "
+                     "Any other key keeps it.", "problem")
+            self.refresh_bindings()
+            return
+        self._disarm()
+        self._revoke(self.link)
 
     def action_qr_full_screen(self) -> None:
         """Show the QR code alone, as large as the terminal allows a scanner to read it."""

@@ -110,8 +110,8 @@ class RevokeScreen(Dialog[int]):
         text = Group(Text("What stops working at once:"), effects,
                      Text("To undo: invite them again (i), which gives their access back.", style="dim"))
         self.query_one("#effects", Static).update(text)
-        whom = "their" if self.contact is not None else f"{plural(plan.contacts, 'contact')}'"
-        self.say("outcome", f"enter revokes {whom} access · escape keeps it", "hint")
+        whom = "their access" if self.contact is not None else f"the access of {plural(plan.contacts, 'contact')}"
+        self.say("outcome", f"enter revokes {whom} · escape keeps it", "hint")
         self.refresh_bindings()
 
     def _failed(self, error: PortalError) -> None:

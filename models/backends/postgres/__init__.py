@@ -15,7 +15,7 @@ running query (`pg_cancel_backend`, through psycopg's `cancel`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
@@ -136,12 +136,12 @@ class InsertUpkeep:
     def suspend_indexes(self) -> None:
         """Nothing more to set aside on PostgreSQL (see the class docstring)."""
 
-    def restore(self, *, inserted: int, after_id: int, status: str) -> None:
+    def restore(self, *, inserted: int, after_id: int, status: str | Mapping[str, int]) -> None:
         if inserted:
             database.execute_sql(
                 f"UPDATE contact SET search_text = {schema.SEARCH_TEXT.format(p='')} "
                 "WHERE id > ? AND search_text = ''", (after_id,))  # the search trigger makes the key too
-            if status == "invited":
+            if not isinstance(status, str) or status == "invited":
                 schema.recount(database)  # invitations are counted by expiry and delivery too: count them all
             else:
                 database.execute_sql(

@@ -5,7 +5,7 @@ and secondary indexes set aside (dropped inside the import's transaction) and ma
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from models.backends.sqlite.schema import place_unranked, renumber_names
@@ -60,14 +60,15 @@ class InsertUpkeep:
             database.execute_sql(f'DROP {kind.upper()} "{name}"')
         return found
 
-    def restore(self, *, inserted: int, after_id: int, status: str) -> None:
+    def restore(self, *, inserted: int, after_id: int, status: str | Mapping[str, int]) -> None:
         dropped = {name for name, _ in self.triggers}
         if "contact_count_insert" in dropped and inserted:
-            database.execute_sql(
-                "INSERT INTO contact_status_count (status, n) VALUES (?, ?) "
-                "ON CONFLICT (status) DO UPDATE SET n = n + excluded.n",
-                (status, inserted),
-            )
+            for each, n in (status.items() if isinstance(status, Mapping) else [(status, inserted)]):
+                database.execute_sql(
+                    "INSERT INTO contact_status_count (status, n) VALUES (?, ?) "
+                    "ON CONFLICT (status) DO UPDATE SET n = n + excluded.n",
+                    (each, n),
+                )
         for _, sql in self.triggers:
             database.execute_sql(sql)
         if inserted:
