@@ -208,8 +208,8 @@ class PostgresBackend:
     def upgrade(self, db: peewee.Database, version: int) -> None:
         schema.upgrade(_obj(db), version)
 
-    def write_lock(self, db: peewee.Database):
-        return pg_db.write_lock(db)
+    def write_lock(self, db: peewee.Database, shared: bool = False):
+        return pg_db.write_lock(db, shared)
 
     # --- the contact list
 
@@ -263,9 +263,18 @@ class PostgresBackend:
         return row[0] if row else None
 
     def due_outbox_ids(self, sql: str, params: Sequence[Any]) -> list[int]:
+        return [row[0] for row in self.claim_rows(sql, params)]
+
+    def claim_rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         # Rows another sender is claiming right now are passed over, not waited for: several senders on several
-        # hosts take different rows at the same time, and never the same one.
-        return [row_id for (row_id,) in database.execute_sql(f"{sql.rstrip()} FOR UPDATE SKIP LOCKED", params)]
+        # hosts take different rows at the same time, and never the same one. A row another sender changed
+        # after this statement began is read as that sender left it (the server checks the WHERE again).
+        return list(database.execute_sql(f"{sql.rstrip()} FOR UPDATE SKIP LOCKED", params))
+
+    def lock_row(self, table: str, row_id: int) -> None:
+        """Hold `table`'s row `row_id` until this transaction ends: a sender's transaction (which runs beside
+        other senders', see `database.WRITE_LOCK`) locks the contact it reads, then writes for."""
+        database.execute_sql(f'SELECT 1 FROM "{table}" WHERE "id" = ? FOR UPDATE', (row_id,))
 
     @staticmethod
     def db_time(value: datetime) -> Any:

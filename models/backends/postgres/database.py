@@ -27,8 +27,14 @@ WRITE_LOCK = 0x636C6970  # "clip"
 """The advisory lock every write transaction takes first: what SQLite's `BEGIN IMMEDIATE` gives for free. The
 domain's writes read, then write (supersede a contact's open links, then insert the new one); one writer at a time
 keeps their promises on a server that several hosts share, as the single writer does on SQLite. Readers (the
-dashboards, the portal's pages) never wait for it, and the outbox claim's rows are locked `FOR UPDATE SKIP LOCKED`
-on top, so a claim never takes a row another sender holds whatever path it came by."""
+dashboards, the portal's pages) never wait for it.
+
+The outbox sender's transactions take it in shared mode instead (`write_lock(shared=True)`), so several senders
+write at once, and every other write still excludes them all (and they it). Among themselves they stay safe
+because each one writes only rows it has locked itself: a claim locks the rows it takes `FOR UPDATE SKIP LOCKED`
+(another sender's are passed over), every later change of a row is guarded by `claimed_by` = this sender, issuing
+a link locks its contact's row first (`lock_row`), the counters' triggers add to a row under its row lock, and
+the heartbeat is one upsert."""
 
 _SQLITE_LOCK_TYPES = {"DEFERRED", "IMMEDIATE", "EXCLUSIVE"}
 
@@ -137,34 +143,37 @@ def connect_options(kwargs: dict) -> dict:
     return kwargs
 
 
-def take_write_lock(db: peewee.Database) -> None:
-    db.cursor().execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+def take_write_lock(db: peewee.Database, shared: bool = False) -> None:
+    """Take the write lock for the rest of this transaction: exclusive, or shared with other senders (WRITE_LOCK)."""
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    db.cursor().execute(f"SELECT {function}({WRITE_LOCK})")
 
 
 class _LockedTransaction:
     """The transaction `write_lock` yields: a `commit()` or `rollback()` in the block begins the next transaction,
-    which takes the write lock again (a plan that runs the real operation and rolls it back, say)."""
+    which takes the write lock again, in the same mode (a plan that runs the real operation and rolls it back,
+    say)."""
 
-    def __init__(self, db: peewee.Database, txn) -> None:
-        self._db, self._txn = db, txn
+    def __init__(self, db: peewee.Database, txn, shared: bool) -> None:
+        self._db, self._txn, self._shared = db, txn, shared
 
     def commit(self, begin: bool = True) -> None:
         self._txn.commit(begin)
         if begin:
-            take_write_lock(self._db)
+            take_write_lock(self._db, self._shared)
 
     def rollback(self, begin: bool = True) -> None:
         self._txn.rollback(begin)
         if begin:
-            take_write_lock(self._db)
+            take_write_lock(self._db, self._shared)
 
 
 @contextmanager
-def write_lock(db: peewee.Database) -> Iterator[_LockedTransaction]:
-    """A transaction that holds the write lock from its start (see WRITE_LOCK)."""
+def write_lock(db: peewee.Database, shared: bool = False) -> Iterator[_LockedTransaction]:
+    """A transaction that holds the write lock from its start, exclusive or `shared` (see WRITE_LOCK)."""
     with db.atomic() as txn:
-        take_write_lock(db)
-        yield _LockedTransaction(db, txn)
+        take_write_lock(db, shared)
+        yield _LockedTransaction(db, txn, shared)
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
