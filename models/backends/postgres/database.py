@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -37,6 +36,9 @@ a link locks its contact's row first (`lock_row`), the counters' triggers add to
 the heartbeat is one upsert."""
 
 _SQLITE_LOCK_TYPES = {"DEFERRED", "IMMEDIATE", "EXCLUSIVE"}
+
+SHARED_WRITE = "SHARED_WRITE"
+"""The lock type (`database.atomic(SHARED_WRITE)`) of a transaction that takes the write lock shared."""
 
 _QMARK_RE = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%""")
 
@@ -93,11 +95,13 @@ class PostgresDatabase(peewee.PostgresqlDatabase):
         return super().conflict_update(oc, query)
 
     def begin(self, lock_type: str | None = None) -> None:
-        """BEGIN; for SQLite's IMMEDIATE/EXCLUSIVE (code written for SQLite), also take the write lock."""
-        if lock_type is not None and str(lock_type).upper() in _SQLITE_LOCK_TYPES:
-            super().begin()
-            if str(lock_type).upper() != "DEFERRED":
-                take_write_lock(self)
+        """BEGIN; for SQLite's IMMEDIATE/EXCLUSIVE (code written for SQLite), also take the write lock, and for
+        SHARED_WRITE (`write_lock(shared=True)`) take it shared: in the same round trip as the BEGIN."""
+        mode = str(lock_type).upper() if lock_type is not None else None
+        if mode in _SQLITE_LOCK_TYPES or mode == SHARED_WRITE:
+            sql = "BEGIN" if mode == "DEFERRED" else f"BEGIN; SELECT {_lock_function(mode == SHARED_WRITE)}"
+            with peewee.__exception_wrapper__:
+                self.cursor().execute(sql)
             return
         super().begin(lock_type)
 
@@ -143,37 +147,20 @@ def connect_options(kwargs: dict) -> dict:
     return kwargs
 
 
+def _lock_function(shared: bool) -> str:
+    return f"pg_advisory_xact_lock{'_shared' if shared else ''}({WRITE_LOCK})"
+
+
 def take_write_lock(db: peewee.Database, shared: bool = False) -> None:
     """Take the write lock for the rest of this transaction: exclusive, or shared with other senders (WRITE_LOCK)."""
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    db.cursor().execute(f"SELECT {function}({WRITE_LOCK})")
+    db.cursor().execute(f"SELECT {_lock_function(shared)}")
 
 
-class _LockedTransaction:
-    """The transaction `write_lock` yields: a `commit()` or `rollback()` in the block begins the next transaction,
-    which takes the write lock again, in the same mode (a plan that runs the real operation and rolls it back,
-    say)."""
-
-    def __init__(self, db: peewee.Database, txn, shared: bool) -> None:
-        self._db, self._txn, self._shared = db, txn, shared
-
-    def commit(self, begin: bool = True) -> None:
-        self._txn.commit(begin)
-        if begin:
-            take_write_lock(self._db, self._shared)
-
-    def rollback(self, begin: bool = True) -> None:
-        self._txn.rollback(begin)
-        if begin:
-            take_write_lock(self._db, self._shared)
-
-
-@contextmanager
-def write_lock(db: peewee.Database, shared: bool = False) -> Iterator[_LockedTransaction]:
-    """A transaction that holds the write lock from its start, exclusive or `shared` (see WRITE_LOCK)."""
-    with db.atomic() as txn:
-        take_write_lock(db, shared)
-        yield _LockedTransaction(db, txn, shared)
+def write_lock(db: peewee.Database, shared: bool = False):
+    """A transaction that holds the write lock from its start, exclusive or `shared` (see WRITE_LOCK), taken with
+    the BEGIN in one round trip. A `commit()` or `rollback()` in the block begins the next transaction the same
+    way, holding the lock again (a plan that runs the real operation and rolls it back, say)."""
+    return db.atomic(SHARED_WRITE if shared else "IMMEDIATE")
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
