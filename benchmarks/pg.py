@@ -240,6 +240,44 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class _LockWaits:
+    """Samples the senders' server sessions every 20 ms while they run: how often one was running a statement
+    (`active_share`), and how often it was waiting for a lock (`lock_wait_share`: the write lock, a row another
+    sender holds, a counter row), of all the samples (the rest: idle between statements)."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        import psycopg
+
+        self._conn = psycopg.connect(url, autocommit=True)
+        self._done = threading.Event()
+        self.samples = self.busy = self.waiting = 0
+        self.events: dict[str, int] = {}
+        """Lock waits by kind: `advisory` (the write lock), `transactionid` or `tuple` (a row another holds)."""
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.02):
+            rows = self._conn.execute(
+                "SELECT state, wait_event_type, wait_event FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'client-portal' AND pid <> pg_backend_pid()").fetchall()
+            self.samples += len(rows)
+            self.busy += sum(1 for state, _, _ in rows if state == "active")
+            for state, kind, event in rows:
+                if state == "active" and kind == "Lock":
+                    self.waiting += 1
+                    self.events[event] = self.events.get(event, 0) + 1
+
+    def stop(self) -> dict:
+        self._done.set()
+        self._thread.join()
+        self._conn.close()
+        return {"session_samples": self.samples, "active_share": self.busy / max(1, self.samples),
+                "lock_wait_share": self.waiting / max(1, self.samples), "lock_waits": self.events}
+
+
 def measure_outbox(size: int, senders: int) -> dict:
     """`size` queued login emails sent by `senders` processes at once; messages per second, wall clock."""
     from models import clock, domains, outbox, settings
@@ -278,8 +316,10 @@ def measure_outbox(size: int, senders: int) -> dict:
             [*(["py-spy", "record", "--format", "raw", "--rate", "200", "-o", f"{profile}/sender-{k}.txt", "--"]
                if profile else []), *command],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(senders)]
+        waits = _LockWaits(url)
         results = [proc.communicate(timeout=1800) for proc in procs]
         seconds = time.perf_counter() - started
+        waiting = waits.stop()
         counts = json.loads(sink.communicate("", timeout=60)[0].strip().splitlines()[-1])
         for proc, (out, err) in zip(procs, results):
             if proc.returncode != 0:
@@ -287,7 +327,7 @@ def measure_outbox(size: int, senders: int) -> dict:
         sent = [None if profile else json.loads(out).get("sent", 0) for out, _ in results]  # py-spy prints too
     if counts["received"] != size or counts["distinct"] != size:
         raise SystemExit(f"{senders} senders: {counts} for {size} messages (a message lost or sent twice)")
-    return {"seconds": seconds, "per_second": size / seconds, "senders": senders, "sent_each": sent}
+    return {"seconds": seconds, "per_second": size / seconds, "senders": senders, "sent_each": sent, **waiting}
 
 
 def run_floor_sender(port: int, first: int, count: int) -> None:
