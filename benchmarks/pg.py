@@ -17,7 +17,11 @@ nothing here needs a server set up by hand, and nothing is left behind.
   aiosmtpd sink (in a process of its own, counting Message-IDs); the wall time from start to the last sender's
   exit. Every message must arrive once.
 
-Run by hand: `.venv/bin/python benchmarks/pg.py copy|search|outbox SIZE [SENDERS]` prints one JSON object.
+- outbox-floor N,K: the same N messages built and sent to the same sink by K processes with no database at all:
+  what the sink and the machine allow, the ceiling the outbox rows are read against.
+
+Run by hand: `.venv/bin/python benchmarks/pg.py copy|search|outbox|outbox-floor SIZE [SENDERS]` prints one JSON
+object.
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ def measure_copy_bare(size: int) -> dict:
     import psycopg
     from _data import make_database
 
+    from models.backends.postgres.schema import SEARCH_KEY, search_key
     from models.db import database, open_database
 
     source = make_database(size)
@@ -119,11 +124,18 @@ def measure_copy_bare(size: int) -> dict:
             lite = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
             started = time.perf_counter()
             for table in ("contact", "magic_link"):
-                columns = [row[1] for row in lite.execute(f'PRAGMA table_info("{table}")')]
+                # The columns both engines have (SQLite's name rank is its own); the server's search key is the
+                # search text lower-cased for ASCII, made here as the trigger or our copy would make it.
+                ours = {row[0] for row in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,))}
+                columns = [row[1] for row in lite.execute(f'PRAGMA table_info("{table}")') if row[1] in ours]
                 names = ", ".join(f'"{c}"' for c in columns)
-                with conn.cursor().copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+                keyed = table == "contact" and SEARCH_KEY in ours
+                into = names + (f', "{SEARCH_KEY}"' if keyed else "")
+                text = columns.index("search_text") if keyed else -1
+                with conn.cursor().copy(f'COPY "{table}" ({into}) FROM STDIN') as copy:
                     for row in lite.execute(f'SELECT {names} FROM "{table}" ORDER BY id'):
-                        copy.write_row(row)
+                        copy.write_row((*row, search_key(row[text])) if keyed else row)
             for _, sql in indexes:
                 conn.execute(sql)
             conn.commit()
@@ -228,6 +240,44 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class _LockWaits:
+    """Samples the senders' server sessions every 20 ms while they run: how often one was running a statement
+    (`active_share`), and how often it was waiting for a lock (`lock_wait_share`: the write lock, a row another
+    sender holds, a counter row), of all the samples (the rest: idle between statements)."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        import psycopg
+
+        self._conn = psycopg.connect(url, autocommit=True)
+        self._done = threading.Event()
+        self.samples = self.busy = self.waiting = 0
+        self.events: dict[str, int] = {}
+        """Lock waits by kind: `advisory` (the write lock), `transactionid` or `tuple` (a row another holds)."""
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.02):
+            rows = self._conn.execute(
+                "SELECT state, wait_event_type, wait_event FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'client-portal' AND pid <> pg_backend_pid()").fetchall()
+            self.samples += len(rows)
+            self.busy += sum(1 for state, _, _ in rows if state == "active")
+            for state, kind, event in rows:
+                if state == "active" and kind == "Lock":
+                    self.waiting += 1
+                    self.events[event] = self.events.get(event, 0) + 1
+
+    def stop(self) -> dict:
+        self._done.set()
+        self._thread.join()
+        self._conn.close()
+        return {"session_samples": self.samples, "active_share": self.busy / max(1, self.samples),
+                "lock_wait_share": self.waiting / max(1, self.samples), "lock_waits": self.events}
+
+
 def measure_outbox(size: int, senders: int) -> dict:
     """`size` queued login emails sent by `senders` processes at once; messages per second, wall clock."""
     from models import clock, domains, outbox, settings
@@ -260,25 +310,83 @@ def measure_outbox(size: int, senders: int) -> dict:
                     "CLIENT_PORTAL_SMTP_SECURITY": "none"})
         client = str(Path(sys.executable).with_name("client-portal"))
         started = time.perf_counter()
-        procs = [subprocess.Popen([client, "outbox", "send", "--rate", "0", "--json"], env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(senders)]
+        command = [client, "outbox", "send", "--rate", "0", "--json"]
+        profile = os.environ.get("PG_BENCH_PROFILE")  # a folder: each sender runs under py-spy (collapsed stacks)
+        procs = [subprocess.Popen(
+            [*(["py-spy", "record", "--format", "raw", "--rate", "200", "-o", f"{profile}/sender-{k}.txt", "--"]
+               if profile else []), *command],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(senders)]
+        waits = _LockWaits(url)
         results = [proc.communicate(timeout=1800) for proc in procs]
         seconds = time.perf_counter() - started
+        waiting = waits.stop()
         counts = json.loads(sink.communicate("", timeout=60)[0].strip().splitlines()[-1])
         for proc, (out, err) in zip(procs, results):
             if proc.returncode != 0:
                 raise SystemExit(f"a sender failed (exit {proc.returncode}): {err[-2000:]}")
-        sent = [json.loads(out).get("sent", 0) for out, _ in results]
+        sent = [None if profile else json.loads(out).get("sent", 0) for out, _ in results]  # py-spy prints too
     if counts["received"] != size or counts["distinct"] != size:
         raise SystemExit(f"{senders} senders: {counts} for {size} messages (a message lost or sent twice)")
-    return {"seconds": seconds, "per_second": size / seconds, "senders": senders, "sent_each": sent}
+    return {"seconds": seconds, "per_second": size / seconds, "senders": senders, "sent_each": sent, **waiting}
+
+
+def run_floor_sender(port: int, first: int, count: int) -> None:
+    """One process that only sends: `count` messages of the size a login email has, built as the sender builds
+    them (`build_message`) and sent through the same transport (yagmail's SMTP), with no database at all."""
+    import tempfile
+    from datetime import datetime, timezone
+    from email.headerregistry import Address
+
+    from mail.config import MailConfig
+    from mail.message import build_message, recipient_address
+    from mail.templates import RenderedEmail
+    from mail.transports import open_transport
+
+    config = MailConfig(host=HOST, port=port, user=None, password=None, security="none", mail_from=None,
+                        timeout=30.0, maildir=Path(tempfile.gettempdir()) / "unused-maildir")
+    transport = open_transport(config)
+    sender = Address("Agency", "portal", "portal.example.com")
+    link = "https://portal.example.com/login/" + "x" * 43
+    for n in range(first, first + count):
+        rendered = RenderedEmail(subject="Your sign-in link",
+                                 text=f"Hello First{n},\n\nSign in: {link}\n\nIt expires in 24 hours.\n",
+                                 html=f"<p>Hello First{n},</p><p><a href=\"{link}\">Sign in</a></p>")
+        address = f"client{n}@example.com"
+        msg = build_message(rendered, sender=sender, to=recipient_address(address, f"First{n} Last{n}"),
+                            message_id=f"<floor{n}@portal.example.com>", date=datetime.now(timezone.utc),
+                            kind="login")
+        transport.send(msg, sender.addr_spec, address)
+    transport.close()
+
+
+def measure_outbox_floor(size: int, senders: int) -> dict:
+    """The sink's own ceiling: `senders` processes that only build and send (`run_floor_sender`), no database."""
+    port = _free_port()
+    sink = subprocess.Popen([sys.executable, __file__, "sink", str(port)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert sink.stdout.readline().strip() == "ready"
+    share = [size // senders + (1 if k < size % senders else 0) for k in range(senders)]
+    starts = [sum(share[:k]) for k in range(senders)]
+    started = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, __file__, "floor-sender", str(port), str(first), str(count)])
+             for first, count in zip(starts, share)]
+    for proc in procs:
+        if proc.wait(timeout=1800) != 0:
+            raise SystemExit(f"a floor sender failed (exit {proc.returncode})")
+    seconds = time.perf_counter() - started
+    counts = json.loads(sink.communicate("", timeout=60)[0].strip().splitlines()[-1])
+    if counts["received"] != size or counts["distinct"] != size:
+        raise SystemExit(f"floor, {senders} senders: {counts} for {size} messages")
+    return {"seconds": seconds, "per_second": size / seconds, "senders": senders}
 
 
 def main() -> None:
     what = sys.argv[1]
     if what == "sink":
         run_sink(int(sys.argv[2]))
+        return
+    if what == "floor-sender":
+        run_floor_sender(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
         return
     size = int(sys.argv[2])
     if what == "copy":
@@ -291,6 +399,8 @@ def main() -> None:
         result = measure_search(size)
     elif what == "outbox":
         result = measure_outbox(size, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+    elif what == "outbox-floor":
+        result = measure_outbox_floor(size, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
     else:
         raise SystemExit(f"unknown benchmark {what}")
     print(json.dumps(result))

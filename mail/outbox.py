@@ -45,7 +45,7 @@ from mail.transports import (
 from models import clock, heartbeat, links, settings
 from models import outbox as queue
 from models.contacts import ContactRow
-from models.db import database, is_database_error, page_cache, write_transaction
+from models.db import database, is_database_error, page_cache, sender_transaction
 from models.entities import CHANNEL_EMAIL
 from models.errors import AccessRevoked, NotFound, PortalError
 from models.words import plural
@@ -463,22 +463,26 @@ class _Run:
         )
 
 
-@write_transaction
+@sender_transaction
 def _record_and_issue(sent_id: int | None, owner: str, issuer: links.LinkIssuer,
                       contact: ContactRow) -> tuple[links.IssuedLink | None, str]:
     """Mark row `sent_id` (if any) sent and issue `contact`'s link, in one transaction (`LinkIssuer.issue`, which
     reads the contact again if it changed since the claim read it).
 
+    The row is marked last: marking it moves the contact's delivery counters, rows every sender writes, and
+    their row locks are held until the commit; taken last, they are held for the shortest time.
+
     Returns:
         (the link, ''), or (None, why) when the contact cannot have one now (revoked or deleted since the mail was
         queued: not an error, not sent). The row before is recorded as sent either way: issuing wrote nothing.
     """
+    try:
+        result: tuple[links.IssuedLink | None, str] = (issuer.issue(contact), "")
+    except (AccessRevoked, NotFound) as exc:
+        result = (None, str(exc))
     if sent_id is not None:
         queue.mark_sent(sent_id, owner)
-    try:
-        return issuer.issue(contact), ""
-    except (AccessRevoked, NotFound) as exc:
-        return None, str(exc)
+    return result
 
 
 # --- running for good: what `serve` and `outbox send --watch` run ------------------------------------------------

@@ -44,6 +44,12 @@ COPY_ORDER: tuple[type[peewee.Model], ...] = (
 READ_BATCH = 5_000
 """Rows read from the source per query: what the copy holds in memory at once."""
 
+COPY_STORED_FORMS = (peewee.AutoField, peewee.IntegerField, peewee.BooleanField, peewee.CharField,
+                     peewee.TextField, peewee.DateTimeField, peewee.ForeignKeyField)
+"""The field types whose stored values a bulk loader takes as they are: integers, text, booleans (SQLite's 0/1,
+which PostgreSQL reads as false/true), and timestamps (naive UTC: SQLite's text, PostgreSQL's `timestamp`).
+`tests/test_db_copy.py` checks that every column of every copied table is one of these."""
+
 MAX_PARAMETERS = 30_000
 """Bound values per INSERT: under SQLite's 32,766 and PostgreSQL's 65,535."""
 
@@ -130,10 +136,11 @@ def copy_database(source: str | Path, target: str | Path, *, progress: Callable[
         dbmod.open_database(target)
         try:
             _refuse_non_empty(target)
+            tables = [model._meta.table_name for model in COPY_ORDER]
             with dbmod.database.atomic():
                 # One snapshot of the source for the whole copy (a server's default isolation would let each
                 # batch see what was committed since the one before).
-                with reader.atomic(*(("REPEATABLE READ",) if is_url(source) else ())), _copy_upkeep():
+                with reader.atomic(*(("REPEATABLE READ",) if is_url(source) else ())), _copy_upkeep(tables):
                     for model in COPY_ORDER:
                         report.counts[model._meta.table_name] = _copy_table(model, reader, batch_size, progress)
                     if report.counts[OutboxMessage._meta.table_name]:
@@ -156,13 +163,14 @@ def _open_reader(source: str) -> peewee.Database:
     return backend_for(source).connect(source, create_folders=False, current=None, newest_schema=SCHEMA_VERSION)
 
 
-def _copy_upkeep() -> AbstractContextManager:
+def _copy_upkeep(tables: list[str]) -> AbstractContextManager:
     """What the target's engine sets aside while every row goes in and does once at the end (a server: its
-    per-row counters, recounted); nothing for SQLite, whose triggers keep up row by row."""
+    secondary indexes and per-row triggers, rebuilt and recounted); nothing for SQLite, whose triggers keep up
+    row by row."""
     from models.db import backend
 
     upkeep = getattr(backend(), "copy_upkeep", None)
-    return upkeep() if upkeep is not None else nullcontext()
+    return upkeep(tables) if upkeep is not None else nullcontext()
 
 
 def _reset_sequences() -> None:
@@ -184,9 +192,10 @@ def _refuse_non_empty(target: str) -> None:
 
 
 def _batches(model: type[peewee.Model], reader: peewee.Database, fields: list[peewee.Field],
-             batch_size: int) -> Iterator[list[tuple]]:
+             batch_size: int, *, stored: bool = False) -> Iterator[list[tuple]]:
     """The source's rows of `model` in primary-key order, `batch_size` at a time (keyset: each query starts after
-    the last key seen, so a batch costs the same at the end of a million rows as at the start)."""
+    the last key seen, so a batch costs the same at the end of a million rows as at the start). `stored`: each
+    value as the source's driver returns it, without Peewee's conversion to Python's types."""
     key = model._meta.primary_key
     position = fields.index(key)
     last = None
@@ -194,7 +203,10 @@ def _batches(model: type[peewee.Model], reader: peewee.Database, fields: list[pe
         query = model.select(*fields).order_by(key).limit(batch_size)
         if last is not None:
             query = query.where(key > last)
-        rows = list(query.bind(reader).tuples())
+        if stored:
+            rows = reader.execute_sql(*query.bind(reader).sql()).fetchall()
+        else:
+            rows = list(query.bind(reader).tuples())
         if not rows:
             return
         yield rows
@@ -205,16 +217,37 @@ def _batches(model: type[peewee.Model], reader: peewee.Database, fields: list[pe
 
 def _copy_table(model: type[peewee.Model], reader: peewee.Database, batch_size: int,
                 progress: Callable[[str, int], None] | None) -> int:
+    """Every row of `model` from the source into the target, a batch in memory at a time: through the target
+    engine's bulk loader where it has one (a server's COPY), else in multi-row INSERTs."""
+    from models.db import backend
+
     fields = list(model._meta.sorted_fields)
+    table = model._meta.table_name
+    load = getattr(backend(), "copy_table_rows", None)
+    if load is not None:
+        # The values go as the source stores them, not through Peewee's types and back (which cost most of the
+        # time): every type here has one text form both engines read (`COPY_STORED_FORMS`).
+        stored = _batches(model, reader, fields, batch_size, stored=True)
+        return load(table, [f.column_name for f in fields], _reported(stored, table, progress))
+    batches = _reported(_batches(model, reader, fields, batch_size), table, progress)
     per_insert = max(1, MAX_PARAMETERS // len(fields))
     copied = 0
-    for rows in _batches(model, reader, fields, batch_size):
+    for rows in batches:
         for start in range(0, len(rows), per_insert):
             model.insert_many(rows[start:start + per_insert], fields=fields).execute()
         copied += len(rows)
-        if progress is not None:
-            progress(model._meta.table_name, copied)
     return copied
+
+
+def _reported(batches: Iterator[list[tuple]], table: str,
+              progress: Callable[[str, int], None] | None) -> Iterator[list[tuple]]:
+    """`batches`, with `progress(table, rows so far)` called once each has been taken in."""
+    copied = 0
+    for rows in batches:
+        yield rows
+        copied += len(rows)
+        if progress is not None:
+            progress(table, copied)
 
 
 def _restore_delivery_states(reader: peewee.Database, batch_size: int) -> None:

@@ -26,7 +26,7 @@ __all__ = [
     "APP_NAME", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "DiskFull", "backend", "changes_token", "data_dir_for",
     "database", "database_error_message", "default_database_path", "interrupt", "is_database_error", "is_disk_full",
     "migrate", "open_database", "page_cache", "query_handle", "schema_version", "wait_for_change", "write_lock",
-    "write_transaction",
+    "sender_transaction", "write_transaction",
 ]
 
 BUSY_TIMEOUT_MS = 10_000
@@ -215,7 +215,18 @@ def write_transaction(func: Callable[..., T]) -> Callable[..., T]:
     still held after all retries the caller gets `DatabaseBusy`, a `PortalError` with a message for people. A full
     disk gives `DiskFull`: the whole transaction was undone, so nothing of it was saved.
     """
+    return _transaction(func, shared=False)
 
+
+def sender_transaction(func: Callable[..., T]) -> Callable[..., T]:
+    """`write_transaction` for the outbox sender's own steps (claim, outcome, link issued at send time,
+    heartbeat), each of which writes only rows it locks itself (`Backend.claim_rows`, `Backend.lock_row`, a
+    row guarded by its claimer): on a server several of them run at once, while every other write still
+    excludes them all (`Backend.write_lock(shared=True)`). On SQLite it is `write_transaction`."""
+    return _transaction(func, shared=True)
+
+
+def _transaction(func: Callable[..., T], *, shared: bool) -> Callable[..., T]:
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         if database.in_transaction():
@@ -225,7 +236,7 @@ def write_transaction(func: Callable[..., T]) -> Callable[..., T]:
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000 * 3
         while True:
             try:
-                with engine.write_lock(database):
+                with engine.write_lock(database, shared) if shared else engine.write_lock(database):
                     return func(*args, **kwargs)
             except peewee.OperationalError as exc:
                 if engine.is_full(exc):

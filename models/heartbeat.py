@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from models import clock
-from models.db import database, write_transaction
+from models.db import database, sender_transaction
 from models.entities import Setting
 
 KEY = "sender_heartbeat"
@@ -22,7 +22,7 @@ STALE_AFTER = timedelta(seconds=BEAT_SECONDS * 3)
 """A heartbeat older than this means no sender is running."""
 
 
-@write_transaction
+@sender_transaction
 def beat(sender: str) -> None:
     """Record that `sender` (host:pid) is running now."""
     Setting.insert(key=KEY, value=f"{clock.now().isoformat()} {sender}").on_conflict_replace().execute()

@@ -176,6 +176,9 @@ class LinkIssuer:
             NotFound: the contact no longer exists.
             AccessRevoked: their portal access is revoked. Nothing is written in either case.
         """
+        # The outbox sender issues beside other senders (`sender_transaction`): the contact's row is held first,
+        # so two links for one contact are issued one after the other, the second superseding the first.
+        backend().lock_row("contact", contact.id)
         link = self._insert(contact)
         if link is not None:
             return link

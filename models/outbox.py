@@ -4,9 +4,10 @@ A row names a contact and a kind (invite, login); it never holds rendered text o
 claims rows, renders and sends them; all the SQL for that lives here, so the sender's promises (two senders
 never take the same row, a crash loses nothing) are kept in one place:
 
-- claiming happens in one write transaction (SQLite: `BEGIN IMMEDIATE`), and the engine selects the due rows so
-  no other sender can take them before it commits (`Backend.due_outbox_ids`), so the SELECT of due rows and the
-  UPDATE that marks them `sending` cannot interleave with another sender's;
+- claiming happens in one write transaction (SQLite: `BEGIN IMMEDIATE`; a server: a `sender_transaction`, which
+  runs beside other senders'), and the engine selects the due and the abandoned rows so no other sender can take
+  them before it commits (`Backend.claim_rows`), so the SELECT of due rows and the UPDATE that marks them
+  `sending` cannot interleave with another sender's;
 - a claim records who (`host:pid`) and when; a `sending` row whose claimer died (its pid is gone on this
   host) or whose lease ran out is taken again, keeping its Message-ID, so at most that one message is sent
   twice and the copies are recognisably the same email;
@@ -26,7 +27,7 @@ import peewee
 
 from models import audit, clock
 from models.contacts import ContactRow, to_row
-from models.db import backend, database, write_transaction
+from models.db import backend, database, sender_transaction, write_transaction
 from models.domains import default_domain
 from models.entities import (
     OUTBOX_FAILED,
@@ -274,15 +275,23 @@ def count_due(batch: str | None, due_by: datetime) -> int:
     return queued + len(_stale_ids(batch, clock.now()))
 
 
-def _stale_ids(batch: str | None, now: datetime) -> list[int]:
+def _stale_ids(batch: str | None, now: datetime, *, claim: bool = False) -> list[int]:
+    """`sending` rows whose claim is dead. With `claim`, those rows are then locked for this transaction as the
+    due rows are (`Backend.claim_rows`) and looked at again: one another sender is taking over right now is
+    passed over, and one it took over a moment ago reads as taken."""
     sql = _STALE_SQL + (' AND "batch" = ?' if batch is not None else "") + ' ORDER BY "id"'
     params = (OUTBOX_SENDING, batch) if batch is not None else (OUTBOX_SENDING,)
     claimed_at = OutboxMessage.claimed_at.python_value
-    return [row_id for row_id, claimed_by, at in database.execute_sql(sql, params)
-            if claim_is_stale(claimed_by, claimed_at(at), now)]
+    ids = [row_id for row_id, claimed_by, at in database.execute_sql(sql, params)
+           if claim_is_stale(claimed_by, claimed_at(at), now)]
+    if not claim or not ids:
+        return ids
+    locked = backend().claim_rows(f'{_STALE_SQL} AND "id" IN ({_marks(len(ids))}) ORDER BY "id"',
+                                  (OUTBOX_SENDING, *ids))
+    return [row_id for row_id, claimed_by, at in locked if claim_is_stale(claimed_by, claimed_at(at), now)]
 
 
-@write_transaction
+@sender_transaction
 def claim_due(owner: str, limit: int, *, batch: str | None, due_by: datetime, max_attempts: int) -> Claim:
     """Take up to `limit` rows for sending, atomically (another sender never gets the same row).
 
@@ -291,7 +300,7 @@ def claim_due(owner: str, limit: int, *, batch: str | None, due_by: datetime, ma
     already used `max_attempts` is marked failed (it crashed its sender every time).
     """
     now = clock.now()
-    ids = _stale_ids(batch, now)[:limit]
+    ids = _stale_ids(batch, now, claim=True)[:limit]
     reclaimed = set(ids)
     if len(ids) < limit:
         sql = _DUE_SQL + (' AND "batch" = ?' if batch is not None else "") + _DUE_ORDER
@@ -353,7 +362,7 @@ _MARK_SENT_SQL = (
 building the same UPDATE through Peewee costs four times as long as running it."""
 
 
-@write_transaction
+@sender_transaction
 def mark_sent(row_id: int, owner: str) -> None:
     """The server accepted the message: record it before the next one goes, so a crash cannot repeat it."""
     now = clock.now()
@@ -366,7 +375,7 @@ def mark_sent(row_id: int, owner: str) -> None:
         ).execute()
 
 
-@write_transaction
+@sender_transaction
 def mark_retry(row_id: int, owner: str, error: str, next_attempt_at: datetime) -> None:
     """A temporary failure: back in the queue, due again at `next_attempt_at`, with the reason kept."""
     OutboxMessage.update(
@@ -374,7 +383,7 @@ def mark_retry(row_id: int, owner: str, error: str, next_attempt_at: datetime) -
     ).where(_held(row_id, owner)).execute()
 
 
-@write_transaction
+@sender_transaction
 def mark_failed(row_id: int, owner: str, error: str) -> None:
     """A permanent failure (or attempts used up): kept as failed with the server's reply for the user."""
     OutboxMessage.update(status=OUTBOX_FAILED, last_error=error, claimed_by=None, claimed_at=None).where(
@@ -382,7 +391,7 @@ def mark_failed(row_id: int, owner: str, error: str) -> None:
     ).execute()
 
 
-@write_transaction
+@sender_transaction
 def mark_skipped(row_id: int, owner: str, reason: str) -> None:
     """Not sent on purpose (the contact was revoked or deleted while the row waited)."""
     OutboxMessage.update(status=OUTBOX_SKIPPED, last_error=reason, claimed_by=None, claimed_at=None).where(
@@ -390,7 +399,7 @@ def mark_skipped(row_id: int, owner: str, reason: str) -> None:
     ).execute()
 
 
-@write_transaction
+@sender_transaction
 def release(row_ids: list[int], owner: str) -> int:
     """Give held rows back untouched (cancelled, or the server was unreachable): the attempt is not counted."""
     if not row_ids:
@@ -402,7 +411,7 @@ def release(row_ids: list[int], owner: str) -> int:
     ).execute()
 
 
-@write_transaction
+@sender_transaction
 def renew(row_ids: list[int], owner: str) -> None:
     """Extend the lease on rows still held, so a slow server does not make them look abandoned."""
     if row_ids:

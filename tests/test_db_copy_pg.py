@@ -76,3 +76,61 @@ def test_an_unreachable_server_is_one_line(source, tmp_path, cli_at):
     result = cli_at(source, "db", "copy", url, str(tmp_path / "t.db"))
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
     assert not (tmp_path / "t.db").exists()
+
+
+def _upkeep(url: str) -> tuple[list[tuple], list[tuple]]:
+    """The database's secondary indexes (name, definition) and its user triggers (table, name, enabled)."""
+    open_database(url)
+    try:
+        indexes = database.execute_sql(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+            "ORDER BY indexname").fetchall()
+        triggers = database.execute_sql(
+            "SELECT tgrelid::regclass::text, tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal "
+            "ORDER BY 1, 2").fetchall()
+    finally:
+        database.close()
+    return indexes, triggers
+
+
+def test_the_copy_leaves_the_servers_indexes_triggers_and_search_keys_as_a_new_database_has_them(
+        source, pg_empty_url, pg_url, cli_at):
+    assert cli_at(source, "db", "copy", str(source), pg_empty_url).exit_code == 0
+    fresh_indexes, fresh_triggers = _upkeep(pg_url)
+    copied_indexes, copied_triggers = _upkeep(pg_empty_url)
+    assert copied_indexes == fresh_indexes
+    assert copied_triggers == fresh_triggers and {enabled for _, _, enabled in copied_triggers} == {"O"}
+    open_database(pg_empty_url)
+    try:
+        from models.backends.postgres import schema
+
+        stale = database.execute_sql(
+            f"SELECT COUNT(*) FROM contact WHERE search_text IS DISTINCT FROM {schema.SEARCH_TEXT.format(p='')} "
+            f"OR {schema.SEARCH_KEY} IS DISTINCT FROM {schema.SEARCH_KEY_SQL.format(p='')}").fetchone()[0]
+        assert stale == 0 and Contact.select().count() == 41
+    finally:
+        database.close()
+    # The triggers keep up again: a contact added and invited after the copy is counted and found.
+    assert cli_at(pg_empty_url, "invite", "after-copy@example.com").exit_code == 0
+    stats = json.loads(cli_at(pg_empty_url, "stats", "--json").stdout)
+    assert stats["contacts"] == 42
+    found = json.loads(cli_at(pg_empty_url, "contacts", "list", "--search", "after-copy", "--json").stdout)
+    assert found["total"] == 1
+
+
+def test_a_copy_the_server_refuses_midway_leaves_the_target_empty_with_its_indexes_and_triggers(
+        source, pg_empty_url, pg_url, cli_at):
+    import sqlite3
+
+    # A NUL character: SQLite keeps it in a text value, PostgreSQL refuses it, in the last rows of the copy.
+    with sqlite3.connect(source) as conn:
+        conn.execute("UPDATE audit_entry SET detail = 'nul' || char(0) || 'here' "
+                     "WHERE id = (SELECT MAX(id) FROM audit_entry)")
+    conn.close()
+    open_database(pg_empty_url)  # the target's schema first, so what the failed copy leaves can be compared
+    database.close()
+    before = _upkeep(pg_empty_url)
+    result = cli_at(source, "db", "copy", str(source), pg_empty_url)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert _upkeep(pg_empty_url) == before == _upkeep(pg_url)
+    assert all(not rows for rows in rows_at(pg_empty_url).values())

@@ -99,9 +99,11 @@ class Backend(Protocol):
     def upgrade(self, db: peewee.Database, version: int) -> None:
         """Bring the schema from `version - 1` to `version` (1: create it)."""
 
-    def write_lock(self, db: peewee.Database) -> AbstractContextManager:
+    def write_lock(self, db: peewee.Database, shared: bool = False) -> AbstractContextManager:
         """A transaction that holds the right to write from its start (SQLite: `BEGIN IMMEDIATE`; a server: an
-        ordinary transaction, its row locks do the rest)."""
+        advisory lock). `shared`: the outbox sender's transactions, which write only rows they lock themselves
+        (`claim_rows`, `lock_row`), so an engine may let several run at once while every other write waits
+        (SQLite: still one writer at a time)."""
 
     # --- the contact list ---------------------------------------------------------------------------------------
 
@@ -138,6 +140,14 @@ class Backend(Protocol):
         """Run the outbox's "due rows" SELECT (ids, ordered, with its LIMIT) so that no other sender can take the
         same rows before this transaction ends (SQLite: the IMMEDIATE transaction already excludes every other
         writer; PostgreSQL: `FOR UPDATE SKIP LOCKED`)."""
+
+    def claim_rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        """`due_outbox_ids`, returning whole rows: run a SELECT of outbox rows so that no other sender can take
+        the same rows before this transaction ends (rows another sender holds are left out)."""
+
+    def lock_row(self, table: str, row_id: int) -> None:
+        """Hold `table`'s row `row_id` against other writers until this transaction ends (a shared write
+        transaction's way to read a row, then write for it, safely; SQLite: nothing to do)."""
 
     @staticmethod
     def db_time(value: datetime) -> Any:

@@ -151,8 +151,17 @@ class InsertUpkeep:
             database.execute_sql(f'ALTER TABLE contact ENABLE TRIGGER "{name}"')
 
 
-COPY_SUSPENDED_TRIGGERS = ("contact_count_insert", "contact_count_change")
-"""The triggers `db copy` sets aside (`PostgresBackend.copy_upkeep`): the counts, recomputed once at the end."""
+COPY_SUSPENDED_TRIGGERS = {
+    "contact": ("contact_search_insert", "contact_count_insert", "contact_count_change"),
+    "outbox_message": ("outbox_delivery",),
+}
+"""The row triggers `db copy` sets aside (`PostgresBackend.copy_upkeep`): the search text and key are written with
+each row (`copy_table_rows`), the counts are recomputed once at the end, and each contact's invitation delivery
+state is the source's own (the trigger would derive it from the outbox rows as they go in)."""
+
+COPY_MAINTENANCE_WORK_MEM = "256MB"
+"""The server memory each index rebuilt at the end of `db copy` may sort in (the server's, not ours; for this
+transaction only): the trigram index of a million contacts builds several times faster than in the default 64MB."""
 
 
 class PostgresBackend:
@@ -208,8 +217,8 @@ class PostgresBackend:
     def upgrade(self, db: peewee.Database, version: int) -> None:
         schema.upgrade(_obj(db), version)
 
-    def write_lock(self, db: peewee.Database):
-        return pg_db.write_lock(db)
+    def write_lock(self, db: peewee.Database, shared: bool = False):
+        return pg_db.write_lock(db, shared)
 
     # --- the contact list
 
@@ -263,9 +272,18 @@ class PostgresBackend:
         return row[0] if row else None
 
     def due_outbox_ids(self, sql: str, params: Sequence[Any]) -> list[int]:
+        return [row[0] for row in self.claim_rows(sql, params)]
+
+    def claim_rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         # Rows another sender is claiming right now are passed over, not waited for: several senders on several
-        # hosts take different rows at the same time, and never the same one.
-        return [row_id for (row_id,) in database.execute_sql(f"{sql.rstrip()} FOR UPDATE SKIP LOCKED", params)]
+        # hosts take different rows at the same time, and never the same one. A row another sender changed
+        # after this statement began is read as that sender left it (the server checks the WHERE again).
+        return list(database.execute_sql(f"{sql.rstrip()} FOR UPDATE SKIP LOCKED", params))
+
+    def lock_row(self, table: str, row_id: int) -> None:
+        """Hold `table`'s row `row_id` until this transaction ends: a sender's transaction (which runs beside
+        other senders', see `database.WRITE_LOCK`) locks the contact it reads, then writes for."""
+        database.execute_sql(f'SELECT 1 FROM "{table}" WHERE "id" = ? FOR UPDATE', (row_id,))
 
     @staticmethod
     def db_time(value: datetime) -> Any:
@@ -277,16 +295,34 @@ class PostgresBackend:
         return nullcontext()  # the server's shared buffers are the server's business
 
     @contextmanager
-    def copy_upkeep(self) -> Iterator[None]:
-        """For `db copy` (inside its transaction): the contact counters' row triggers off while every row goes in,
-        then every count made once from the rows. Each counter row updated a million times in one transaction
-        leaves a version chain that every later update walks: 100k contacts took minutes that way."""
-        for name in COPY_SUSPENDED_TRIGGERS:
-            database.execute_sql(f'ALTER TABLE contact DISABLE TRIGGER "{name}"')
+    def copy_upkeep(self, tables: Sequence[str]) -> Iterator[None]:
+        """For `db copy` into this (empty) database, inside its transaction: the secondary indexes of `tables`
+        dropped and the row triggers set aside (COPY_SUSPENDED_TRIGGERS) while every row goes in, then each index
+        built once from all the rows (a sort, not a million B-tree and GIN inserts), every count made once, and
+        the triggers back on. A failure rolls all of it back with the rows."""
+        indexes = _secondary_indexes(database, tables)
+        for name, _ in indexes:
+            database.execute_sql(f'DROP INDEX "{name}"')
+        suspended = [(table, name) for table in tables for name in COPY_SUSPENDED_TRIGGERS.get(table, ())]
+        for table, name in suspended:
+            database.execute_sql(f'ALTER TABLE "{table}" DISABLE TRIGGER "{name}"')
         yield
+        database.execute_sql(f"SET LOCAL maintenance_work_mem = '{COPY_MAINTENANCE_WORK_MEM}'")
+        for _, definition in indexes:
+            database.execute_sql(definition)
         schema.recount(database)
-        for name in COPY_SUSPENDED_TRIGGERS:
-            database.execute_sql(f'ALTER TABLE contact ENABLE TRIGGER "{name}"')
+        for table, name in suspended:
+            database.execute_sql(f'ALTER TABLE "{table}" ENABLE TRIGGER "{name}"')
+
+    def copy_table_rows(self, table: str, columns: Sequence[str], batches: Iterable[Sequence[tuple]]) -> int:
+        """For `db copy`, inside `copy_upkeep`: every row of `table` (batches of values in `columns` order, as
+        Peewee would bind them) in one COPY stream, a batch in memory at a time; returns how many. A contact's
+        search text and key are made here, as the suspended search trigger would make them."""
+        columns = list(columns)
+        rows: Iterable[Sequence[Any]] = (row for batch in batches for row in batch)
+        if table == "contact":
+            rows, columns = _with_search_columns(rows, columns)
+        return copy_rows(database, table, columns, rows)
 
     def reset_sequences(self, db: peewee.Database, tables: Sequence[str]) -> None:
         """After rows went in with their own ids (`db copy`): each table's id sequence continues past its
@@ -344,6 +380,38 @@ def copy_rows(db: Any, table: str, columns: Sequence[str], rows) -> int:
             copy.write_row(row)
             count += 1
     return count
+
+
+def _secondary_indexes(db: Any, tables: Sequence[str]) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of each index of `tables` that no constraint owns (the primary keys stay)."""
+    if not tables:
+        return []
+    rows = db.execute_sql(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes AS i "
+        "WHERE i.schemaname = current_schema() AND i.tablename IN ({}) AND NOT EXISTS ("
+        "SELECT 1 FROM pg_constraint AS c WHERE c.conindid = format('%I.%I', i.schemaname, i.indexname)::regclass) "
+        "ORDER BY i.tablename, i.indexname".format(", ".join("?" * len(tables))), tuple(tables))
+    return [(name, definition) for name, definition in rows]
+
+
+def _with_search_columns(rows: Iterable[Sequence[Any]], columns: list[str]):
+    """Contact rows with the search text the search trigger writes (`models.entities.search_text`) and its key,
+    for a load that sets that trigger aside."""
+    from models.entities import search_text
+
+    at = {name: columns.index(name) for name in ("first_name", "last_name", "email", "company", "search_text")}
+    first, last, email, company, text = (at[name] for name in
+                                         ("first_name", "last_name", "email", "company", "search_text"))
+    key = schema.search_key
+
+    def fill():
+        for row in rows:
+            row = list(row)
+            row[text] = search_text(row[first], row[last], row[email], row[company])
+            row.append(key(row[text]))
+            yield row
+
+    return fill(), [*columns, schema.SEARCH_KEY]
 
 
 def reset_sequence(db: Any, table: str, column: str = "id") -> None:

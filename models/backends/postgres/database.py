@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -27,10 +26,19 @@ WRITE_LOCK = 0x636C6970  # "clip"
 """The advisory lock every write transaction takes first: what SQLite's `BEGIN IMMEDIATE` gives for free. The
 domain's writes read, then write (supersede a contact's open links, then insert the new one); one writer at a time
 keeps their promises on a server that several hosts share, as the single writer does on SQLite. Readers (the
-dashboards, the portal's pages) never wait for it, and the outbox claim's rows are locked `FOR UPDATE SKIP LOCKED`
-on top, so a claim never takes a row another sender holds whatever path it came by."""
+dashboards, the portal's pages) never wait for it.
+
+The outbox sender's transactions take it in shared mode instead (`write_lock(shared=True)`), so several senders
+write at once, and every other write still excludes them all (and they it). Among themselves they stay safe
+because each one writes only rows it has locked itself: a claim locks the rows it takes `FOR UPDATE SKIP LOCKED`
+(another sender's are passed over), every later change of a row is guarded by `claimed_by` = this sender, issuing
+a link locks its contact's row first (`lock_row`), the counters' triggers add to a row under its row lock, and
+the heartbeat is one upsert."""
 
 _SQLITE_LOCK_TYPES = {"DEFERRED", "IMMEDIATE", "EXCLUSIVE"}
+
+SHARED_WRITE = "SHARED_WRITE"
+"""The lock type (`database.atomic(SHARED_WRITE)`) of a transaction that takes the write lock shared."""
 
 _QMARK_RE = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%""")
 
@@ -87,11 +95,13 @@ class PostgresDatabase(peewee.PostgresqlDatabase):
         return super().conflict_update(oc, query)
 
     def begin(self, lock_type: str | None = None) -> None:
-        """BEGIN; for SQLite's IMMEDIATE/EXCLUSIVE (code written for SQLite), also take the write lock."""
-        if lock_type is not None and str(lock_type).upper() in _SQLITE_LOCK_TYPES:
-            super().begin()
-            if str(lock_type).upper() != "DEFERRED":
-                take_write_lock(self)
+        """BEGIN; for SQLite's IMMEDIATE/EXCLUSIVE (code written for SQLite), also take the write lock, and for
+        SHARED_WRITE (`write_lock(shared=True)`) take it shared: in the same round trip as the BEGIN."""
+        mode = str(lock_type).upper() if lock_type is not None else None
+        if mode in _SQLITE_LOCK_TYPES or mode == SHARED_WRITE:
+            sql = "BEGIN" if mode == "DEFERRED" else f"BEGIN; SELECT {_lock_function(mode == SHARED_WRITE)}"
+            with peewee.__exception_wrapper__:
+                self.cursor().execute(sql)
             return
         super().begin(lock_type)
 
@@ -137,34 +147,20 @@ def connect_options(kwargs: dict) -> dict:
     return kwargs
 
 
-def take_write_lock(db: peewee.Database) -> None:
-    db.cursor().execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+def _lock_function(shared: bool) -> str:
+    return f"pg_advisory_xact_lock{'_shared' if shared else ''}({WRITE_LOCK})"
 
 
-class _LockedTransaction:
-    """The transaction `write_lock` yields: a `commit()` or `rollback()` in the block begins the next transaction,
-    which takes the write lock again (a plan that runs the real operation and rolls it back, say)."""
-
-    def __init__(self, db: peewee.Database, txn) -> None:
-        self._db, self._txn = db, txn
-
-    def commit(self, begin: bool = True) -> None:
-        self._txn.commit(begin)
-        if begin:
-            take_write_lock(self._db)
-
-    def rollback(self, begin: bool = True) -> None:
-        self._txn.rollback(begin)
-        if begin:
-            take_write_lock(self._db)
+def take_write_lock(db: peewee.Database, shared: bool = False) -> None:
+    """Take the write lock for the rest of this transaction: exclusive, or shared with other senders (WRITE_LOCK)."""
+    db.cursor().execute(f"SELECT {_lock_function(shared)}")
 
 
-@contextmanager
-def write_lock(db: peewee.Database) -> Iterator[_LockedTransaction]:
-    """A transaction that holds the write lock from its start (see WRITE_LOCK)."""
-    with db.atomic() as txn:
-        take_write_lock(db)
-        yield _LockedTransaction(db, txn)
+def write_lock(db: peewee.Database, shared: bool = False):
+    """A transaction that holds the write lock from its start, exclusive or `shared` (see WRITE_LOCK), taken with
+    the BEGIN in one round trip. A `commit()` or `rollback()` in the block begins the next transaction the same
+    way, holding the lock again (a plan that runs the real operation and rolls it back, say)."""
+    return db.atomic(SHARED_WRITE if shared else "IMMEDIATE")
 
 
 # -- errors ---------------------------------------------------------------------------------------------------

@@ -63,8 +63,8 @@ class SqliteBackend:
     def upgrade(self, db: peewee.Database, version: int) -> None:
         schema.UPGRADES[version](db)
 
-    def write_lock(self, db: peewee.Database):
-        return db.atomic("IMMEDIATE")
+    def write_lock(self, db: peewee.Database, shared: bool = False):
+        return db.atomic("IMMEDIATE")  # one writer at a time, whichever: SQLite has no shared write
 
     # --- the contact list
 
@@ -100,8 +100,14 @@ class SqliteBackend:
         return cursor.lastrowid if cursor.rowcount == 1 else None
 
     def due_outbox_ids(self, sql: str, params: Sequence[Any]) -> list[int]:
+        return [row[0] for row in self.claim_rows(sql, params)]
+
+    def claim_rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         # The claim's BEGIN IMMEDIATE already keeps every other writer out until it commits.
-        return [row_id for (row_id,) in database.execute_sql(sql, params)]
+        return list(database.execute_sql(sql, params))
+
+    def lock_row(self, table: str, row_id: int) -> None:
+        """Nothing: the IMMEDIATE transaction already holds the whole file."""
 
     db_time = staticmethod(bulk.db_time)
 
