@@ -92,7 +92,7 @@ def test_each_road_alone_agrees_with_a_full_sort(db, mixed_contacts):
                                 assert [r.id for r in page.rows] == want[offset : offset + 7], (query, cap, offset)
                                 if page.exact:
                                     assert page.total == len(want), (query, cap, offset)
-                        page = search._sorted(query, words, offset, 7, hint=True)
+                        page = search._sorted(query, words, offset, 7, hint=any(map(search.indexed, words)))
                         assert [r.id for r in page.rows] == want[offset : offset + 7], (query, offset)
                         assert page.total == len(want), (query, offset)
 
@@ -159,3 +159,72 @@ def test_planner_settings_stay_with_their_statement(db, mixed_contacts):
         contacts.contact_page(ContactQuery(search="smith"), 0, 11, count=False)
         assert settings() == before
     assert settings() == before
+
+
+# --- two-letter words through the trigram index (schema v9's alphabet) ----------------------------------------------
+
+
+def _found_by_index(text: str) -> list[str]:
+    """The emails of the contacts the sorted road finds for `text` through the trigram index (the walk set aside,
+    as when it did not fill its window)."""
+    query = ContactQuery(search=text)
+    assert all(search.indexed(word) for word in text.split())
+    page = search._sorted(query, text.split(), 0, 50, hint=True)
+    return sorted(row.email for row in page.rows)
+
+
+def test_a_pair_next_to_letters_outside_ascii_is_found_however_the_contact_came(db, tmp_path):
+    """A two-letter word is looked up as the trigrams it makes with each character a search key has; a contact
+    whose only neighbours of the pair are letters outside ASCII is found, whether it was added, renamed or
+    imported (each path tells the alphabet its new characters), and the count agrees."""
+    from models import csv_io
+
+    added = contacts.add_contact("one@example.com", first_name="ŁqzŁ")
+    assert _found_by_index("qz") == ["one@example.com"]
+    assert _found_by_index("QZ") == ["one@example.com"]  # folded as SQLite's LIKE folds ASCII
+    assert contacts.count_contacts(ContactQuery(search="qz")) == 1
+
+    contacts.update_contact(added.id, first_name="ŦkvŦ")
+    assert _found_by_index("kv") == ["one@example.com"]
+    assert _found_by_index("qz") == []
+
+    report = csv_io.import_contacts("email,first_name\ntwo@example.com,ĦwjĦ\nthree@example.com,wj\n")
+    assert report.added == 2
+    assert _found_by_index("wj") == ["three@example.com", "two@example.com"]
+    alphabet = {row[0] for row in database.execute_sql("SELECT ch FROM search_alphabet")}
+    assert {"Ł", "Ŧ", "Ħ"} <= alphabet
+    assert not alphabet & set(search.PRINTABLE_ASCII)  # printable ASCII is never stored: it is always tried
+
+
+def test_the_upgrade_to_version_9_learns_the_alphabet_of_the_contacts_already_there(db, db_path):
+    """A database of version 8 (no alphabet) is upgraded: its contacts' characters are listed, so a pair next to
+    them is found at once."""
+    from models.backends.postgres import schema
+    from models.db import SCHEMA_VERSION, open_database
+
+    assert SCHEMA_VERSION >= 9
+    contacts.add_contact("old@example.com", last_name="ÞxjÞ")
+    for name in schema.ALPHABET_TRIGGERS:
+        database.execute_sql(f'DROP TRIGGER "{name}" ON contact')
+    database.execute_sql("DROP TABLE search_alphabet")
+    database.execute_sql("UPDATE portal_schema SET version = 8")
+    database.close()
+    open_database(db_path)
+    assert database.execute_sql("SELECT MAX(version) FROM portal_schema").fetchone()[0] == SCHEMA_VERSION
+    assert _found_by_index("xj") == ["old@example.com"]
+    contacts.add_contact("new@example.com", last_name="ÐxjÐ")  # and the triggers are back
+    assert _found_by_index("xj") == ["new@example.com", "old@example.com"]
+
+
+def test_a_pair_the_walk_does_not_fill_takes_the_index(db, mixed_contacts):
+    """A pair, and a word whose trigrams pg_trgm finds, go through the trigram index when the walk did not fill
+    the window; a word it finds no trigram in ('é', '..') never does (a LIKE with no trigram reads the whole
+    index): it is a `strpos` filter."""
+    for text, index in (("jo", True), ("lovelace", True), ("a.com", True), ("é", False), ("..", False),
+                        ("j", False)):
+        statement = search.sorted_statement(ContactQuery(search=text), [text], 0, 11, hint=search.indexed(text))
+        nodes = list(_nodes(_plan(statement)))
+        used = {n.get("Index Name") for n in nodes if "Index" in n["Node Type"]}
+        assert (used == {"contact_search_trgm"}) is index, (text, used)
+        if not index:
+            assert "strpos" in statement.sql and "LIKE" not in statement.sql

@@ -1,6 +1,6 @@
-"""PostgreSQL's answer to a `ContactQuery`: each search word a LIKE over the search text lower-cased for ASCII
-(the `search_key` column), which the `pg_trgm` GIN index answers for words of three characters or more; the status
-filter and the sort in plain SQL, in SQLite's order.
+"""PostgreSQL's answer to a `ContactQuery`: each search word a condition on the search text lower-cased for
+ASCII (the `search_key` column), which the `pg_trgm` GIN index answers when pg_trgm finds a trigram in it (or it
+is two letters, see `pair_patterns`); the status filter and the sort in plain SQL, in SQLite's order.
 
 The rows come back in exactly SQLite's order: text by code point (`COLLATE "C"`), timestamps with NULLs first
 when ascending and last when descending, the same tie-breakers (`models.listing.SORT_KEYS`).
@@ -14,22 +14,24 @@ A search's window is found without counting every match (the dashboard counts af
 - the matches found through the trigram index, then sorted (`_sorted`): a rare word has few matches, so sorting
   them is quick, where a walk would read most of the table to fill its window.
 
-A search with a word of three letters or more first walks at most WALK contacts (a few milliseconds, whatever
-the word), then, if the window did not fill, takes the index. A search whose words are all shorter cannot use the
-trigram index (pg_trgm finds no trigram in a word of two letters); it walks until its window is full, or to the
-end. PostgreSQL's planner does not choose between these itself: its estimate of a LIKE's matches assumes them
-spread evenly along the order, and a surname bunched in one place of the name order (or a word it thinks common
-but is rare) made it walk a million contacts. Each query is therefore spelled so that only the intended road is
-open (`_planner`: the planner's settings for that one statement).
+A search with a word the index answers first walks at most WALK contacts (a few milliseconds, whatever the word),
+then, if the window did not fill, takes the index. A search with no such word (one letter, or characters
+pg_trgm makes no trigram of) walks until its window is full, or to the end. PostgreSQL's planner does not choose
+between these itself: its estimate of a LIKE's matches assumes them spread evenly along the order, so a surname
+bunched in one place of the name order made it walk most of the table, and a LIKE pg_trgm finds no trigram in
+made it read the whole trigram index (seconds at a million contacts). Each query is therefore spelled so that only
+the intended road is open (`_planner`: the planner's settings for that one statement; `strpos` for a word the
+index cannot answer).
 """
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from models import clock
-from models.backends.postgres.schema import SEARCH_KEY, search_key
+from models.backends.postgres.schema import ALPHABET, ASCII_UPPER, SEARCH_KEY, search_key
 from models.base import database
 from models.entities import STATUS_INVITED, Contact
 from models.listing import (
@@ -49,21 +51,29 @@ _TIME_COLUMNS = {"invited_at", "last_login_at", "joined_at", "revoked_at"}
 
 _COLUMNS = ", ".join(f'"{field.column_name}"' for field in ROW_FIELDS)
 
-TRIGRAM = 3
-"""Words at least this long are found through the trigram index (pg_trgm extracts no trigram from a shorter
-word inside a LIKE pattern: the index would be read whole)."""
-
 WALK = 3_000
 """How many contacts a walk along the sort order looks at, at most, before a search that the trigram index can
 answer takes the index instead (a walk reads a row per contact: some 3 ms at a million contacts)."""
+
+PRINTABLE_ASCII = "".join(chr(code) for code in range(0x20, 0x7F))
+"""The characters a search key may hold that `schema.ALPHABET` does not list."""
+
+_WORD_PAIR = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+"""Characters pg_trgm counts as part of a word in every locale: a pair of them is looked up in the index
+(`pair_patterns`)."""
 
 WALKABLE = {"name", "email", "invited_at", "last_login", "created"}
 """Sort orders a btree serves (schema `_INDEXES`), so a walk along them reads only the contacts it looks at. The
 others (company, status) sort their matches."""
 
 
-def _where(query: ContactQuery, words: list[str]) -> tuple[list[str], list]:
-    """The conditions (with `?` placeholders) for the status filter and every search word."""
+def _where(query: ContactQuery, words: list[str], *, pairs: bool = False) -> tuple[list[str], list]:
+    """The conditions (with `?` placeholders) for the status filter and every search word.
+
+    A word with three word characters in a row is a LIKE, which the trigram index can answer; with `pairs`, a
+    word of two word characters is the LIKEs of `pair_patterns` (one condition), which it can answer too. Any
+    other word is `strpos`, which the planner cannot take to the index: pg_trgm would read the whole index for
+    a LIKE it extracts no trigram from (seconds at a million contacts)."""
     conditions: list[str] = []
     params: list = []
     if query.status == FILTER_EXPIRED:
@@ -73,14 +83,49 @@ def _where(query: ContactQuery, words: list[str]) -> tuple[list[str], list]:
         conditions.append("status = ?")
         params.append(query.status)
     for word in words:
-        conditions.append(f"{SEARCH_KEY} LIKE ?")  # a backslash escapes, as `escape_like` writes
-        params.append(_pattern(word))
+        patterns = pair_patterns(word) if pairs else None
+        if patterns is not None:
+            # The index takes the patterns; `strpos` is the exact test, which the planner runs first (it costs
+            # less), so a row without the word is not tried against every pattern.
+            conditions += [f"strpos({SEARCH_KEY}, ?) > 0", f"{SEARCH_KEY} LIKE ANY(?)"]
+            params += [search_key(word), patterns]
+        elif has_trigram(word):
+            conditions.append(f"{SEARCH_KEY} LIKE ?")  # a backslash escapes, as `escape_like` writes
+            params.append(f"%{escape_like(search_key(word))}%")
+        else:
+            conditions.append(f"strpos({SEARCH_KEY}, ?) > 0")
+            params.append(search_key(word))
     return conditions, params
 
 
-def _pattern(word: str) -> str:
-    """The LIKE pattern of `word` as a substring of the search key (lower-cased for ASCII, wildcards literal)."""
-    return f"%{escape_like(search_key(word))}%"
+_TRIGRAM_RUN = re.compile("[a-z0-9]{3}")
+
+
+def has_trigram(word: str) -> bool:
+    """Whether pg_trgm finds a trigram in `word` as a LIKE pattern, in every locale: three ASCII letters or
+    digits in a row (whatever else pg_trgm counts as a word character depends on the server's locale)."""
+    return _TRIGRAM_RUN.search(search_key(word)) is not None
+
+
+def indexed(word: str) -> bool:
+    """Whether the trigram index can answer `word` (a trigram of its own, or a pair of word characters)."""
+    folded = search_key(word)
+    return has_trigram(folded) or (len(folded) == 2 and set(folded) <= _WORD_PAIR)
+
+
+def pair_patterns(word: str) -> list[str] | None:
+    """A word of two word characters as LIKE patterns the trigram index answers: the word followed, or preceded,
+    by each character some search key may have (printable ASCII but capitals, and `schema.ALPHABET`). A search
+    key holds the word exactly when it matches one of them (a key has at least three characters, so every place
+    the word occurs has a neighbour), and each pattern gives pg_trgm a trigram to look up (the word and its
+    neighbour, or the word's end or start). None when the word is not two ASCII letters or digits."""
+    folded = search_key(word)
+    if len(folded) != 2 or not set(folded) <= _WORD_PAIR:
+        return None
+    known = {row[0] for row in database.execute_sql(f"SELECT ch FROM {ALPHABET}")}
+    neighbours = (set(PRINTABLE_ASCII) - set(ASCII_UPPER)) | known
+    return sorted({f"%{escape_like(folded + c)}%" for c in neighbours}
+                  | {f"%{escape_like(c + folded)}%" for c in neighbours})
 
 
 def _clause(conditions: list[str]) -> str:
@@ -140,7 +185,7 @@ def count_matches(query: ContactQuery) -> int:
             row = database.execute_sql("SELECT n FROM contact_status_count WHERE status = ?", (query.status,))
             return (row.fetchone() or (0,))[0]
         return _all_contacts()
-    conditions, params = _where(query, words)
+    conditions, params = _where(query, words, pairs=True)
     return database.execute_sql(f"SELECT COUNT(*) FROM contact{_clause(conditions)}", params).fetchone()[0]
 
 
@@ -175,7 +220,7 @@ def walk_statement(query: ContactQuery, words: list[str], offset: int, limit: in
 
 def sorted_statement(query: ContactQuery, words: list[str], offset: int, limit: int, *, hint: bool) -> Statement:
     """Every match, sorted, with their count (see `_sorted`)."""
-    conditions, params = _where(query, words)
+    conditions, params = _where(query, words, pairs=hint)
     sql = (f"SELECT {_COLUMNS}, COUNT(*) OVER () FROM contact{_clause(conditions)}{_order(query)} "
            "LIMIT ? OFFSET ?")
     return Statement(sql, (*params, limit, offset), INDEX_ONLY if hint else {})
@@ -222,16 +267,16 @@ def _search_window(query: ContactQuery, words: list[str], offset: int, limit: in
         sql = f"SELECT {_COLUMNS} FROM contact{_clause(conditions)}{_order(query)} LIMIT ? OFFSET ?"
         rows = tuples_to_rows(database.execute_sql(sql, [*params, limit, offset]))
         return ContactPage(rows=rows, total=count_matches(query), offset=offset)
-    indexed = any(len(word) >= TRIGRAM for word in words)
+    hint = any(indexed(word) for word in words)
     if limit > 0 and query.sort in WALKABLE:
-        page = _walk(query, words, offset, limit, WALK + offset if indexed else None)
+        page = _walk(query, words, offset, limit, WALK + offset if hint else None)
         if page is not None:
             return page
-    return _sorted(query, words, offset, limit, hint=indexed)
+    return _sorted(query, words, offset, limit, hint=hint)
 
 
 def matching_ids(query: ContactQuery) -> list[int]:
     """The ids of every contact that matches (for "select all that the filter shows")."""
     check_query(query)
-    conditions, params = _where(query, search_words(query.search))
+    conditions, params = _where(query, search_words(query.search), pairs=True)
     return [row[0] for row in database.execute_sql(f"SELECT id FROM contact{_clause(conditions)}", params)]
