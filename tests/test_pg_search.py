@@ -73,6 +73,24 @@ def test_every_road_agrees_with_a_full_sort(db, mixed_contacts, monkeypatch):
     assert checked > 800
 
 
+def test_a_second_walk_agrees_with_a_full_sort(db, mixed_contacts, monkeypatch):
+    """When sorting is made to look dear, a capped walk that did not fill its window walks on, twice as far as
+    the share of matches it saw predicts (`_further`), then gives way to sorting: every window still agrees."""
+    monkeypatch.setattr(search, "WALK", 5)
+    monkeypatch.setattr(search, "SORT_COST", 1e9)
+    further = []
+    real = search._further
+    monkeypatch.setattr(search, "_further", lambda *args: further.append(real(*args)) or further[-1])
+    everyone = _everyone()
+    for sort in ("name", "email"):
+        for descending in (False, True):
+            for status in (None, "invited"):
+                for text in SEARCHES[1:]:
+                    query = ContactQuery(search=text, status=status, sort=sort, descending=descending)
+                    _check(everyone, query, 11, count=False)
+    assert len([cap for cap in further if cap is not None]) > 20  # second walks were taken
+
+
 def test_each_road_alone_agrees_with_a_full_sort(db, mixed_contacts):
     """The walk (capped and not) and the sorted matches through the index, each asked for the first window and
     the one past the end: whenever the walk answers, its rows are the full sort's (and its total, when exact);
@@ -87,11 +105,13 @@ def test_each_road_alone_agrees_with_a_full_sort(db, mixed_contacts):
                     words = text.split()
                     for offset in (0, len(want)):
                         for cap in (3, None):
-                            page = search._walk(query, words, offset, 7, cap)
+                            page, seen = search._walk(query, words, offset, 7, cap)
                             if page is not None:
                                 assert [r.id for r in page.rows] == want[offset : offset + 7], (query, cap, offset)
                                 if page.exact:
                                     assert page.total == len(want), (query, cap, offset)
+                            if offset == 0:
+                                assert seen <= len(want), (query, cap)
                         page = search._sorted(query, words, offset, 7, hint=any(map(search.indexed, words)))
                         assert [r.id for r in page.rows] == want[offset : offset + 7], (query, offset)
                         assert page.total == len(want), (query, offset)
