@@ -51,9 +51,11 @@ _TIME_COLUMNS = {"invited_at", "last_login_at", "joined_at", "revoked_at"}
 
 _COLUMNS = ", ".join(f'"{field.column_name}"' for field in ROW_FIELDS)
 
-WALK = 3_000
+WALK = 1_000
 """How many contacts a walk along the sort order looks at, at most, before a search that the trigram index can
-answer takes the index instead (a walk reads a row per contact: some 3 ms at a million contacts)."""
+answer takes the index instead, or walks on (`_further`): a walk reads a row per contact, a few microseconds each
+at a million contacts, so a rare word pays a few milliseconds for it; a common one ('gmail') fills its window
+within it."""
 
 PRINTABLE_ASCII = "".join(chr(code) for code in range(0x20, 0x7F))
 """The characters a search key may hold that `schema.ALPHABET` does not list."""
@@ -267,7 +269,7 @@ def search_window(query: ContactQuery, offset: int, limit: int, *, count: bool) 
 
 
 WALK_COST = 1.0
-SORT_COST = 2.0
+SORT_COST = 3.0
 """What a walk pays per contact it looks at, and the sorted road per match (read through the bitmap, sorted,
 counted), roughly, at a million contacts: after a capped walk that did not fill its window, the share of matches
 it saw tells which road is cheaper for the rest (`_further`)."""
