@@ -248,3 +248,26 @@ def test_a_pair_the_walk_does_not_fill_takes_the_index(db, mixed_contacts):
         assert (used == {"contact_search_trgm"}) is index, (text, used)
         if not index:
             assert "strpos" in statement.sql and "LIKE" not in statement.sql
+
+
+def test_a_database_copied_onto_the_server_knows_its_alphabet(tmp_path, pg_empty_url, monkeypatch):
+    """`db copy` of an SQLite file onto the server: the copied contacts' letters outside ASCII are in the alphabet
+    (the copy's inserts run its trigger), so a pair next to them is found through the index."""
+    from models.copy import copy_database
+    from models.db import open_database
+
+    monkeypatch.delenv("CLIENT_PORTAL_DB", raising=False)
+    lite = tmp_path / "portal.db"
+    open_database(lite)
+    contacts.add_contact("copied@example.com", company="ǅqjǅ")
+    database.close()
+    report = copy_database(lite, pg_empty_url)
+    assert report.stats_match
+    open_database(pg_empty_url)
+    try:
+        assert _found_by_index("qj") == ["copied@example.com"]
+    finally:
+        from models.backends.postgres import close_listeners
+
+        database.close()
+        close_listeners()  # before the database is dropped
