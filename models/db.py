@@ -32,7 +32,7 @@ __all__ = [
 BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another admin's write to finish before `write_transaction` retries (milliseconds)."""
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """The schema this code writes (the same numbers on every engine; each backend records it its own way)."""
 
 APP_NAME = "client-portal"

@@ -48,6 +48,21 @@ SEARCH_INDEX = "contact_search_trgm"
 """The `pg_trgm` GIN index over `contact.search_text`: `search_text ILIKE '%word%'` is answered from it for words
 of three or more characters."""
 
+ALPHABET = "search_alphabet"
+"""Every character outside printable ASCII that some contact's search key holds or held (kept by triggers, never
+emptied: a character too many costs a lookup, one missing would lose matches). With printable ASCII, the
+characters every search key is made of: a word of two letters, from which pg_trgm extracts no trigram, is looked
+up in the trigram index as the three-letter strings it makes with each of them (`search.pair_patterns`).
+Schema version 9."""
+
+OUTSIDE_ASCII = "'[^ -~]'"
+"""A regular expression that finds a character outside printable ASCII (the characters `ALPHABET` keeps)."""
+
+_ALPHABET_FILL = (f"INSERT INTO {ALPHABET} (ch) SELECT DISTINCT c FROM {{rows}}, "
+                  "regexp_split_to_table(regexp_replace({p}search_key, '[ -~]', '', 'g'), '') AS c "
+                  f"WHERE {{p}}search_key ~ {OUTSIDE_ASCII} AND c <> '' ON CONFLICT DO NOTHING")
+"""Add the characters outside printable ASCII of the search keys of `rows` (`p`: how their columns are named)."""
+
 EXPIRY_HOUR = "FLOOR(EXTRACT(EPOCH FROM {p}) / 3600)::bigint"
 """The hour (since 1970, UTC) a timestamp falls in: the key of `invite_expiry_count`."""
 
@@ -115,6 +130,18 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE OR REPLACE FUNCTION portal_alphabet_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    {_ALPHABET_FILL.format(rows="added", p="added.")};
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION portal_alphabet_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    {_ALPHABET_FILL.format(rows="(SELECT NEW.search_key) AS changed (search_key)", p="changed.")};
+    RETURN NULL;
+END $$;
+
 CREATE OR REPLACE FUNCTION portal_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('{CHANGES_CHANNEL}', TG_TABLE_NAME);
@@ -128,6 +155,8 @@ CREATE TABLE IF NOT EXISTS contact_status_count (status TEXT PRIMARY KEY, n INTE
 CREATE TABLE IF NOT EXISTS invite_expiry_count (hour BIGINT PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS invite_delivery_count (state TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
+
+_ALPHABET_TABLE = f"CREATE TABLE IF NOT EXISTS {ALPHABET} (ch TEXT PRIMARY KEY)"
 
 _COUNT_FILL = f"""
 DELETE FROM contact_status_count;
@@ -176,6 +205,17 @@ COUNT_TRIGGERS = {
 """Row triggers that keep the search text, the header's counts and the invitation delivery state. The contact's
 insert triggers are apart from the others, so a bulk import can set those aside alone (`InsertUpkeep`)."""
 
+ALPHABET_TRIGGERS = {
+    "contact_alphabet_insert": "AFTER INSERT ON contact REFERENCING NEW TABLE AS added FOR EACH STATEMENT "
+                               "EXECUTE FUNCTION portal_alphabet_added()",
+    "contact_alphabet_update": f"AFTER UPDATE ON contact FOR EACH ROW WHEN (NEW.search_key ~ {OUTSIDE_ASCII} AND "
+                               "NEW.search_key IS DISTINCT FROM OLD.search_key) "
+                               "EXECUTE FUNCTION portal_alphabet_changed()",
+}
+"""The triggers that keep `ALPHABET`: once per statement for inserts (one pass over a bulk import's rows, whatever
+path they came by: COPY, INSERT ... SELECT, with the other insert triggers set aside or not), and for each row
+whose key changed to one with a character outside printable ASCII (a rename: rare)."""
+
 INSERT_TRIGGERS = ("contact_search_insert", "contact_count_insert")
 """The contact table's per-row insert upkeep: a bulk import switches these off and does their work once."""
 
@@ -210,7 +250,7 @@ def _split(script: str) -> list[str]:
 def create_triggers(db: peewee.Database) -> None:
     """(Re)create every trigger: the row triggers above and one NOTIFY per statement on each portal table."""
     _run_script(db, _FUNCTIONS)
-    for name, body in COUNT_TRIGGERS.items():
+    for name, body in {**COUNT_TRIGGERS, **ALPHABET_TRIGGERS}.items():
         table = body.split(" ON ")[1].split()[0]
         db.execute_sql(f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"')
         db.execute_sql(f'CREATE TRIGGER "{name}" {body}')
@@ -233,7 +273,8 @@ def recount(db: peewee.Database) -> None:
 
 
 def create_schema(db: peewee.Database) -> None:
-    """The whole schema as of version 7, in the caller's transaction."""
+    """The whole schema as of version 7 (and the alphabet's empty table, which its triggers need), in the caller's
+    transaction."""
     from models.entities import ALL_MODELS
 
     _ensure_trigram(db)
@@ -241,6 +282,7 @@ def create_schema(db: peewee.Database) -> None:
         db.create_tables(ALL_MODELS)
     db.execute_sql(f"ALTER TABLE contact ADD COLUMN IF NOT EXISTS {SEARCH_KEY} TEXT NOT NULL DEFAULT ''")
     _run_script(db, _COUNT_TABLES)
+    db.execute_sql(_ALPHABET_TABLE)
     _run_script(db, _INDEXES)
     create_triggers(db)
     recount(db)
@@ -250,8 +292,16 @@ def _nothing(db: peewee.Database) -> None:
     """Versions 2 to 7: already part of what version 1 creates on PostgreSQL."""
 
 
+def _v9(db: peewee.Database) -> None:
+    """The search alphabet (`ALPHABET`), its triggers, and the characters the contacts already have."""
+    db.execute_sql(_ALPHABET_TABLE)
+    create_triggers(db)
+    db.execute_sql(_ALPHABET_FILL.format(rows="contact", p="contact."))
+
+
 UPGRADES = {1: create_schema, 2: _nothing, 3: _nothing, 4: _nothing, 5: _nothing, 6: _nothing, 7: _nothing,
-            8: _nothing}  # v8 is SQLite's name-ordered search index; the trigram index here needs no rank
+            8: _nothing,  # v8 is SQLite's name-ordered search index; the trigram index here needs no rank
+            9: _v9}
 """Upgrade to version N from N-1."""
 
 

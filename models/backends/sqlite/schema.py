@@ -484,5 +484,10 @@ def _v8(db: peewee.SqliteDatabase) -> None:
     renumber_names(db)
 
 
-UPGRADES: dict[int, Callable[[peewee.SqliteDatabase], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8}
+def _v9(db: peewee.SqliteDatabase) -> None:
+    """Version 9 is PostgreSQL's (its search alphabet, for two-letter words): nothing to do in an SQLite file."""
+
+
+UPGRADES: dict[int, Callable[[peewee.SqliteDatabase], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8,
+                                                                9: _v9}
 """Upgrade to version N from N-1."""

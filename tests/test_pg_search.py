@@ -1,0 +1,273 @@
+"""PostgreSQL's search plan (models/backends/postgres/search.py) shows exactly what a full sort done by hand shows,
+whichever road a window takes (a walk along the sort order that stops when the window is full, capped or not;
+every match through the trigram index, sorted), for every sort order and direction, status filter, kind of search
+and offset, counted or not; and each road runs the plan it is meant to (read with EXPLAIN), never a walk of the
+whole table nor a scan of every row when the index can answer.
+
+The contacts and the by-hand answer are `tests/test_table_order.py`'s (`mixed_contacts`, `_expected`). These tests
+run on the tests' own PostgreSQL server only (with `CI=true`; skipped elsewhere, as tests/fixtures_pg.py says).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from models import contacts
+from models.backends.postgres import search
+from models.contacts import ContactQuery
+from models.db import database
+from tests.test_table_order import SORT_FIELDS, _everyone, _expected, mixed_contacts  # noqa: F401 - a fixture
+
+SEARCHES = ["", "e", "jo", "ad", "smith", "ada love", "a.com", "zzqx", "j s", "lovelace e", "o'b", "%", "_",
+            "\\", "ÉMILE", "é", "Ö"]
+"""Each kind of search: none, one letter, pairs (common and rare), words the trigram index answers, two words (a
+long one beside a short one, two short ones), a miss, LIKE's wildcards and its escape (literal here), and
+non-ASCII letters (which LIKE does not fold: 'ÉMILE' finds no 'Émile')."""
+
+FEWER = ["", "e", "jo", "smith", "j s", "zzqx", "%"]
+"""The kinds the orders other than name are checked with (each road once)."""
+
+STATUS_FILTERS = (None, "invited", "revoked", "expired")
+
+
+@pytest.fixture
+def engine() -> str:
+    """Every test here runs on PostgreSQL (the `db` fixture opens a database on the tests' server)."""
+    return "postgres"
+
+
+def _check(everyone, query: ContactQuery, limit: int, *, count: bool) -> int:
+    want = _expected(everyone, query)
+    checked = 0
+    for offset in sorted({0, 13, max(0, len(want) - 5), len(want) + 3}):
+        page = contacts.contact_page(query, offset, limit, count=count)
+        assert [r.id for r in page.rows] == want[offset : offset + limit], (query, offset)
+        if count or page.exact:
+            assert page.total == len(want), (query, offset, page.total)
+        else:
+            assert offset + len(page.rows) <= page.total <= len(want), (query, offset)
+        checked += 1
+    return checked
+
+
+def test_every_road_agrees_with_a_full_sort(db, mixed_contacts, monkeypatch):
+    """Every order, direction, filter and search, at several offsets, uncounted as the dashboard asks (and
+    counted): with a walk capped at 20 contacts, a common word fills its window on the walk, a rarer one falls
+    back to the trigram index, a short one walks to the end, and company and status sort their matches."""
+    monkeypatch.setattr(search, "WALK", 20)
+    everyone = _everyone()
+    checked = 0
+    for sort in SORT_FIELDS:
+        for descending in (False, True):
+            for status in STATUS_FILTERS:
+                for text in SEARCHES if sort == "name" else FEWER:
+                    if status in ("revoked", "expired") and sort not in ("name", "invited_at"):
+                        continue  # every filter with two orders; every order with two filters
+                    query = ContactQuery(search=text, status=status, sort=sort, descending=descending)
+                    checked += _check(everyone, query, 11, count=False)
+                    assert contacts.count_contacts(query) == len(_expected(everyone, query)), query
+    for text in SEARCHES:
+        checked += _check(everyone, ContactQuery(search=text), 11, count=True)
+    assert checked > 800
+
+
+def test_a_second_walk_agrees_with_a_full_sort(db, mixed_contacts, monkeypatch):
+    """When sorting is made to look dear, a capped walk that did not fill its window walks on, twice as far as
+    the share of matches it saw predicts (`_further`), then gives way to sorting: every window still agrees."""
+    monkeypatch.setattr(search, "WALK", 5)
+    monkeypatch.setattr(search, "SORT_COST", 1e9)
+    further = []
+    real = search._further
+    monkeypatch.setattr(search, "_further", lambda *args: further.append(real(*args)) or further[-1])
+    everyone = _everyone()
+    for sort in ("name", "email"):
+        for descending in (False, True):
+            for status in (None, "invited"):
+                for text in SEARCHES[1:]:
+                    query = ContactQuery(search=text, status=status, sort=sort, descending=descending)
+                    _check(everyone, query, 11, count=False)
+    assert len([cap for cap in further if cap is not None]) > 20  # second walks were taken
+
+
+def test_each_road_alone_agrees_with_a_full_sort(db, mixed_contacts):
+    """The walk (capped and not) and the sorted matches through the index, each asked for the first window and
+    the one past the end: whenever the walk answers, its rows are the full sort's (and its total, when exact);
+    the sorted road always answers, with the exact count."""
+    everyone = _everyone()
+    for sort in sorted(search.WALKABLE):
+        for descending in (False, True):
+            for status in (None, "expired"):
+                for text in SEARCHES[1:]:
+                    query = ContactQuery(search=text, status=status, sort=sort, descending=descending)
+                    want = _expected(everyone, query)
+                    words = text.split()
+                    for offset in (0, len(want)):
+                        for cap in (3, None):
+                            page, seen = search._walk(query, words, offset, 7, cap)
+                            if page is not None:
+                                assert [r.id for r in page.rows] == want[offset : offset + 7], (query, cap, offset)
+                                if page.exact:
+                                    assert page.total == len(want), (query, cap, offset)
+                            if offset == 0:
+                                assert seen <= len(want), (query, cap)
+                        page = search._sorted(query, words, offset, 7, hint=any(map(search.indexed, words)))
+                        assert [r.id for r in page.rows] == want[offset : offset + 7], (query, offset)
+                        assert page.total == len(want), (query, offset)
+
+
+def _plan(statement: search.Statement) -> dict:
+    """The executed plan of `statement` (EXPLAIN ANALYZE, under its own planner settings)."""
+    explained = search.Statement(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.sql}", statement.args,
+                                 statement.settings)
+    plan = explained.run()[0][0]
+    return (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+
+
+def _nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def test_a_walk_reads_the_sort_index_and_stops_at_its_cap(db, mixed_contacts):
+    """The capped walk reads the name index and no more than its cap; it sorts nothing and reads no row twice."""
+    query = ContactQuery(search="a.com")
+    plan = _plan(search.walk_statement(query, ["a.com"], 0, 11, 30))
+    nodes = list(_nodes(plan))
+    scans = [n for n in nodes if n["Node Type"] in ("Index Scan", "Index Only Scan", "Seq Scan", "Bitmap Heap Scan")]
+    assert [(n["Node Type"], n.get("Index Name")) for n in scans] == [("Index Scan", "contact_names")]
+    assert scans[0]["Actual Rows"] <= 30
+    assert not [n for n in nodes if n["Node Type"] == "Sort"]
+
+
+def test_a_walk_to_the_end_with_a_status_filter_reads_the_status_and_sort_index(db, mixed_contacts):
+    """A short word with a status filter walks the (status, name) index: only that status's contacts are read."""
+    query = ContactQuery(search="jo", status="invited")
+    nodes = list(_nodes(_plan(search.walk_statement(query, ["jo"], 0, 11, None))))
+    names = {n.get("Index Name") for n in nodes if n["Node Type"] == "Index Scan"}
+    assert names == {"contact_status_names"}
+    assert not [n for n in nodes if n["Node Type"] in ("Sort", "Seq Scan")]
+
+
+def test_the_sorted_road_takes_the_trigram_index(db, mixed_contacts):
+    """A word of three letters or more that the walk did not answer is found through the trigram index (a bitmap
+    scan), then its matches are sorted: the name index is not walked, nor every row read."""
+    query = ContactQuery(search="lovelace")
+    nodes = list(_nodes(_plan(search.sorted_statement(query, ["lovelace"], 0, 11, hint=True))))
+    indexes = {n.get("Index Name") for n in nodes if "Index" in n["Node Type"]}
+    assert indexes == {"contact_search_trgm"}
+    assert not [n for n in nodes if n["Node Type"] == "Seq Scan"]
+
+
+def test_planner_settings_stay_with_their_statement(db, mixed_contacts):
+    """The settings a road runs under never outlive it: not on the connection afterwards, nor in a caller's
+    transaction (a savepoint puts them back)."""
+
+    def settings() -> tuple:
+        return database.execute_sql("SELECT current_setting('enable_seqscan'), current_setting('enable_sort'), "
+                                    "current_setting('enable_indexscan')").fetchone()
+
+    before = settings()
+    assert before == ("on", "on", "on")
+    contacts.contact_page(ContactQuery(search="jo"), 0, 11, count=False)
+    contacts.contact_page(ContactQuery(search="lovelace"), 0, 11, count=False)
+    assert settings() == before
+    with database.atomic():
+        contacts.contact_page(ContactQuery(search="jo"), 0, 11, count=False)
+        contacts.contact_page(ContactQuery(search="smith"), 0, 11, count=False)
+        assert settings() == before
+    assert settings() == before
+
+
+# --- two-letter words through the trigram index (schema v9's alphabet) ----------------------------------------------
+
+
+def _found_by_index(text: str) -> list[str]:
+    """The emails of the contacts the sorted road finds for `text` through the trigram index (the walk set aside,
+    as when it did not fill its window)."""
+    query = ContactQuery(search=text)
+    assert all(search.indexed(word) for word in text.split())
+    page = search._sorted(query, text.split(), 0, 50, hint=True)
+    return sorted(row.email for row in page.rows)
+
+
+def test_a_pair_next_to_letters_outside_ascii_is_found_however_the_contact_came(db, tmp_path):
+    """A two-letter word is looked up as the trigrams it makes with each character a search key has; a contact
+    whose only neighbours of the pair are letters outside ASCII is found, whether it was added, renamed or
+    imported (each path tells the alphabet its new characters), and the count agrees."""
+    from models import csv_io
+
+    added = contacts.add_contact("one@example.com", first_name="ŁqzŁ")
+    assert _found_by_index("qz") == ["one@example.com"]
+    assert _found_by_index("QZ") == ["one@example.com"]  # folded as SQLite's LIKE folds ASCII
+    assert contacts.count_contacts(ContactQuery(search="qz")) == 1
+
+    contacts.update_contact(added.id, first_name="ŦkvŦ")
+    assert _found_by_index("kv") == ["one@example.com"]
+    assert _found_by_index("qz") == []
+
+    report = csv_io.import_contacts("email,first_name\ntwo@example.com,ĦwjĦ\nthree@example.com,wj\n")
+    assert report.added == 2
+    assert _found_by_index("wj") == ["three@example.com", "two@example.com"]
+    alphabet = {row[0] for row in database.execute_sql("SELECT ch FROM search_alphabet")}
+    assert {"Ł", "Ŧ", "Ħ"} <= alphabet
+    assert not alphabet & set(search.PRINTABLE_ASCII)  # printable ASCII is never stored: it is always tried
+
+
+def test_the_upgrade_to_version_9_learns_the_alphabet_of_the_contacts_already_there(db, db_path):
+    """A database of version 8 (no alphabet) is upgraded: its contacts' characters are listed, so a pair next to
+    them is found at once."""
+    from models.backends.postgres import schema
+    from models.db import SCHEMA_VERSION, open_database
+
+    assert SCHEMA_VERSION >= 9
+    contacts.add_contact("old@example.com", last_name="ÞxjÞ")
+    for name in schema.ALPHABET_TRIGGERS:
+        database.execute_sql(f'DROP TRIGGER "{name}" ON contact')
+    database.execute_sql("DROP TABLE search_alphabet")
+    database.execute_sql("UPDATE portal_schema SET version = 8")
+    database.close()
+    open_database(db_path)
+    assert database.execute_sql("SELECT MAX(version) FROM portal_schema").fetchone()[0] == SCHEMA_VERSION
+    assert _found_by_index("xj") == ["old@example.com"]
+    contacts.add_contact("new@example.com", last_name="ÐxjÐ")  # and the triggers are back
+    assert _found_by_index("xj") == ["new@example.com", "old@example.com"]
+
+
+def test_a_pair_the_walk_does_not_fill_takes_the_index(db, mixed_contacts):
+    """A pair, and a word whose trigrams pg_trgm finds, go through the trigram index when the walk did not fill
+    the window; a word it finds no trigram in ('é', '..') never does (a LIKE with no trigram reads the whole
+    index): it is a `strpos` filter."""
+    for text, index in (("jo", True), ("lovelace", True), ("a.com", True), ("é", False), ("..", False),
+                        ("j", False)):
+        statement = search.sorted_statement(ContactQuery(search=text), [text], 0, 11, hint=search.indexed(text))
+        nodes = list(_nodes(_plan(statement)))
+        used = {n.get("Index Name") for n in nodes if "Index" in n["Node Type"]}
+        assert (used == {"contact_search_trgm"}) is index, (text, used)
+        if not index:
+            assert "strpos" in statement.sql and "LIKE" not in statement.sql
+
+
+def test_a_database_copied_onto_the_server_knows_its_alphabet(tmp_path, pg_empty_url, monkeypatch):
+    """`db copy` of an SQLite file onto the server: the copied contacts' letters outside ASCII are in the alphabet
+    (the copy's inserts run its trigger), so a pair next to them is found through the index."""
+    from models.copy import copy_database
+    from models.db import open_database
+
+    monkeypatch.delenv("CLIENT_PORTAL_DB", raising=False)
+    lite = tmp_path / "portal.db"
+    open_database(lite)
+    contacts.add_contact("copied@example.com", company="ǅqjǅ")
+    database.close()
+    report = copy_database(lite, pg_empty_url)
+    assert report.stats_match
+    open_database(pg_empty_url)
+    try:
+        assert _found_by_index("qj") == ["copied@example.com"]
+    finally:
+        from models.backends.postgres import close_listeners
+
+        database.close()
+        close_listeners()  # before the database is dropped
