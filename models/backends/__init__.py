@@ -102,6 +102,10 @@ class Backend(Protocol):
         """A transaction that holds the right to write from its start (SQLite: `BEGIN IMMEDIATE`; a server: an
         ordinary transaction, its row locks do the rest)."""
 
+    def connection_in_transaction(self) -> bool:
+        """Whether this thread's connection is inside a transaction, as the engine sees it (SQLite ends one by
+        itself on some errors, a full disk say, where Peewee still counts it open)."""
+
     # --- the contact list ---------------------------------------------------------------------------------------
 
     def search_window(self, query: ContactQuery, offset: int, limit: int, *, count: bool) -> ContactPage:

@@ -240,6 +240,11 @@ class PostgresBackend:
     def write_lock(self, db: peewee.Database):
         return pg_db.write_lock(db)
 
+    def connection_in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return database.connection().info.transaction_status != TransactionStatus.IDLE
+
     # --- the contact list
 
     def search_window(self, query, offset: int, limit: int, *, count: bool):

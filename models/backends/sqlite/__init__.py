@@ -66,6 +66,9 @@ class SqliteBackend:
     def write_lock(self, db: peewee.Database):
         return db.atomic("IMMEDIATE")
 
+    def connection_in_transaction(self) -> bool:
+        return database.connection().in_transaction
+
     # --- the contact list
 
     def search_window(self, query, offset: int, limit: int, *, count: bool):
