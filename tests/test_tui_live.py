@@ -12,13 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from datetime import timedelta
+
+from models import contacts, demo, heartbeat
 from models import db as dbmod
-from models import demo, heartbeat
+from models.outbox import queue_login_emails
 from tests.fixtures_tui import settle
 from tui.change_waiter import ChangeWaiter, unwatch_changes, waiter_for, watch_changes
 from tui.screens.contact_detail import ContactDetailScreen
 from tui.screens.main import MainScreen
 from tui.widgets.contact_table import ContactTable
+from tui.widgets.stats_header import StatsHeader
 
 BOTH = pytest.mark.parametrize("engine", ["sqlite", "postgres"], indirect=True)
 
@@ -37,7 +41,8 @@ def short_repeating_timers(app) -> list:
     for screen in app.screen_stack:
         for node in screen.walk_children(with_self=True):
             for timer in list(node._timers):
-                if timer._repeat != 1 and timer._active.is_set() and timer._interval < heartbeat.BEAT_SECONDS:
+                repeats = timer._repeat != 0  # set_timer's one-shot has 0; set_interval's None (forever) or a count
+                if repeats and timer._active.is_set() and timer._interval < heartbeat.BEAT_SECONDS:
                     found.append((node, timer.name, timer._callback))
     return found
 
@@ -160,3 +165,24 @@ async def test_a_lost_server_connection_is_one_line_and_live_refresh_comes_back(
         result = await asyncio.to_thread(client_portal, db_path, "contacts", "add", "late@example.com")
         assert result.returncode == 0, result.stderr
         assert await wait_until(pilot, lambda: table.total == 6)  # a change after it shows again
+
+
+async def test_a_sender_that_stopped_is_named_once_its_heartbeat_grows_stale_with_no_interval_timer(portal_app,
+                                                                                                     frozen_clock):
+    ada = contacts.add_contact("ada@example.com", "Ada", "Lovelace")
+    queue_login_emails([ada.id])
+    now = frozen_clock[0]
+    frozen_clock[0] = now - heartbeat.STALE_AFTER + timedelta(seconds=1)
+    heartbeat.beat("test-host:1")  # a sender's last heartbeat: stale one second from now
+    frozen_clock[0] = now
+    app = portal_app()
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot)
+        header = app.screen.query_one(StatsHeader)
+        assert "1 mail queued" in str(header.render()) and "no sender running" not in str(header.render())
+        timer = header._sender_timer
+        assert timer is not None and timer._repeat == 0 and timer._interval == pytest.approx(1.5)  # a one-shot
+        assert [t for t in header._timers if t._repeat != 0] == []  # no interval timer re-reads the numbers
+        frozen_clock[0] = now + timedelta(seconds=2)  # the sender wrote nothing since: its heartbeat is stale
+        assert await wait_until(pilot, lambda: "no sender running" in str(header.render()), seconds=20)
+        assert header._sender_timer is None  # no sender runs: nothing to look at until the database changes
