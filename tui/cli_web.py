@@ -7,6 +7,7 @@ adds the command to the main group. The server itself is `tui.web.DashboardServe
 from __future__ import annotations
 
 import ipaddress
+import shlex
 
 import click
 from tui import cli_common as base  # the shared options and output helpers
@@ -43,19 +44,25 @@ def register(main: click.Group) -> None:
         """
         from tui import web as web_server  # textual-serve and aiohttp only when the command runs
 
+        from models.copy import display_name
+
         path = base._open(ctx)
         if print_url:
-            click.echo(web_server.new_url(web_server.state_path(path.expanduser().resolve())))
+            click.echo(web_server.new_url(web_server.state_path(web_server.database_target(path))))
             return
         server = web_server.DashboardServer(path, host=host, port=port, public_url=public_url)
         if not _loopback(host) and not (public_url or "").startswith("https:"):
             click.echo(f"warning: listening on {host} over plain http: the session cookie crosses the network "
                        "unencrypted; put a TLS proxy in front (see the README)", err=True)
 
+        shown = display_name(path)  # a password in a URL is never printed
+
         def announce(url: str) -> None:
-            click.echo(f"Serving the dashboard of {path}")
+            click.echo(f"Serving the dashboard of {shown}")
             click.echo(f"Open this URL once (it expires in {web_server.TOKEN_SECONDS // 60} minutes):")
             click.echo(f"  {url}")
-            click.echo(f"Another browser: client-portal --db {path} web --print-url   (ctrl+c stops the server)")
+            note = "*** is the password; " if shown != str(path) else ""
+            click.echo(f"Another browser: client-portal --db {shlex.quote(shown)} web --print-url   "
+                       f"({note}ctrl+c stops the server)")
 
         server.run(announce)

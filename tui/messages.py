@@ -12,8 +12,8 @@ from textual.message import Message
 class DataChanged(Message):
     """Something this dashboard did wrote to the database: the header and the table should be read again.
 
-    Changes made by other processes are found by polling the change token (`models.db.changes_token`); this
-    message makes our own changes show at once instead of on the next poll.
+    Changes made by other connections come from the app's change waiter (`tui.change_waiter`); this message makes
+    our own changes show at once, without waiting for it.
     """
 
     def __init__(self, reason: str = "") -> None:

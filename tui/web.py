@@ -15,9 +15,14 @@ Google; `DashboardServer` subclasses its `Server` and adds, on the same `web.App
   `none`), which tells the dashboard it runs in a browser.
 
 One-time tokens live, hashed, in a state file beside the database (`<database>.web`, mode 0600, locked with
-`flock` while read or written), with the running server's pid and URL. `client-portal web --print-url` adds a
+`flock` while read or written; for a PostgreSQL database, in the user data dir, named after its server and
+database), with the running server's pid and URL. `client-portal web --print-url` adds a
 token there for the running server: whoever can read the database file's directory as its owner can mint one,
 no one else. The file is removed when the server stops.
+
+A PostgreSQL URL (`--db postgresql://…`) reaches each dashboard process unchanged, through its environment
+(`CLIENT_PORTAL_DB`) rather than its command line, so a password in it is not on the process list; nothing this
+server prints or serves shows it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -46,6 +52,7 @@ from aiohttp import web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
+from models.copy import is_url
 from models.errors import PortalError
 
 log = logging.getLogger("client-portal.web")
@@ -69,9 +76,27 @@ _CHILD_CODE = "from tui.cli import main; main(prog_name='client-portal')"
 """`client-portal` run by the server's own interpreter (the venv need not be on PATH)."""
 
 
-def state_path(db_path: Path) -> Path:
-    """The state file of the web server for `db_path`: its pid, its URL and the outstanding tokens."""
-    return db_path.with_name(db_path.name + ".web")
+def database_target(db: Path | str) -> Path | str:
+    """The database as every served dashboard opens it: a server URL unchanged, a file by its absolute path."""
+    if is_url(db):
+        return str(db).strip()
+    return Path(db).expanduser().resolve()
+
+
+def state_path(db: Path | str) -> Path:
+    """The state file of the web server for the database `db` (see `database_target`): its pid, its URL and the
+    outstanding tokens. Beside an SQLite file; for a server database, in the user data dir, named after the
+    server, the user and the database (never the password)."""
+    if not is_url(db):
+        path = Path(db)
+        return path.with_name(path.name + ".web")
+    from models.db import data_dir_for
+
+    parts = urlsplit(str(db).strip())
+    where = f"{parts.username or ''}@{parts.hostname or 'localhost'}-{parts.port or 5432}-{parts.path.lstrip('/')}"
+    folder = data_dir_for(str(db))
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder / ("postgresql-" + re.sub(r"[^A-Za-z0-9@._-]+", "_", where) + ".web")
 
 
 def _digest(secret: str) -> str:
@@ -323,11 +348,17 @@ class DashboardServer(Server):
         public_url: The origin browsers use when a TLS proxy is in front (`https://dash.example.com`).
     """
 
-    def __init__(self, db_path: Path, host: str = "127.0.0.1", port: int = 8081,
+    def __init__(self, db_path: Path | str, host: str = "127.0.0.1", port: int = 8081,
                  public_url: str | None = None) -> None:
-        self.db_path = Path(db_path).expanduser().resolve()
-        """The database file the dashboards open."""
-        command = shlex.join([sys.executable, "-c", _CHILD_CODE, "--db", str(self.db_path)])
+        self.db_path = database_target(db_path)
+        """The database the dashboards open: a file's absolute path, or a server URL as given."""
+        self.database_environment: dict[str, str] = {}
+        """Added to each dashboard's environment: a server URL goes there, not on the command line."""
+        if isinstance(self.db_path, Path):
+            command = shlex.join([sys.executable, "-c", _CHILD_CODE, "--db", str(self.db_path)])
+        else:
+            command = shlex.join([sys.executable, "-c", _CHILD_CODE])
+            self.database_environment = {"CLIENT_PORTAL_DB": self.db_path}
         self.given_public_url = check_public_url(public_url) if public_url else None
         """`--public-url`, if any."""
         super().__init__(command, host=host, port=port, title="client-portal", public_url=self.given_public_url)
@@ -471,7 +502,7 @@ class DashboardServer(Server):
         # Browsers give `navigator.clipboard` (which textual.js's OSC 52 handler calls) only to secure
         # contexts: https pages, and http pages on localhost / 127.0.0.1.
         secure_context = self._secure(request) or loopback_name
-        return {WEB_CLIENT_ENV: self.client_address(request),
+        return {**self.database_environment, WEB_CLIENT_ENV: self.client_address(request),
                 WEB_CLIPBOARD_ENV: "browser" if secure_context else "none"}
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:

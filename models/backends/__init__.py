@@ -105,6 +105,10 @@ class Backend(Protocol):
         (`claim_rows`, `lock_row`), so an engine may let several run at once while every other write waits
         (SQLite: still one writer at a time)."""
 
+    def connection_in_transaction(self) -> bool:
+        """Whether this thread's connection is inside a transaction, as the engine sees it (SQLite ends one by
+        itself on some errors, a full disk say, where Peewee still counts it open)."""
+
     # --- the contact list ---------------------------------------------------------------------------------------
 
     def search_window(self, query: ContactQuery, offset: int, limit: int, *, count: bool) -> ContactPage:

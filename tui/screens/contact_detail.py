@@ -2,8 +2,8 @@
 mail sent and its results, their audit history, and every action that applies to them.
 
 The view reads `models.history.contact_history` on the dashboard's reading thread (`tui.reader`) and reads it
-again when the database changes: after each of its own actions, and when the change token moves (another
-admin, the outbox sender). The actions reuse the dashboard's modals (invite, login email, magic link, revoke)
+again when the database changes: after each of its own actions, and when the app's change waiter says another
+connection committed (another admin, the outbox sender; `tui.change_waiter`). The actions reuse the dashboard's modals (invite, login email, magic link, revoke)
 with this one contact; editing has its own small modal here. Every action is a binding with a description,
 shown in the footer and offered in the command palette by the same name (`DetailCommands`).
 Everything from the database is shown through `tui.text` (made visible, never markup); a link's token is never
@@ -26,7 +26,7 @@ from textual.widgets import Footer, Input, Static
 
 from models import clock, contacts, history
 from models.contacts import MAX_FIELD, ContactRow
-from models.db import changes_token, database
+from models.db import database
 from models.states import (
     DELIVERY_LABELS,
     STATUS_INVITED,
@@ -37,16 +37,13 @@ from models.states import (
 )
 from models.errors import NotFound, PortalError
 from tui import reader
+from tui.change_waiter import ChangeWaiter, unwatch_changes, watch_changes
 from tui.key_actions import KeyAction
 from tui.palette import action_hits
 from tui.messages import DataChanged
 from tui.screens.dialog import FormDialog
 from tui.screens.revoke import RevokeScreen
 from tui.text import join, literal, plural, visible, when
-
-POLL_SECONDS = 0.5
-"""How often the view looks at the change token (`models.db.changes_token`) to notice changes made elsewhere
-(as the main screen does)."""
 
 EDITABLE = (("first_name", "First name"), ("last_name", "Last name"), ("phone", "Phone"), ("company", "Company"))
 """The fields the edit form changes (`contacts.update_contact` accepts exactly these), with their labels."""
@@ -258,7 +255,6 @@ class ContactDetailScreen(Screen):
         """Everything the view shows, once read."""
         self.gone = False
         """Whether the contact was deleted while shown."""
-        self._changes: object = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="detail-title")
@@ -285,8 +281,7 @@ class ContactDetailScreen(Screen):
         self.query_one("#problem").display = False
         self.query_one("#fields", Static).update(fields_view(self.contact))
         self.query_one("#detail-status", Static).update(Text("Reading…", end=""))
-        self._changes = changes_token()
-        self.set_interval(POLL_SECONDS, self._poll)
+        watch_changes(self)
         self.query_one("#detail-body").focus()
         self.reload()
 
@@ -308,14 +303,12 @@ class ContactDetailScreen(Screen):
             return
         self.post_message(self.Loaded(details))
 
-    def _poll(self) -> None:
-        try:
-            version = changes_token()
-        except Exception:  # the file is locked for a moment: look again next tick
-            return
-        if version != self._changes:
-            self._changes = version
-            self.reload()
+    def on_unmount(self) -> None:
+        unwatch_changes(self)
+
+    @on(ChangeWaiter.Changed)
+    def _changed_elsewhere(self) -> None:
+        self.reload()
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:

@@ -3,8 +3,9 @@
 Each action is declared once, as a `KeyAction` in `BINDINGS` (its key, its key-bar label, its palette name and
 what it does); the command palette, the help screen and the key bar are read from those declarations (see
 `tui/key_actions.py`), and `check_action` disables what cannot apply. The modals do the work and tell the
-app when they changed the database; changes by other processes are found by polling the engine's change token
-twice a second, and either way the header and table are read again without losing the cursor or selection.
+app when they changed the database; changes by other processes come from the app's change waiter
+(`tui.change_waiter`: told at once on PostgreSQL), and either way the header and table are read again without
+losing the cursor or selection.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from models import contacts, domains
-from models.db import changes_token
 from models.errors import PortalError
 from tui import reader
+from tui.change_waiter import ChangeWaiter, unwatch_changes, watch_changes
 from tui.key_actions import DeclaredAction, KeyAction, check, context_label, declared_actions, declared_bindings
 from tui.screens.help import KeyRow, KeySection
 from tui.text import plural, visible
@@ -35,9 +36,6 @@ from tui.widgets.key_hints import Hint, KeyHints
 from tui.widgets.search_bar import SearchBar
 from tui.widgets.stats_header import StatsHeader
 
-POLL_SECONDS = 0.5
-"""How often the change token (`models.db.changes_token`) is read to notice other admins' changes (cheap: no
-table is touched)."""
 
 class EmptyState(Static, can_focus=True):
     """What a first run shows instead of an empty table (it takes the focus, so its keys are not typed into
@@ -146,7 +144,6 @@ class MainScreen(Screen):
         self.db_path = db_path
         self.data_dir = data_dir
         """Where the local Maildir lives."""
-        self._changes: object = None
         self._results_pending = False
         """A new search or filter was asked for and the table has not shown its results yet."""
         self._status_text: Text | None = None
@@ -171,22 +168,19 @@ class MainScreen(Screen):
         make_keys_wait = getattr(self.app, "make_keys_wait", None)
         if make_keys_wait is not None:
             make_keys_wait(self.table, lambda: self._results_pending and self.table.busy)
-        self._changes = changes_token()
-        self.set_interval(POLL_SECONDS, self._poll)
+        watch_changes(self)
         self._binding_state = self._actions_available()
         self._update_status()
         self._update_hints()
 
     # --- keeping current --------------------------------------------------------------------------------------
 
-    def _poll(self) -> None:
-        try:
-            version = changes_token()
-        except Exception:  # the file went away or is locked for a moment: try again next tick
-            return
-        if version != self._changes:
-            self._changes = version
-            self.refresh_data()
+    def on_unmount(self) -> None:
+        unwatch_changes(self)
+
+    @on(ChangeWaiter.Changed)
+    def _changed_elsewhere(self) -> None:
+        self.refresh_data()
 
     def refresh_data(self) -> None:
         """Read the header and the table again (keeping the cursor and the selection)."""

@@ -18,13 +18,18 @@ from rich.text import Text
 from textual import on, work
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widget import Widget
 
-from models import domains, heartbeat, portal
+from models import clock, domains, heartbeat, portal
 from models.errors import PortalError
 from models.portal import Stats
 from tui import reader
 from tui.text import plural, visible
+
+
+STALE_MARGIN_SECONDS = 0.5
+"""How long after a sender's heartbeat grows stale the header reads again (so that it is stale by then)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,9 @@ class HeaderInfo:
     """`True` for SMTP, `False` for the local Maildir, `None` when unknown."""
     sender_running: bool = True
     """Whether a long-running sender (`serve`, `outbox send --watch`) has recorded a recent heartbeat."""
+    sender_stale_in: float | None = None
+    """Seconds until that heartbeat grows stale (the header then reads again, to say no sender runs); None when
+    no sender runs."""
 
 
 def mail_route(data_dir: Path) -> tuple[str, bool | None]:
@@ -64,8 +72,10 @@ def load_header_info(data_dir: Path) -> HeaderInfo:
     except PortalError as exc:
         url, problem = None, str(exc)
     mail, uses_smtp = mail_route(data_dir)
+    last = heartbeat.last_beat()
+    left = (last[0] + heartbeat.STALE_AFTER - clock.now()).total_seconds() if last is not None else 0.0
     return HeaderInfo(stats=stats, url=url, url_problem=problem, mail=mail, uses_smtp=uses_smtp,
-                      sender_running=heartbeat.sender_running())
+                      sender_running=left > 0, sender_stale_in=left if left > 0 else None)
 
 
 class StatsHeader(Widget):
@@ -124,12 +134,11 @@ class StatsHeader(Widget):
         super().__init__(id=id)
         self.data_dir = data_dir
         """Where the local Maildir lives (beside the database)."""
+        self._sender_timer: Timer | None = None
 
     def on_mount(self) -> None:
         # Counting a big database takes tens of milliseconds: let the table paint first.
         self.reload()
-        # A sender that stops writes nothing, so no change of the database says so: look again now and then.
-        self.set_interval(heartbeat.BEAT_SECONDS, self.reload, name="sender-heartbeat")
 
     def reload(self) -> None:
         """Read the numbers again (in a worker)."""
@@ -149,6 +158,16 @@ class StatsHeader(Widget):
         message.stop()
         if message.info is not None:
             self.info = message.info
+            self._watch_sender(message.info.sender_stale_in)
+
+    def _watch_sender(self, stale_in: float | None) -> None:
+        """A sender that stops writes nothing, so no change of the database says so: read again once, when its
+        last heartbeat grows stale (each new heartbeat is a change, which reads again and moves this)."""
+        if self._sender_timer is not None:
+            self._sender_timer.stop()
+            self._sender_timer = None
+        if stale_in is not None:
+            self._sender_timer = self.set_timer(stale_in + STALE_MARGIN_SECONDS, self.reload, name="sender-stale")
 
     def _style(self, name: str):
         return self.get_component_rich_style(f"stats-header--{name}", partial=True)

@@ -34,17 +34,24 @@ class ChangeListener:
     whenever any client committed a change to a portal table (as SQLite's `PRAGMA data_version` does, but the
     server tells us: nothing is polled), and `wait(token, timeout)` sleeps until it moves.
 
-    If the connection drops (the server restarted), the thread connects again and counts that as a change: what
-    was announced meanwhile was missed, so whoever waits should look again."""
+    If the connection drops (the server restarted), `problem` says so in one line and `wait` raises it (at once,
+    waking whoever waits), while the thread connects again; once it has, the count moves (what was announced
+    meanwhile was missed, so whoever waits should look again). If the database itself is gone, the thread ends
+    and `wait` keeps raising; `_listener` then makes a new listener on the next use."""
 
     RECHECK_S = 0.5
     """How often the reading thread looks up from the socket to see whether it should stop."""
+
+    RECONNECT_S = 1.0
+    """The pause before connecting again after the connection dropped."""
 
     def __init__(self, url: str) -> None:
         self._url = url
         self._changed = threading.Condition()
         self._count = 0
         self._stop = threading.Event()
+        self.problem = ""
+        """Why nothing can be announced now (the connection dropped), in one line; empty while listening."""
         self._conn = self._listen()  # the first connection is made here, so a bad URL fails in the caller
         self._thread = threading.Thread(target=self._run, name="client-portal-listen", daemon=True)
         self._thread.start()
@@ -60,7 +67,18 @@ class ChangeListener:
     def _bump(self, n: int = 1) -> None:
         with self._changed:
             self._count += n
+            self.problem = ""
             self._changed.notify_all()
+
+    def _lost(self, exc: BaseException, reconnecting: bool) -> None:
+        if reconnecting:
+            line = pg_db.connect_error_message(exc, self._url)
+        else:
+            host, port, _, _ = pg_db._where(self._url)
+            line = f"lost the connection to the PostgreSQL server at {host}:{port}"
+        with self._changed:
+            self.problem = line
+            self._changed.notify_all()  # whoever waits hears of it now, not at its timeout
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -73,7 +91,10 @@ class ChangeListener:
                     if self._stop.is_set():
                         break
             except Exception as exc:  # noqa: BLE001 - the server went away: connect again after a pause
-                if self._conn is None and "does not exist" in str(exc):
+                reconnecting = self._conn is None
+                if not self._stop.is_set():
+                    self._lost(exc, reconnecting)
+                if reconnecting and "does not exist" in str(exc):
                     break  # the database itself is gone: nothing will be announced on it again
                 conn, self._conn = self._conn, None
                 if conn is not None:
@@ -81,9 +102,14 @@ class ChangeListener:
                         conn.close()
                     except Exception:  # noqa: BLE001
                         pass
-                self._stop.wait(1.0)
+                self._stop.wait(self.RECONNECT_S)
         if self._conn is not None:
             self._conn.close()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the reading thread still runs (it ends when the database is gone, or on `close`)."""
+        return self._thread.is_alive()
 
     def count(self) -> int:
         """How many change notifications came so far."""
@@ -91,9 +117,12 @@ class ChangeListener:
             return self._count
 
     def wait(self, token: int, timeout: float) -> int:
-        """Wait up to `timeout` seconds for the count to move past `token`; return the count."""
+        """Wait up to `timeout` seconds for the count to move past `token`; return the count. Raises PortalError
+        (one line) while the connection is lost, or when it drops during the wait."""
         with self._changed:
-            self._changed.wait_for(lambda: self._count != token, timeout=max(0.0, timeout))
+            self._changed.wait_for(lambda: self._count != token or bool(self.problem), timeout=max(0.0, timeout))
+            if self.problem and self._count == token:
+                raise PortalError(self.problem)
             return self._count
 
     def close(self) -> None:
@@ -109,7 +138,7 @@ _LISTENERS_LOCK = threading.Lock()
 def _listener(url: str) -> ChangeListener:
     with _LISTENERS_LOCK:
         found = _LISTENERS.get(url)
-        if found is None:
+        if found is None or not found.alive:  # a listener whose database went away: try a new one
             found = _LISTENERS[url] = ChangeListener(url)
         return found
 
@@ -219,6 +248,11 @@ class PostgresBackend:
 
     def write_lock(self, db: peewee.Database, shared: bool = False):
         return pg_db.write_lock(db, shared)
+
+    def connection_in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return database.connection().info.transaction_status != TransactionStatus.IDLE
 
     # --- the contact list
 
@@ -340,6 +374,8 @@ class PostgresBackend:
         return self._changes().count()
 
     def wait_for_change(self, token: Hashable, timeout: float) -> Hashable:
+        """Sleeps until the server announces a commit (see `ChangeListener.wait`); raises PortalError in one line
+        while the server cannot be listened to."""
         return self._changes().wait(token, timeout)  # type: ignore[arg-type]
 
     def query_handle(self) -> object:

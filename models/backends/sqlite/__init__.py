@@ -66,6 +66,9 @@ class SqliteBackend:
     def write_lock(self, db: peewee.Database, shared: bool = False):
         return db.atomic("IMMEDIATE")  # one writer at a time, whichever: SQLite has no shared write
 
+    def connection_in_transaction(self) -> bool:
+        return database.connection().in_transaction
+
     # --- the contact list
 
     def search_window(self, query, offset: int, limit: int, *, count: bool):
