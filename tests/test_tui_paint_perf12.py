@@ -142,3 +142,18 @@ def test_a_search_on_another_database_file_never_narrows_the_last_files_result(d
         database.close()
         page = contacts.contact_page(ContactQuery(search="lovela"), 0, 200, count=False)
         assert [row.email for row in page.rows] == [f"ada.lovelace.x{attempt}@elsewhere.org"], attempt
+
+
+def test_the_dashboard_paints_at_120_frames_a_second_unless_the_user_says_otherwise():
+    """Textual paints on a grid of TEXTUAL_FPS ticks; the dashboard sets 120 (a change waits at most 8.3 ms for its
+    frame, not 16.7 ms), before Textual is imported, and leaves a value the user set alone."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "import tui.app, textual.constants as c; print(c.MAX_FPS)"
+    env = {key: value for key, value in os.environ.items() if key != "TEXTUAL_FPS"}
+    ours = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    theirs = subprocess.run([sys.executable, "-c", probe], env={**env, "TEXTUAL_FPS": "30"}, capture_output=True,
+                            text=True, check=True)
+    assert (ours.stdout.strip(), theirs.stdout.strip()) == ("120", "30")
