@@ -39,6 +39,10 @@ POLL_SECONDS = 0.5
 """How often the change token (`models.db.changes_token`) is read to notice other admins' changes (cheap: no
 table is touched)."""
 
+HEADER_FALLBACK_SECONDS = 1.0
+"""When the header is read if the table's first window has not come by then."""
+
+
 class EmptyState(Static, can_focus=True):
     """What a first run shows instead of an empty table (it takes the focus, so its keys are not typed into
     the search box)."""
@@ -152,9 +156,11 @@ class MainScreen(Screen):
         self._status_text: Text | None = None
         """What the status line shows now (it is drawn again only when this changes)."""
         self._binding_state: tuple = ()
+        self._header_read = False
+        """Whether the header's first read was asked for (it waits for the table's first window)."""
 
     def compose(self) -> ComposeResult:
-        yield StatsHeader(self.data_dir, id="stats")
+        yield StatsHeader(self.data_dir, id="stats", read_on_mount=False)  # after the first contacts: `_view_changed`
         yield SearchBar(id="search-bar")
         yield ContactTable(id="contacts")
         yield EmptyState(id="empty")
@@ -173,6 +179,9 @@ class MainScreen(Screen):
             make_keys_wait(self.table, lambda: self._results_pending and self.table.busy)
         self._changes = changes_token()
         self.set_interval(POLL_SECONDS, self._poll)
+        # The header is read after the first window of contacts (they share the reading thread, and the rows are
+        # what a user waits for); if that window never comes (a locked or broken database), soon anyway.
+        self.set_timer(HEADER_FALLBACK_SECONDS, self._read_header)
         self._binding_state = self._actions_available()
         self._update_status()
         self._update_hints()
@@ -190,8 +199,15 @@ class MainScreen(Screen):
 
     def refresh_data(self) -> None:
         """Read the header and the table again (keeping the cursor and the selection)."""
+        self._header_read = True
         self.query_one(StatsHeader).reload()
         self.table.reload()
+
+    def _read_header(self) -> None:
+        """The header's first read (once)."""
+        if not self._header_read:
+            self._header_read = True
+            self.query_one(StatsHeader).reload()
 
     # --- the table, the search bar and the status line ------------------------------------------------------
 
@@ -213,6 +229,8 @@ class MainScreen(Screen):
 
     @on(ContactTable.ViewChanged)
     def _view_changed(self) -> None:
+        if self.table.loaded:
+            self._read_header()
         self._update_status()
         self._refresh_bindings_if_changed()
         self._update_hints()  # redrawn only when a key or a label changed (the selection's count, say)
