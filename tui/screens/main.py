@@ -37,6 +37,10 @@ from tui.widgets.search_bar import SearchBar
 from tui.widgets.stats_header import StatsHeader
 
 
+HEADER_FALLBACK_SECONDS = 1.0
+"""When the header is read if the table's first window has not come by then."""
+
+
 class EmptyState(Static, can_focus=True):
     """What a first run shows instead of an empty table (it takes the focus, so its keys are not typed into
     the search box)."""
@@ -149,9 +153,11 @@ class MainScreen(Screen):
         self._status_text: Text | None = None
         """What the status line shows now (it is drawn again only when this changes)."""
         self._binding_state: tuple = ()
+        self._header_read = False
+        """Whether the header's first read was asked for (it waits for the table's first window)."""
 
     def compose(self) -> ComposeResult:
-        yield StatsHeader(self.data_dir, id="stats")
+        yield StatsHeader(self.data_dir, id="stats", read_on_mount=False)  # after the first contacts: `_view_changed`
         yield SearchBar(id="search-bar")
         yield ContactTable(id="contacts")
         yield EmptyState(id="empty")
@@ -169,6 +175,9 @@ class MainScreen(Screen):
         if make_keys_wait is not None:
             make_keys_wait(self.table, lambda: self._results_pending and self.table.busy)
         watch_changes(self)
+        # The header is read after the first window of contacts (they share the reading thread, and the rows are
+        # what a user waits for); if that window never comes (a locked or broken database), soon anyway.
+        self.set_timer(HEADER_FALLBACK_SECONDS, self._read_header)
         self._binding_state = self._actions_available()
         self._update_status()
         self._update_hints()
@@ -184,8 +193,15 @@ class MainScreen(Screen):
 
     def refresh_data(self) -> None:
         """Read the header and the table again (keeping the cursor and the selection)."""
+        self._header_read = True
         self.query_one(StatsHeader).reload()
         self.table.reload()
+
+    def _read_header(self) -> None:
+        """The header's first read (once)."""
+        if not self._header_read:
+            self._header_read = True
+            self.query_one(StatsHeader).reload()
 
     # --- the table, the search bar and the status line ------------------------------------------------------
 
@@ -207,6 +223,8 @@ class MainScreen(Screen):
 
     @on(ContactTable.ViewChanged)
     def _view_changed(self) -> None:
+        if self.table.loaded:
+            self._read_header()
         self._update_status()
         self._refresh_bindings_if_changed()
         self._update_hints()  # redrawn only when a key or a label changed (the selection's count, say)

@@ -21,6 +21,7 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events, on, work
+from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
@@ -235,6 +236,11 @@ class ContactTable(_Navigation, can_focus=True):
         self._styles: dict[str, Style] | None = None
         self._strips: dict[tuple, Strip] = {}
         """Drawn lines by (row, selected, cursor, width, wide, focus): moving the cursor redraws two rows."""
+        self._painted: list[tuple[ContactRow, bool, bool]] | None = None
+        """What each line below the headings shows (contact, selected, under the cursor): `_render_view`
+        repaints only the lines that changed."""
+        self._repaint_all = True
+        """The next `_render_view` repaints the whole table (new column widths or headings)."""
 
     # --- what the rest of the dashboard reads ---------------------------------------------------------------
 
@@ -451,6 +457,7 @@ class ContactTable(_Navigation, can_focus=True):
     def _build_columns(self) -> None:
         self._col_widths = self._widths()
         self._strips.clear()
+        self._repaint_all = True  # the headings and every line follow the new widths
         self._render_view()
 
     def cell_texts(self, row: ContactRow) -> list[str]:
@@ -483,14 +490,23 @@ class ContactTable(_Navigation, can_focus=True):
         return set_cell_size(text, width - 1) + "…" if width > 1 else "…"
 
     def _line(self, texts: list[str], styles: list[Style], base: Style, width: int) -> Strip:
+        """One line: each cell fitted to its column, with its padding. Neighbouring cells of the same style are
+        one segment: every segment is written to the terminal with its own colour codes, so a line of
+        eighteen segments cost about 1.7 kB a line (50 kB for a screenful of new rows on each search key)
+        where a handful of runs cost a few hundred bytes."""
         pad = " " * self.cell_padding
-        segments: list[Segment] = []
+        runs: list[tuple[list[str], Style]] = []
         for (key, _), text, style in zip(COLUMNS, texts, styles):
             if not self._col_widths.get(key, 8):
                 continue  # a column hidden at this width
-            segments.append(Segment(pad, base))
-            segments.append(Segment(self._fit(text, self._col_widths.get(key, 8)), base + style))
-            segments.append(Segment(pad, base))
+            cell = base + style
+            for part, part_style in ((pad, base), (self._fit(text, self._col_widths.get(key, 8)), cell),
+                                     (pad, base)):
+                if runs and runs[-1][1] == part_style:
+                    runs[-1][0].append(part)
+                else:
+                    runs.append(([part], part_style))
+        segments = [Segment("".join(parts), style) for parts, style in runs]
         return Strip(segments).adjust_cell_length(width, base)
 
     def _palette(self) -> dict[str, Style]:
@@ -551,9 +567,23 @@ class ContactTable(_Navigation, can_focus=True):
         if start < 0 or (start >= len(self._cache) and self.total):
             return  # not loaded yet: keep what is shown until the window arrives
         rows = self._cache[start : start + height]
+        selected = [row.id in self.selected for row in rows]
+        lines = [(row, mark, self._top + index == self._cursor)
+                 for index, (row, mark) in enumerate(zip(rows, selected))]
+        previous, self._painted = self._painted, lines
         self._shown = rows
-        self._shown_selected = [row.id in self.selected for row in rows]
-        self.refresh()
+        self._shown_selected = selected
+        if previous is None or self._repaint_all:
+            self._repaint_all = False
+            self.refresh()
+        else:
+            # Only the lines whose contact, mark or cursor changed: a key that narrows a search without changing
+            # the first rows, or a cursor step, writes a line or two to the terminal instead of a screenful.
+            width, top = self.size.width, self.header_height
+            changed = [Region(0, top + index, width, 1) for index in range(max(len(lines), len(previous)))
+                       if index >= len(lines) or index >= len(previous) or lines[index] != previous[index]]
+            if changed:
+                self.refresh(*changed)
         self.post_message(self.ViewChanged(self))
 
     def on_resize(self, event: events.Resize) -> None:

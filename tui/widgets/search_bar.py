@@ -5,7 +5,9 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.widgets import Input, Select
 
 from models.contacts import FILTER_EXPIRED, STATUS_FILTERS
@@ -19,6 +21,19 @@ FILTER_LABELS = {**STATUS_LABELS, FILTER_EXPIRED: "invite expired"}
 number the header shows as "links expired")."""
 
 STATUS_OPTIONS = [("All statuses", ALL_STATUSES)] + [(FILTER_LABELS[s].capitalize(), s) for s in STATUS_FILTERS]
+
+
+class SearchInput(Input):
+    """The search box: an `Input` whose typing repaints only itself.
+
+    Textual's `Input` sets its virtual size to the text's width on every change, and `Widget.virtual_size` asks
+    for a layout pass of the whole screen when it changes: each key re-arranged every widget of the dashboard
+    before anything was painted. The virtual size only bounds the box's own sideways scrolling, and the box's
+    size never follows its text (`width: 1fr`, one line: no `auto` dimension, which `Input` handles itself with a
+    layout of its own), so here a new virtual size only repaints the box.
+    """
+
+    virtual_size = Reactive(Size(0, 0), layout=False)
 
 
 class SearchBar(Horizontal):
@@ -49,7 +64,7 @@ class SearchBar(Horizontal):
             """A status key, or `None` for every status."""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="/ search name, email, company", id="search", compact=True)
+        yield SearchInput(placeholder="/ search name, email, company", id="search", compact=True)
         yield Select(STATUS_OPTIONS, value=ALL_STATUSES, allow_blank=False, id="status-filter", compact=True)
 
     @property

@@ -342,10 +342,12 @@ _complete = _Complete()
 
 def _state() -> tuple:
     """What changes when any connection (this one included) changes the file: `data_version` moves on another
-    connection's commit, `total_changes` on this connection's own writes."""
+    connection's commit, `total_changes` on this connection's own writes. The connection itself is part of it,
+    not its `id()`: a connection opened later (on another file, say) can be given a freed one's id, and would
+    then be answered with the other file's rows."""
     connection = database.connection()
     version = database.execute_sql("PRAGMA data_version").fetchone()[0]
-    return (id(connection), version, connection.total_changes)
+    return (connection, version, connection.total_changes)
 
 
 def _haystack(row) -> str:
