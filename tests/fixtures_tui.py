@@ -94,6 +94,8 @@ async def settle(pilot, rounds: int = 20) -> None:
     await _header_current(pilot)
     for widget in app.screen.query(Input):
         widget.cursor_blink = False
+    # Scrolls are animated: under load one is still on its way when the workers are done.
+    await pilot.wait_for_animation()
     await pilot.pause()
 
 

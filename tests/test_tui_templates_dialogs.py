@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 from mail.templates import preview
 from models import contacts
-from tests.fixtures_tui import settle
+from tests.fixtures_tui import settle, until
 from tui.screens.import_csv import ImportCsvScreen
 from tui.screens.invite import InviteScreen
 from tui.screens.login_email import LoginEmailScreen
@@ -42,7 +42,8 @@ async def assert_whole_and_scrolls(pilot, box: EmailPreview, expected_last_line:
     box.focus()
     await pilot.press("end")
     await settle(pilot)
-    assert box.scroll_y == box.max_scroll_y  # ...and the keys reach the end of it
+    # ...and the keys reach the end of it (the scroll is animated: under load it is still on its way after settle)
+    await until(pilot, lambda: box.scroll_y == box.max_scroll_y)
 
 
 async def test_the_invite_preview_shows_the_whole_email_and_scrolls_at_80x24(portal_app, db):

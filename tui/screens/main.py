@@ -192,9 +192,14 @@ class MainScreen(Screen):
         self.refresh_data()
 
     def refresh_data(self) -> None:
-        """Read the header and the table again (keeping the cursor and the selection)."""
+        """Read the header and the table again (keeping the cursor and the selection). A change that comes
+        before the screen is composed (a dialog's write racing the first paint) has nothing to refresh yet: the
+        screen's own first reads come after it, and see it."""
+        headers = self.query(StatsHeader)
+        if not headers:
+            return
         self._header_read = True
-        self.query_one(StatsHeader).reload()
+        headers.first().reload()
         self.table.reload()
 
     def _read_header(self) -> None:
