@@ -140,7 +140,27 @@ def _qmark_cursor() -> type:
     return _cursor_class[0]
 
 
+def bind_driver() -> None:
+    """Give Peewee the psycopg it did not import (see `models`' docstring): the module and the names Peewee
+    took from it at import, and its psycopg 3 adapter's transaction states, which it sets only when psycopg was
+    there. Does nothing once bound, or where Peewee imported psycopg itself."""
+    if getattr(peewee, "psycopg", None) is not None:
+        return
+    import psycopg
+    from psycopg.pq import TransactionStatus
+    from psycopg.types.json import Json, Jsonb
+
+    peewee.psycopg, peewee.TransactionStatus, peewee.Json_pg3, peewee.Jsonb_pg3 = (
+        psycopg, TransactionStatus, Json, Jsonb)
+    adapter = getattr(peewee, "Psycopg3Adapter", None)
+    if adapter is not None:
+        adapter.txn_idle = TransactionStatus.IDLE
+        adapter.txn_inerror = TransactionStatus.INERROR
+        adapter.txn_unknown = TransactionStatus.UNKNOWN
+
+
 def connect_options(kwargs: dict) -> dict:
+    bind_driver()  # before Peewee picks its adapter (in `init`), which it does by whether psycopg is there
     kwargs.setdefault("prefer_psycopg3", True)
     kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     kwargs.setdefault("application_name", "client-portal")
