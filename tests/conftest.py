@@ -171,3 +171,24 @@ def cli(db_path: Path):
         return result
 
     return run
+
+
+LONG_TESTS = (
+    "test_pg_soak.py::", "test_soak_admins.py::", "test_soak_kill.py::",
+    "test_table_order.py::test_every_order_filter_and_offset_shows_what_a_full_sort_shows",
+    "test_mail_bulk.py::test_what_a_run_holds_does_not_grow_with_the_messages_it_sent",
+    "test_csv_import_fast.py::test_import_ends_as_adding_one_by_one",
+    "test_faults_terminal.py::test_every_bound_key_on_an_empty_database_without_a_domain",
+)
+"""The tests that take 15 s to 90 s each (the soak runs a minute of activity). Collected in file order, the
+longest came near the end and ran alone on one worker while the other had finished: they run first instead, beside
+the many short tests. None of them is a browser test (those stay last in their modules)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long tests first, longest first (in LONG_TESTS' order), the rest in their usual order."""
+    def rank(item: pytest.Item) -> int:
+        where = item.nodeid.rsplit("/", 1)[-1]
+        return next((n for n, prefix in enumerate(LONG_TESTS) if where.startswith(prefix)), len(LONG_TESTS))
+
+    items.sort(key=rank)
