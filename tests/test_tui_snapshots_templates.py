@@ -38,7 +38,11 @@ def editor(*pressed: str):
             await pilot.pause(0.05)
         await settle(pilot)
         for area in pilot.app.screen.query("TextArea"):
+            # Without blinking the cursor shows while the box has focus; the line it is on is drawn again, or a
+            # line cached in the blink's off phase would show none (the snapshot raced the blink timer).
             area.cursor_blink = False
+            area.refresh()
+        await pilot.pause(0.1)
 
     return run_before
 
