@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -317,3 +318,21 @@ def pg_empty_url(pg_server: PostgresServer) -> Iterator[str]:
     finally:
         pg_server.drop_database(name)
 
+
+def in_thread(func, *args) -> tuple[threading.Thread, dict]:
+    """Run `func` on a thread of its own (so on a connection of its own); returns (thread, result box)."""
+    from models.db import database
+
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = func(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+        finally:
+            database.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box

@@ -22,7 +22,7 @@ from models.backends.postgres.database import to_pyformat
 from models.db import SCHEMA_VERSION, backend, database, open_database, schema_version
 from models.entities import Contact, OutboxMessage
 from models.errors import PortalError
-from tests.fixtures_pg import PostgresServer
+from tests.fixtures_pg import PostgresServer, in_thread
 
 
 @pytest.fixture
@@ -42,23 +42,6 @@ def _close_backend() -> None:
     engine = backend()
     if isinstance(engine, PostgresBackend):
         engine.close()
-
-
-def _in_thread(func, *args):
-    """Run `func` on a thread of its own (so on a connection of its own); returns (thread, result box)."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = func(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-        finally:
-            database.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, box
 
 
 def _queue(n: int) -> list[int]:
@@ -87,14 +70,14 @@ def test_a_claim_passes_over_rows_another_sender_holds_instead_of_waiting(pg_db)
             assert release.wait(30)
             return ids
 
-    first, first_box = _in_thread(first_sender)
+    first, first_box = in_thread(first_sender)
     assert holding.wait(30)
 
     def second_sender():
         with database.atomic():
             return backend().due_outbox_ids(DUE, ("queued", 3))
 
-    second, second_box = _in_thread(second_sender)
+    second, second_box = in_thread(second_sender)
     second.join(30)
     finished_while_held = not second.is_alive()
     release.set()
@@ -120,8 +103,8 @@ def test_two_senders_claiming_at_once_never_take_the_same_row(pg_db):
                 return taken
             taken += [message.id for message in claim.messages]
 
-    a, a_box = _in_thread(sender, "host-a:1")
-    b, b_box = _in_thread(sender, "host-b:2")
+    a, a_box = in_thread(sender, "host-a:1")
+    b, b_box = in_thread(sender, "host-b:2")
     a.join(60)
     b.join(60)
     assert "error" not in a_box and "error" not in b_box, (a_box.get("error"), b_box.get("error"))
@@ -143,12 +126,12 @@ def test_another_clients_change_is_announced_not_polled(pg_db, pg_url):
 
 def test_a_change_wakes_a_waiting_dashboard_at_once(pg_db):
     token = backend().changes_token()
-    waiter, box = _in_thread(lambda: backend().wait_for_change(token, 60))
+    waiter, box = in_thread(lambda: backend().wait_for_change(token, 60))
 
     def writer():
         contacts.add_contact("ada@example.com", "Ada", "Lovelace")
 
-    w, w_box = _in_thread(writer)
+    w, w_box = in_thread(writer)
     w.join(30)
     waiter.join(30)
     assert not waiter.is_alive() and "error" not in box and "error" not in w_box
@@ -164,7 +147,7 @@ def test_a_running_query_is_cancelled(pg_db):
         started.set()
         database.execute_sql("SELECT pg_sleep(60)")
 
-    thread, box = _in_thread(slow)
+    thread, box = in_thread(slow)
     assert started.wait(30)
     time.sleep(0.2)  # let it reach the server
     backend().interrupt(handles[0])

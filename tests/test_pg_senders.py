@@ -24,6 +24,7 @@ from models.backends.postgres import PostgresBackend, schema
 from models.backends.postgres.database import take_write_lock
 from models.db import backend, database, open_database
 from models.entities import OUTBOX_SENDING, AuditEntry, Contact, MagicLink, OutboxMessage
+from tests.fixtures_pg import in_thread
 
 SENDERS = 4
 MESSAGES = 80
@@ -45,23 +46,6 @@ def pg_db(pg_url: str, monkeypatch):
     if isinstance(engine, PostgresBackend):
         engine.close()
     database.close()
-
-
-def _in_thread(func, *args) -> tuple[threading.Thread, dict]:
-    """Run `func` on a thread of its own (so on a connection of its own); returns (thread, result box)."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = func(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-        finally:
-            database.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, box
 
 
 def _joined(*pairs: tuple[threading.Thread, dict]) -> list:
@@ -125,7 +109,7 @@ def test_four_senders_send_every_message_exactly_once(pg_db, smtp_server, tmp_pa
     addresses = _invite(MESSAGES)
     config = smtp_server.config(tmp_path / "Maildir")
     start = threading.Barrier(SENDERS)
-    summaries = _joined(*(_in_thread(_send, config, f"s{n}", start) for n in range(SENDERS)))
+    summaries = _joined(*(in_thread(_send, config, f"s{n}", start) for n in range(SENDERS)))
 
     received = smtp_server.handler.messages
     ids = [item.message["Message-ID"] for item in received]
@@ -157,8 +141,8 @@ def test_a_revoke_racing_the_senders_wins(pg_db, smtp_server, tmp_path):
         for address in reversed(revoked):
             links.revoke_access(address)
 
-    pairs = [_in_thread(_send, config, f"s{n}", start) for n in range(SENDERS)]
-    _joined(_in_thread(revoker), *pairs)
+    pairs = [in_thread(_send, config, f"s{n}", start) for n in range(SENDERS)]
+    _joined(in_thread(revoker), *pairs)
 
     received = smtp_server.handler.messages
     ids = [item.message["Message-ID"] for item in received]
@@ -212,7 +196,7 @@ def _held_sender_transaction(work, holding: threading.Event, release: threading.
             assert release.wait(60)
             return value
 
-    return _in_thread(run)
+    return in_thread(run)
 
 
 def test_senders_do_not_wait_for_each_other_and_a_revoke_waits_for_them(pg_db):
@@ -221,7 +205,7 @@ def test_senders_do_not_wait_for_each_other_and_a_revoke_waits_for_them(pg_db):
     first = _held_sender_transaction(lambda: outbox.claim_due("a:1", 2, batch=None, due_by=_now(), max_attempts=5),
                                      holding, release)
     assert holding.wait(60)
-    second = _in_thread(lambda: outbox.claim_due("b:2", 2, batch=None, due_by=_now(), max_attempts=5))
+    second = in_thread(lambda: outbox.claim_due("b:2", 2, batch=None, due_by=_now(), max_attempts=5))
     second[0].join(60)
     finished_while_held = not second[0].is_alive()
 
@@ -231,7 +215,7 @@ def test_senders_do_not_wait_for_each_other_and_a_revoke_waits_for_them(pg_db):
         pid["value"] = database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
         return links.revoke_access(addresses[0])
 
-    revoker = _in_thread(revoke)
+    revoker = in_thread(revoke)
     waited = _wait_until(lambda: "value" in pid and _waiting_for_a_lock(pid["value"]))
     revoked_while_held = not revoker[0].is_alive()
     release.set()
@@ -260,7 +244,7 @@ def test_a_row_abandoned_by_a_dead_sender_is_taken_over_by_one_sender_only(pg_db
     first = _held_sender_transaction(lambda: outbox.claim_due("a:1", 5, batch=None, due_by=_now(), max_attempts=5),
                                      holding, release)
     assert holding.wait(60)
-    second = _in_thread(lambda: outbox.claim_due("b:2", 5, batch=None, due_by=_now(), max_attempts=5))
+    second = in_thread(lambda: outbox.claim_due("b:2", 5, batch=None, due_by=_now(), max_attempts=5))
     second[0].join(60)
     release.set()
     first_claim, second_claim = _joined(first, second)
@@ -287,7 +271,7 @@ def test_two_senders_issuing_links_to_one_contact_supersede_in_turn(pg_db):
         pid["value"] = database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
         return _record_and_issue(None, "b:2", links.LinkIssuer("invite"), contact)
 
-    second = _in_thread(second_issue)
+    second = in_thread(second_issue)
     # The second waits for the contact's row (or, without that lock, finishes at once with a second open link).
     assert _wait_until(lambda: not second[0].is_alive() or ("value" in pid and _waiting_for_a_lock(pid["value"])))
     release.set()
