@@ -50,6 +50,16 @@ def _loopback(host: str) -> bool:
         return False
 
 
+class InvalidSetting(InvalidInput):
+    """A setting's value was refused. `str()` names the setting by its key, as the command line spells it;
+    `detail` is the rest of the sentence, for a form that shows it under the setting's own label."""
+
+    def __init__(self, key: str, detail: str) -> None:
+        super().__init__(f"{key} {detail}")
+        self.key = key
+        self.detail = detail
+
+
 def check_callback_url(value: str) -> str:
     """`portal_callback_url`: an https URL with a host (http only on loopback, for trying it out), or "" for none."""
     if not value:
@@ -59,15 +69,15 @@ def check_callback_url(value: str) -> str:
         host = parts.hostname or ""
         parts.port  # noqa: B018 -- raises on a port that is not a number
     except ValueError:
-        raise InvalidInput(f"portal_callback_url {value!r} is not a URL") from None
+        raise InvalidSetting("portal_callback_url", f"{value!r} is not a URL") from None
     if any(ord(ch) <= 32 or ord(ch) == 127 for ch in value) or parts.username or parts.password or parts.fragment:
-        raise InvalidInput("portal_callback_url must be a plain URL: no spaces, credentials or #fragment")
+        raise InvalidSetting("portal_callback_url", "must be a plain URL: no spaces, credentials or #fragment")
     if not host or not (parts.scheme == "https" or (parts.scheme == "http" and _loopback(host))):
-        raise InvalidInput(
-            f"portal_callback_url must be an https:// URL (http:// only on 127.0.0.1 or localhost), got {value!r}"
+        raise InvalidSetting(
+            "portal_callback_url", f"must be an https:// URL (http:// only on 127.0.0.1 or localhost), got {value!r}"
         )
     if "code" in parse_qs(parts.query, keep_blank_values=True):
-        raise InvalidInput("portal_callback_url cannot have a code= parameter: the portal adds its own")
+        raise InvalidSetting("portal_callback_url", "cannot have a code= parameter: the portal adds its own")
     return value
 
 
@@ -105,22 +115,22 @@ def _parse(spec: SettingSpec, text: str):
         if spec.check is not None and len(text) <= spec.max_length:
             return spec.check(text)
         if not text:
-            raise InvalidInput(f"{spec.key} cannot be empty: it must be {wanted}")
+            raise InvalidSetting(spec.key, f"cannot be empty: it must be {wanted}")
         if len(text) > spec.max_length:
-            raise InvalidInput(f"{spec.key} is {len(text)} characters long: it must be {wanted}")
+            raise InvalidSetting(spec.key, f"is {len(text)} characters long: it must be {wanted}")
         bad = _forbidden_character(text)
         if bad:
-            raise InvalidInput(f"{spec.key} may not contain control or direction characters ({bad})")
+            raise InvalidSetting(spec.key, f"may not contain control or direction characters ({bad})")
         return text
     shown = text if len(text) <= 40 else text[:40] + "…"
     try:
         value = spec.kind(text)
     except (ValueError, OverflowError):
-        raise InvalidInput(f"{spec.key} must be {wanted}, got {shown!r}") from None
+        raise InvalidSetting(spec.key, f"must be {wanted}, got {shown!r}") from None
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidInput(f"{spec.key} must be {wanted}, got {shown!r}")
+        raise InvalidSetting(spec.key, f"must be {wanted}, got {shown!r}")
     if not spec.minimum <= value <= spec.maximum:
-        raise InvalidInput(f"{spec.key} must be {wanted}, got {shown!r}")
+        raise InvalidSetting(spec.key, f"must be {wanted}, got {shown!r}")
     return value
 
 
@@ -185,11 +195,13 @@ def check_value(key: str, value: str) -> str:
 
 
 class SettingsRefused(InvalidInput):
-    """`set_values` refused one or more values; `problems` maps each refused key to its message."""
+    """`set_values` refused one or more values; `problems` maps each refused key to its message, `refusals` to the
+    refusal itself (its `detail` reads under a form's label)."""
 
-    def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("; ".join(problems.values()))
-        self.problems = problems
+    def __init__(self, refusals: dict[str, InvalidInput]) -> None:
+        super().__init__("; ".join(str(refusal) for refusal in refusals.values()))
+        self.refusals = refusals
+        self.problems = {key: str(refusal) for key, refusal in refusals.items()}
 
 
 @write_transaction
@@ -204,7 +216,7 @@ def set_values(values: dict[str, str]) -> None:
         try:
             check_value(key, value)
         except InvalidInput as exc:
-            problems[key] = str(exc)
+            problems[key] = exc
     if problems:
         raise SettingsRefused(problems)
     for key, value in values.items():

@@ -18,7 +18,7 @@ from tui.screens.domains import DomainsScreen, RemoveDomainScreen
 from tui.screens.export_csv import ExportCsvScreen
 from tui.screens.main import MainScreen
 from tui.screens.revoke import RevokeScreen
-from tui.screens.settings import SettingsScreen
+from tui.screens.settings import FIELDS as SETTINGS_FIELDS, SettingsScreen
 
 SIZE = (100, 34)
 
@@ -340,12 +340,22 @@ async def test_settings_by_palette_refuses_what_the_cli_refuses_and_keeps_what_w
         screen.box("invite_ttl_hours").value = "0"
         screen.box("portal_callback_url").value = "http://example.com/back"
         await settle(pilot)
+        labels = {key: label for key, label, _help in SETTINGS_FIELDS}
+
+        def says_under_its_label(key: str, message: str) -> None:
+            # The CLI's sentence, naming the setting by the label above the box rather than the CLI's key.
+            under = shown(screen, f"#setting-{key.replace('_', '-')}-help")
+            assert "✗ " + labels[key] + message.removeprefix(key) in under, (key, under)
+            assert key not in under
+
         for key, message in refused.items():
-            assert message in shown(screen, f"#setting-{key.replace('_', '-')}-help"), (key, message)
+            says_under_its_label(key, message)
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen is screen
         assert "Not saved" in shown(screen, "#outcome")
+        for key, message in refused.items():
+            says_under_its_label(key, message)
         assert (screen.box("agency_name").value, screen.box("invite_ttl_hours").value) == ("Acme", "0")
         assert screen.focused is screen.box("invite_ttl_hours")
     assert settings.get("agency_name") == "Your agency"  # all or none

@@ -119,14 +119,18 @@ class SettingsScreen(FormDialog[bool]):
         try:
             settings.check_value(key, event.value)
         except InvalidInput as exc:
-            self._problem(key, str(exc))
+            self._problem(key, exc)
         else:
             self.say(_box_id(key) + "-help", self._help(key), "setting-help")
         if key == "agency_name":
             self._show_sender()
 
-    def _problem(self, key: str, message: str) -> None:
-        self.say(_box_id(key) + "-help", "✗ " + message, "setting-help problem")
+    def _problem(self, key: str, refusal: InvalidInput) -> None:
+        """The refusal under the field, naming the setting by the label the form shows (not the command line's key)."""
+        label = next(label for name, label, _help in FIELDS if name == key)
+        detail = getattr(refusal, "detail", None)
+        self.say(_box_id(key) + "-help", "✗ " + (f"{label} {detail}" if detail else str(refusal)),
+                 "setting-help problem")
 
     def _show_sender(self) -> None:
         if self.mail_from:
@@ -152,10 +156,10 @@ class SettingsScreen(FormDialog[bool]):
 
     def _refused(self, error: PortalError) -> None:
         self.saving = False
-        problems = getattr(error, "problems", None)
+        problems = getattr(error, "refusals", None)
         if problems:
-            for key, message in problems.items():
-                self._problem(key, message)
+            for key, refusal in problems.items():
+                self._problem(key, refusal)
             self.box(next(iter(problems))).focus()
             self.say("outcome", "✗ Not saved: fix the field marked ✗ (nothing was stored)", "problem")
         else:
