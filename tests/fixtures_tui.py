@@ -138,3 +138,37 @@ async def until(pilot, condition, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"still not true after {timeout} s: {condition.__doc__ or condition}"
         await pilot.pause(0.02)
+
+
+async def press(pilot, *pressed: str) -> None:
+    """Press each key in turn, letting the app settle after each (a key's worker may open the next screen)."""
+    for key in pressed:
+        await pilot.press(key)
+        await settle(pilot)
+
+
+def keys(*pressed: str):
+    """A snapshot's `run_before`: settle, then press each key in turn, settling after each."""
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await press(pilot, *pressed)
+
+    return run_before
+
+
+@pytest.fixture
+def snap_app(frozen_clock, fixed_actor, fixed_mail_env, portal_app, monkeypatch):
+    """The snapshots' dashboard: 40 sample contacts, a fixed clock, actor, mail route and magic-link token, so every
+    run draws the same screen.
+
+    The clock and the actor are fixed before `portal_app` sets up the domain, so its audit entry is fixed too.
+    """
+    import itertools
+
+    from models import demo, links
+
+    tokens = itertools.count(1)
+    monkeypatch.setattr(links.secrets, "token_urlsafe", lambda n: f"T{next(tokens):042d}")
+    demo.seed(40)
+    return portal_app

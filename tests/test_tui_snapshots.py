@@ -6,38 +6,12 @@ run draws the same screen. Review `snapshot_report.html` before `--snapshot-upda
 
 from __future__ import annotations
 
-import itertools
-
-import pytest
-
 from mail.outbox import OutboxSender
-from models import contacts, demo, links, outbox
-from tests.fixtures_tui import HOSTILE_NAME, settle
+from models import contacts, links, outbox
+from tests.fixtures_tui import HOSTILE_NAME, keys
 
 WIDE = (110, 32)
 SMALL = (80, 24)
-
-
-@pytest.fixture
-def snap_app(frozen_clock, fixed_actor, fixed_mail_env, portal_app, monkeypatch):
-    """The dashboard on 40 sample contacts; magic-link tokens are a fixed string.
-
-    The clock and the actor are fixed before `portal_app` sets up the domain, so its audit entry is fixed too.
-    """
-    tokens = itertools.count(1)
-    monkeypatch.setattr(links.secrets, "token_urlsafe", lambda n: f"T{next(tokens):042d}")
-    demo.seed(40)
-    return portal_app
-
-
-def keys(*pressed: str):
-    async def run_before(pilot) -> None:
-        await settle(pilot)
-        for key in pressed:
-            await pilot.press(key)
-            await settle(pilot)
-
-    return run_before
 
 
 # --- the main screen ------------------------------------------------------------------------------------------

@@ -7,30 +7,11 @@ screen. Review `snapshot_report.html` before `--snapshot-update`.
 
 from __future__ import annotations
 
-import pytest
-
-from models import demo, domains
-from tests.fixtures_tui import settle
+from models import domains
+from tests.fixtures_tui import keys, settle
 
 WIDE = (120, 40)
 SMALL = (80, 24)
-
-
-@pytest.fixture
-def snap_app(frozen_clock, fixed_actor, fixed_mail_env, portal_app):
-    """The dashboard on 40 sample contacts."""
-    demo.seed(40)
-    return portal_app
-
-
-def keys(*pressed: str):
-    async def run_before(pilot) -> None:
-        await settle(pilot)
-        for key in pressed:
-            await pilot.press(key)
-            await settle(pilot)
-
-    return run_before
 
 
 def test_settings_form_at_80x24(snap_compare, snap_app):

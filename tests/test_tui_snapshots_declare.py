@@ -6,34 +6,10 @@ Fixed data and clock as in `test_tui_snapshots.py`. Review `snapshot_report.html
 
 from __future__ import annotations
 
-import itertools
-
-import pytest
-
-from models import demo, links
-from tests.fixtures_tui import settle
+from tests.fixtures_tui import keys
 
 WIDE = (110, 32)
 SMALL = (80, 24)
-
-
-@pytest.fixture
-def snap_app(frozen_clock, fixed_actor, fixed_mail_env, portal_app, monkeypatch):
-    """The dashboard on 40 sample contacts; magic-link tokens are a fixed string."""
-    tokens = itertools.count(1)
-    monkeypatch.setattr(links.secrets, "token_urlsafe", lambda n: f"T{next(tokens):042d}")
-    demo.seed(40)
-    return portal_app
-
-
-def keys(*pressed: str):
-    async def run_before(pilot) -> None:
-        await settle(pilot)
-        for key in pressed:
-            await pilot.press(key)
-            await settle(pilot)
-
-    return run_before
 
 
 def test_help_at_80x24(snap_compare, snap_app):

@@ -6,20 +6,10 @@ Fixed data (`demo.seed` with a frozen clock), a fixed SMTP route and a fixed act
 
 from __future__ import annotations
 
-import pytest
-
-from models import demo
 from tests.fixtures_tui import settle
 
 LARGE = (120, 40)
 SMALL = (80, 24)
-
-
-@pytest.fixture
-def snap_app(frozen_clock, fixed_actor, fixed_mail_env, portal_app):
-    """The dashboard on 40 sample contacts."""
-    demo.seed(40)
-    return portal_app
 
 
 def editor(*pressed: str):
