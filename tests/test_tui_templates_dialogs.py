@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 from mail.templates import preview
 from models import contacts
-from tests.fixtures_tui import settle, until
+from tests.fixtures_tui import press, settle, until
 from tui.screens.import_csv import ImportCsvScreen
 from tui.screens.invite import InviteScreen
 from tui.screens.login_email import LoginEmailScreen
@@ -46,32 +46,21 @@ async def assert_whole_and_scrolls(pilot, box: EmailPreview, expected_last_line:
     await until(pilot, lambda: box.scroll_y == box.max_scroll_y)
 
 
-async def test_the_invite_preview_shows_the_whole_email_and_scrolls_at_80x24(portal_app, db):
+@pytest.mark.parametrize(("key", "kind", "dialog"), [("i", "invite", InviteScreen), ("l", "login", LoginEmailScreen)])
+async def test_the_email_preview_shows_the_whole_email_and_scrolls_at_80x24(portal_app, db, key, kind, dialog):
     ada = contacts.add_contact("ada@example.com", "Ada", "Lovelace")
     app = portal_app()
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
-        await pilot.press("i")
-        await settle(pilot)
+        await press(pilot, key)
         screen = app.screen
-        assert isinstance(screen, InviteScreen)
-        await assert_whole_and_scrolls(pilot, screen.query_one(EmailPreview), last_line("invite", ada))
-        # Scrolling the preview does not take enter: it still invites.
-        assert screen.check_action("confirm", ()) is True
-
-
-async def test_the_login_email_preview_shows_the_whole_email_and_scrolls_at_80x24(portal_app, db):
-    ada = contacts.add_contact("ada@example.com", "Ada", "Lovelace")
-    app = portal_app()
-    async with app.run_test(size=SMALL) as pilot:
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, LoginEmailScreen)
+        assert isinstance(screen, dialog)
         box = screen.query_one(EmailPreview)
-        assert box.has_focus  # shown with the plan, focused: ↑ ↓ scroll it at once
-        await assert_whole_and_scrolls(pilot, box, last_line("login", ada))
+        if kind == "login":
+            assert box.has_focus  # shown with the plan, focused: up and down scroll it at once
+        await assert_whole_and_scrolls(pilot, box, last_line(kind, ada))
+        # Scrolling the preview does not take enter: it still sends.
+        assert screen.check_action("confirm", ()) is True
 
 
 async def test_the_import_box_forgets_an_old_error_once_another_path_is_typed(portal_app, tmp_path, monkeypatch):
