@@ -8,7 +8,9 @@ nothing here needs a server set up by hand, and nothing is left behind.
 - pg-copy N: `copy_database(the cached N-contact SQLite file, a new PostgreSQL database)`, its time and the
   process's peak RSS (the copy holds one batch at a time), against the fastest load of the same rows: psycopg's
   COPY straight from sqlite3 into the same tables with no index or trigger (then the indexes made once). Then
-  the copy is checked (`stats_match`), and back onto a new SQLite file (the round trip, checked too).
+  the copy is checked (`stats_match`), and back onto a new SQLite file (the round trip, checked too), against
+  its own floor in the same run: every table's rows read from the server and put with a bare `executemany` into
+  bare SQLite tables (`_copy_back_floor`).
 - pg-search N: every prefix of every query of `terminal.QUERIES` typed one key at a time, each answered as the
   dashboard asks: the window (`contacts.contact_page(..., count=False)`, the rows it shows) and then, timed
   apart, the count its counting thread makes in the background (`contacts.count_contacts`); on the server and on

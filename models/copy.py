@@ -149,7 +149,7 @@ def copy_database(source: str | Path, target: str | Path, *, progress: Callable[
             _refuse_non_empty(target)
             tables = [model._meta.table_name for model in COPY_ORDER]
             statuses: Counter[str] = Counter()
-            step = "opening"
+            step = "setting the target's upkeep aside"
             try:
                 with dbmod.database.atomic():
                     # One snapshot of the source for the whole copy (a server's default isolation would let each
