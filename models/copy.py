@@ -2,19 +2,29 @@
 
 This is how a team moves from one host's file to a shared server (and back). Every table of `models.entities` is
 copied with its ids, in batches read by primary key (keyset, never OFFSET), so memory stays flat at a million
-contacts. The target is written through the same models, so its own triggers build what they keep (search index,
-counts per status, per expiry hour, per delivery state); the one value those triggers may set differently from the
-source (a contact's invitation delivery state, which an admin's shown link also sets) is put back from the source
-afterwards. The whole copy is one transaction on the target: a failure leaves it empty, so the copy can be run
-again. Afterwards the target's `stats` must equal the source's, and `copy_database` checks that itself.
+contacts. Each value goes over as the source stores it (`COPY_STORED_FORMS`), not through Peewee's types and back.
+The target's engine loads the rows in bulk with what it keeps per row set aside, and makes that once at the end:
+
+- a server (`copy_upkeep`, `copy_table_rows`): COPY with its secondary indexes dropped and its row triggers off,
+  then the indexes built and the counts made once;
+- SQLite (the public bulk path a CSV import and `demo.seed` take: `Backend.suspend_insert_upkeep`,
+  `bulk_insert_contacts`): the contacts with their insert triggers and secondary indexes set aside, then the
+  counts per status raised once, every name rank numbered and the search index filled in rank order; every other
+  table in one prepared statement per batch, its own triggers firing.
+
+The one value the target's triggers may set differently from the source (a contact's invitation delivery state,
+which an admin's shown link also sets) is put back from the source afterwards. The whole copy is one transaction on
+the target: a failure leaves it as it was (empty, its triggers and indexes in place), so the copy can be run again.
+Afterwards the target's `stats` must equal the source's, and `copy_database` checks that itself.
 
 Plain Peewee only: what an engine must do differently (opening, bulk loading, sequences) is asked of its backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +42,7 @@ from models.entities import (
     OutboxMessage,
     Setting,
     Template,
+    search_text,
 )
 from models.backends import backend_for, is_server_url
 from models.errors import PortalError
@@ -137,15 +148,31 @@ def copy_database(source: str | Path, target: str | Path, *, progress: Callable[
         try:
             _refuse_non_empty(target)
             tables = [model._meta.table_name for model in COPY_ORDER]
-            with dbmod.database.atomic():
-                # One snapshot of the source for the whole copy (a server's default isolation would let each
-                # batch see what was committed since the one before).
-                with reader.atomic(*(("REPEATABLE READ",) if is_url(source) else ())), _copy_upkeep(tables):
-                    for model in COPY_ORDER:
-                        report.counts[model._meta.table_name] = _copy_table(model, reader, batch_size, progress)
-                    if report.counts[OutboxMessage._meta.table_name]:
-                        _restore_delivery_states(reader, batch_size)
-                _reset_sequences()
+            statuses: Counter[str] = Counter()
+            step = "setting the target's upkeep aside"
+            try:
+                with dbmod.database.atomic():
+                    # One snapshot of the source for the whole copy (a server's default isolation would let each
+                    # batch see what was committed since the one before).
+                    with reader.atomic(*(("REPEATABLE READ",) if is_url(source) else ())), \
+                            _copy_upkeep(tables, statuses):
+                        for model in COPY_ORDER:
+                            step = model._meta.table_name
+                            report.counts[step] = _copy_table(model, reader, batch_size, progress, statuses)
+                        step = "the invitation delivery states"
+                        if report.counts[OutboxMessage._meta.table_name]:
+                            _restore_delivery_states(reader, batch_size)
+                        step = "the counts, ranks and indexes made at the end"
+                    step = "the id sequences"
+                    _reset_sequences()
+                    step = "the commit"
+            except PortalError:
+                raise
+            except Exception as exc:
+                if not dbmod.is_database_error(exc):
+                    raise
+                raise PortalError(f"db copy stopped at {step}: {_one_line(exc)}; nothing was copied, the target "
+                                  f"{display_name(target)} is as it was") from None
             with clock.frozen(at):
                 report.target_stats = portal.stats().as_dict()
         finally:
@@ -153,6 +180,17 @@ def copy_database(source: str | Path, target: str | Path, *, progress: Callable[
     finally:
         reader.close()
     return report
+
+
+def _one_line(exc: BaseException) -> str:
+    """What went wrong, in one line: a constraint the target refused as the engine says it, else the engine's
+    own words for people (a full disk, a busy file, a server gone)."""
+    from models.db import database_error_message
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, peewee.IntegrityError) or type(exc).__name__ in ("IntegrityError", "UniqueViolation"):
+        return text
+    return " ".join((database_error_message(exc) or text).split())
 
 
 def _open_reader(source: str) -> peewee.Database:
@@ -163,14 +201,30 @@ def _open_reader(source: str) -> peewee.Database:
     return backend_for(source).connect(source, create_folders=False, current=None, newest_schema=SCHEMA_VERSION)
 
 
-def _copy_upkeep(tables: list[str]) -> AbstractContextManager:
-    """What the target's engine sets aside while every row goes in and does once at the end (a server: its
-    secondary indexes and per-row triggers, rebuilt and recounted); nothing for SQLite, whose triggers keep up
-    row by row."""
+def _copy_upkeep(tables: list[str], statuses: Counter[str]) -> AbstractContextManager:
+    """What the target's engine sets aside while every row goes in and does once at the end: a server's own
+    (`copy_upkeep`: its secondary indexes and per-row triggers, rebuilt and recounted); otherwise the contacts'
+    insert upkeep, through the bulk path of the public `Backend` API (`_insert_upkeep_set_aside`)."""
     from models.db import backend
 
     upkeep = getattr(backend(), "copy_upkeep", None)
-    return upkeep(tables) if upkeep is not None else nullcontext()
+    return upkeep(tables) if upkeep is not None else _insert_upkeep_set_aside(statuses)
+
+
+@contextmanager
+def _insert_upkeep_set_aside(statuses: Counter[str]) -> Iterator[None]:
+    """The contact table's insert triggers and secondary indexes set aside (`Backend.suspend_insert_upkeep`,
+    inside the copy's transaction), then, once every row is in: the counts per status raised by `statuses` (filled
+    by `_insert_contacts` as the rows go in), every contact ranked in name order and the search index filled in
+    that order, and the triggers and indexes made again as they were. Row by row (the per-row triggers), 100k
+    contacts took 152 s. The other per-row counts (per expiry hour, per delivery state) stay with their triggers:
+    they fire only for invited contacts, and cost little."""
+    from models.db import backend
+
+    upkeep = backend().suspend_insert_upkeep()
+    upkeep.suspend_indexes()
+    yield
+    upkeep.restore(inserted=sum(statuses.values()), after_id=0, status=dict(statuses))
 
 
 def _reset_sequences() -> None:
@@ -216,27 +270,80 @@ def _batches(model: type[peewee.Model], reader: peewee.Database, fields: list[pe
 
 
 def _copy_table(model: type[peewee.Model], reader: peewee.Database, batch_size: int,
-                progress: Callable[[str, int], None] | None) -> int:
-    """Every row of `model` from the source into the target, a batch in memory at a time: through the target
-    engine's bulk loader where it has one (a server's COPY), else in multi-row INSERTs."""
+                progress: Callable[[str, int], None] | None, statuses: Counter[str]) -> int:
+    """Every row of `model` from the source into the target, a batch in memory at a time, each value as the
+    source stores it (every type here has one stored form both engines read: `COPY_STORED_FORMS`): through the
+    target engine's bulk loader where it has one (a server's COPY), else the contacts through the engine's bulk
+    insert and every other table in one prepared statement per batch. (A server's timestamps come as naive UTC
+    datetimes, which SQLite's driver stores as Peewee's own writes do: the same text as the file's own rows.)"""
     from models.db import backend
 
     fields = list(model._meta.sorted_fields)
     table = model._meta.table_name
+    columns = [f.column_name for f in fields]
+    stored = _reported(_batches(model, reader, fields, batch_size, stored=True), table, progress)
     load = getattr(backend(), "copy_table_rows", None)
     if load is not None:
-        # The values go as the source stores them, not through Peewee's types and back (which cost most of the
-        # time): every type here has one text form both engines read (`COPY_STORED_FORMS`).
-        stored = _batches(model, reader, fields, batch_size, stored=True)
-        return load(table, [f.column_name for f in fields], _reported(stored, table, progress))
-    batches = _reported(_batches(model, reader, fields, batch_size), table, progress)
-    per_insert = max(1, MAX_PARAMETERS // len(fields))
+        return load(table, columns, stored)
+    if model is Contact:
+        return _insert_contacts(stored, fields, statuses)
+    return _insert_rows(table, fields, stored)
+
+
+def _insert_rows(table: str, fields: Sequence[peewee.Field], batches: Iterator[list[tuple]]) -> int:
+    """Every batch into `table` with one prepared statement (Peewee's `insert_many` builds SQL text per row). A
+    server's timestamps come as naive UTC datetimes, which the driver stores as Peewee's own writes do (SQLite's
+    adapter: the same text as the file's own rows)."""
+    from models.db import database
+
+    columns = [f.column_name for f in fields]
+    sql = 'INSERT INTO "{}" ({}) VALUES ({})'.format(
+        table, ", ".join(f'"{c}"' for c in columns), ", ".join([database.param] * len(columns)))
+    cursor = database.cursor()
     copied = 0
     for rows in batches:
-        for start in range(0, len(rows), per_insert):
-            model.insert_many(rows[start:start + per_insert], fields=fields).execute()
+        cursor.executemany(sql, rows)
         copied += len(rows)
     return copied
+
+
+def _insert_contacts(batches: Iterator[list[tuple]], fields: Sequence[peewee.Field],
+                     statuses: Counter[str]) -> int:
+    """Every contact through the engine's bulk insert (`Backend.bulk_insert_contacts`, inside
+    `_insert_upkeep_set_aside`), counting them by status for the one count made at the end. The search text goes
+    with each row (the trigger that fills in an empty one is set aside). That insert skips a row the target
+    refuses (an address or id another contact has, a value missing): any skipped row ends the copy, in one line."""
+    from models.db import backend
+
+    engine = backend()
+    columns = [f.column_name for f in fields]
+    status, text = columns.index(Contact.status.column_name), columns.index(Contact.search_text.column_name)
+    parts = [columns.index(f.column_name) for f in (Contact.first_name, Contact.last_name, Contact.email,
+                                                     Contact.company)]
+    key = columns.index(Contact.id.column_name)
+    copied = 0
+    for rows in batches:
+        if any(row[text] == "" for row in rows):
+            rows = [row if row[text] != "" else (*row[:text], search_text(*(row[at] for at in parts)),
+                                                 *row[text + 1:]) for row in rows]
+        statuses.update(row[status] for row in rows)
+        inserted = engine.bulk_insert_contacts(rows, columns)
+        if inserted != len(rows):
+            _refused_contacts(rows, key, columns.index(Contact.email.column_name))
+        copied += len(rows)
+    return copied
+
+
+def _refused_contacts(rows: list[tuple], key: int, email: int) -> None:
+    """Raise the one line for a batch of contacts the target did not take all of (see `_insert_contacts`)."""
+    ids = [row[key] for row in rows]
+    taken = set(Contact.select(Contact.id).where(Contact.id.between(min(ids), max(ids))).tuples())
+    refused = [row for row in rows if (row[key],) not in taken]
+    first = refused[0] if refused else rows[0]
+    raise PortalError(
+        f"the target refused {len(refused) or 'some'} of the source's contacts (an address or id another contact "
+        f"has, or a value missing), the first #{first[key]} {first[email]!r}: nothing was copied"
+    )
 
 
 def _reported(batches: Iterator[list[tuple]], table: str,

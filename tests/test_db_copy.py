@@ -226,3 +226,131 @@ def test_every_copied_column_has_a_stored_form_a_bulk_loader_takes_as_it_is():
     odd = [f"{model.__name__}.{field.name}: {type(field).__name__}" for model in COPY_ORDER
            for field in model._meta.sorted_fields if not isinstance(field, COPY_STORED_FORMS)]
     assert odd == []
+
+
+# --- the bulk path into SQLite: what the set-aside triggers keep is made once, and made right --------------------
+
+SEARCHES = ("first1", "last3", "company 3", "cødé", "[bold]", "pe", "x", "example.com", "person3 company")
+"""Words of every kind the planner tells apart (trigrams, two letters, one, several, non-ASCII, markup)."""
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"))
+
+
+def sqlite_schema(path: Path | str) -> set[tuple]:
+    """The file's tables, indexes and triggers, each with the SQL that made it."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        found = set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
+    conn.close()
+    return found
+
+
+def assert_derived_state_is_exact(path: Path | str) -> None:
+    """In the SQLite file at `path`: every count the triggers keep equals a recount, every contact has a rank and
+    the ranks follow a full sort by name, and each search finds what a scan of the search text finds."""
+    from models.backends.sqlite.schema import DELIVERY_KEY, EXPIRY_HOUR
+    from models.db import backend
+    from models.listing import ContactQuery
+
+    open_database(path)
+    try:
+        def kept(sql: str) -> dict:
+            return {key: n for key, n in database.execute_sql(sql).fetchall() if n}
+
+        assert kept("SELECT status, n FROM contact_status_count") == kept(
+            "SELECT status, COUNT(*) FROM contact GROUP BY 1")
+        assert kept("SELECT hour, n FROM invite_expiry_count") == kept(
+            f"SELECT {EXPIRY_HOUR.format(p='')}, COUNT(*) FROM contact WHERE status = 'invited' "
+            "AND invite_expires_at IS NOT NULL GROUP BY 1")
+        assert kept("SELECT state, n FROM invite_delivery_count") == kept(
+            f"SELECT {DELIVERY_KEY.format(p='')}, COUNT(*) FROM contact WHERE status = 'invited' GROUP BY 1")
+        ranked = database.execute_sql("SELECT id, name_rank, last_name, first_name FROM contact").fetchall()
+        assert ranked and all(rank is not None for _, rank, _, _ in ranked)
+        assert len({rank for _, rank, _, _ in ranked}) == len(ranked)
+        by_rank = [row[0] for row in sorted(ranked, key=lambda row: row[1])]
+        assert by_rank == [row[0] for row in sorted(ranked, key=lambda row: (row[2], row[3], row[0]))]
+        texts = dict(database.execute_sql("SELECT id, search_text FROM contact").fetchall())
+        for words in SEARCHES:
+            scan = {contact_id for contact_id, text in texts.items()
+                    if all(word in _ascii_lower(text) for word in words.split())}
+            assert set(backend().matching_ids(ContactQuery(search=words))) == scan and scan, words
+    finally:
+        database.close()
+
+
+def test_the_copy_makes_counts_ranks_and_search_index_as_a_recount_a_sort_and_a_scan(source, tmp_path):
+    target = tmp_path / "copy.db"
+    report = copy_database(source, target)
+    assert report.stats_match, report.differences()
+    assert table_rows(source) == table_rows(target)
+    assert_derived_state_is_exact(target)
+    # the triggers and indexes set aside for the load are back, each as a new database has it
+    fresh = tmp_path / "fresh.db"
+    open_database(fresh)
+    database.close()
+    assert sqlite_schema(target) == sqlite_schema(fresh)
+    # and they keep up again: a contact added and invited after the copy is counted, ranked and found
+    open_database(target)
+    try:
+        contacts.add_contact("after-copy@example.com", "Zed", "Aardvark")
+        portal.invite(["after-copy@example.com"])
+    finally:
+        database.close()
+    assert_derived_state_is_exact(target)
+
+
+def test_a_contact_the_target_refuses_midway_is_one_line_and_the_target_is_left_empty(source, tmp_path, cli_at):
+    """The source holds two contacts with one address (its unique index dropped): the target's unique index
+    refuses the second, in the middle of the contacts (batches of 7)."""
+    import sqlite3
+
+    with sqlite3.connect(source) as conn:
+        conn.execute("DROP INDEX contact_email")
+        conn.execute("UPDATE contact SET email = 'person3@example.com' WHERE email = 'person20@example.com'")
+    conn.close()
+    target = tmp_path / "copy.db"
+    open_database(target)  # the target's schema first, so what the failed copy leaves can be compared
+    database.close()
+    before = sqlite_schema(target)
+    with pytest.raises(Exception) as refused:
+        copy_database(source, target, batch_size=7)
+    assert str(refused.value) == ("the target refused 1 of the source's contacts (an address or id another contact "
+                                  "has, or a value missing), the first #21 'person3@example.com': nothing was copied")
+    assert sqlite_schema(target) == before
+    assert all(not rows for rows in table_rows(target).values())
+    result = cli_at(source, "db", "copy", str(source), str(target))
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert result.stderr.startswith("error: the target refused 1 of the source's contacts")
+    assert sqlite_schema(target) == before
+
+
+def test_a_row_the_target_refuses_after_the_contacts_leaves_it_empty_with_its_triggers_and_indexes(
+        source, tmp_path, cli_at):
+    """Two API keys in use under one name (the source's partial unique index dropped): the target refuses the
+    second after every contact went in, its triggers and indexes set aside; all of it is rolled back."""
+    import sqlite3
+
+    with sqlite3.connect(source) as conn:
+        conn.execute("DROP INDEX api_key_live_name")
+        conn.execute("INSERT INTO api_key (name, key_hash, prefix, created_at, created_by) SELECT name, "
+                     "key_hash || 'x', prefix, created_at, created_by FROM api_key WHERE name = 'billing-portal'")
+    conn.close()
+    target = tmp_path / "copy.db"
+    open_database(target)
+    database.close()
+    before = sqlite_schema(target)
+    result = cli_at(source, "db", "copy", str(source), str(target))
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (f"error: db copy stopped at api_key: UNIQUE constraint failed: api_key.name; nothing "
+                             f"was copied, the target {target} is as it was\n")
+    assert sqlite_schema(target) == before
+    assert all(not rows for rows in table_rows(target).values())
+    # the same target takes a good copy afterwards
+    with sqlite3.connect(source) as conn:
+        conn.execute("DELETE FROM api_key WHERE key_hash LIKE '%x'")
+    conn.close()
+    assert copy_database(source, target).stats_match
+    assert_derived_state_is_exact(target)

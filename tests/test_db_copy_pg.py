@@ -12,7 +12,13 @@ from models import contacts
 from models.copy import COPY_ORDER
 from models.db import database, open_database
 from models.entities import Contact, OutboxMessage
-from tests.test_db_copy import cli_at, source, table_rows  # noqa: F401 - the fixtures are shared
+from tests.test_db_copy import (  # noqa: F401 - the fixtures are shared
+    assert_derived_state_is_exact,
+    cli_at,
+    source,
+    sqlite_schema,
+    table_rows,
+)
 
 
 def rows_at(spec) -> dict[str, list[tuple]]:
@@ -134,3 +140,60 @@ def test_a_copy_the_server_refuses_midway_leaves_the_target_empty_with_its_index
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
     assert _upkeep(pg_empty_url) == before == _upkeep(pg_url)
     assert all(not rows for rows in rows_at(pg_empty_url).values())
+
+
+def test_the_copy_back_makes_counts_ranks_and_search_index_as_a_recount_a_sort_and_a_scan(
+        source, pg_empty_url, tmp_path, cli_at):
+    """Into SQLite from a server through the bulk path: the server's stored values (datetimes, booleans) land as
+    the file's own rows hold them, and what the set-aside triggers keep is made once, exactly."""
+    from models.copy import copy_database
+
+    assert copy_database(source, pg_empty_url).stats_match
+    back = tmp_path / "back.db"
+    report = copy_database(pg_empty_url, back)
+    assert report.stats_match, report.differences()
+    import sqlite3
+
+    def stored(path):  # the values as the file stores them, not as Peewee reads them (the name ranks are the
+        # file's own: checked against a sort by `assert_derived_state_is_exact`)
+        with sqlite3.connect(path) as conn:
+            found = {model._meta.table_name: conn.execute(
+                "SELECT {} FROM \"{}\" ORDER BY 1".format(
+                    ", ".join(f'"{f.column_name}"' for f in model._meta.sorted_fields), model._meta.table_name)
+            ).fetchall() for model in COPY_ORDER}
+        conn.close()
+        return found
+
+    assert stored(back) == stored(source)
+    assert_derived_state_is_exact(back)
+    fresh = tmp_path / "fresh.db"
+    open_database(fresh)
+    database.close()
+    assert sqlite_schema(back) == sqlite_schema(fresh)
+
+
+def test_a_copy_back_the_file_refuses_midway_leaves_it_empty_with_its_triggers_and_indexes(
+        source, pg_empty_url, tmp_path, cli_at):
+    """Two API keys in use under one name on the server (its partial unique index dropped): the SQLite target
+    refuses the second after every contact went in; one line, and the file is as a new one."""
+    from models.copy import copy_database
+
+    assert copy_database(source, pg_empty_url).stats_match
+    open_database(pg_empty_url)
+    try:
+        database.execute_sql("DROP INDEX api_key_live_name")
+        database.execute_sql("INSERT INTO api_key (name, key_hash, prefix, created_at, created_by) SELECT name, "
+                             "key_hash || 'x', prefix, created_at, created_by FROM api_key "
+                             "WHERE name = 'billing-portal'")
+    finally:
+        database.close()
+    back = tmp_path / "back.db"
+    open_database(back)
+    database.close()
+    before = sqlite_schema(back)
+    result = cli_at(source, "db", "copy", pg_empty_url, str(back))
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (f"error: db copy stopped at api_key: UNIQUE constraint failed: api_key.name; nothing "
+                             f"was copied, the target {back} is as it was\n")
+    assert sqlite_schema(back) == before
+    assert all(not rows for rows in rows_at(back).values())
