@@ -377,6 +377,7 @@ def measure_outbox(size: int, senders: int) -> dict:
                     "CLIENT_PORTAL_SMTP_SECURITY": "none"})
         client = str(Path(sys.executable).with_name("client-portal"))
         started = time.perf_counter()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the senders' CPU: a load-proof per-message cost
         command = [client, "outbox", "send", "--rate", "0", "--json"]
         profile = os.environ.get("PG_BENCH_PROFILE")  # a folder: each sender runs under py-spy (collapsed stacks)
         procs = [subprocess.Popen(
@@ -386,6 +387,8 @@ def measure_outbox(size: int, senders: int) -> dict:
         waits = _LockWaits(url)
         results = [proc.communicate(timeout=1800) for proc in procs]
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
         waiting = waits.stop()
         counts = json.loads(sink.communicate("", timeout=60)[0].strip().splitlines()[-1])
         for proc, (out, err) in zip(procs, results):
@@ -394,7 +397,8 @@ def measure_outbox(size: int, senders: int) -> dict:
         sent = [None if profile else json.loads(out).get("sent", 0) for out, _ in results]  # py-spy prints too
     if counts["received"] != size or counts["distinct"] != size:
         raise SystemExit(f"{senders} senders: {counts} for {size} messages (a message lost or sent twice)")
-    return {"seconds": seconds, "per_second": size / seconds, "senders": senders, "sent_each": sent, **waiting}
+    return {"seconds": seconds, "per_second": size / seconds, "senders": senders, "sent_each": sent,
+            "sender_cpu_ms_per_message": cpu * 1000 / size, **waiting}
 
 
 def run_floor_sender(port: int, first: int, count: int) -> None:
@@ -435,16 +439,20 @@ def measure_outbox_floor(size: int, senders: int) -> dict:
     share = [size // senders + (1 if k < size % senders else 0) for k in range(senders)]
     starts = [sum(share[:k]) for k in range(senders)]
     started = time.perf_counter()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     procs = [subprocess.Popen([sys.executable, __file__, "floor-sender", str(port), str(first), str(count)])
              for first, count in zip(starts, share)]
     for proc in procs:
         if proc.wait(timeout=1800) != 0:
             raise SystemExit(f"a floor sender failed (exit {proc.returncode})")
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     counts = json.loads(sink.communicate("", timeout=60)[0].strip().splitlines()[-1])
     if counts["received"] != size or counts["distinct"] != size:
         raise SystemExit(f"floor, {senders} senders: {counts} for {size} messages")
-    return {"seconds": seconds, "per_second": size / seconds, "senders": senders}
+    return {"seconds": seconds, "per_second": size / seconds, "senders": senders,
+            "sender_cpu_ms_per_message": cpu * 1000 / size}
 
 
 def main() -> None:
