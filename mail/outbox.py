@@ -16,10 +16,6 @@ Why it is shaped this way:
   The email is rendered for the contact with a stand-in link *before* their link is issued, so an email that
   cannot be made never supersedes the link a contact already holds; if the real rendering still fails, the
   link just issued is revoked at once. Only trouble with the database or the server ends a pass.
-- Each email is rendered once: the stand-in link (random, of the real link's length) is replaced by the real one
-  in the rendered text, where that is exactly what rendering again would give (`_Substitution`): the templates
-  show the link only as it is (checked once per chunk and template, by rendering with two stand-ins), the contact
-  is the one rendered for, and the expiry shows the same minute. Otherwise the email is rendered again.
 - It runs happily in a Textual thread worker: it opens its own database connection, touches no UI, reports
   through a callback, and checks `cancel` between messages.
 """
@@ -37,11 +33,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 
-import markupsafe
-
 from mail.config import MailConfig
 from mail.message import build_message, recipient_address, sender_address
-from mail.templates import Renderer, RenderedEmail, RenderError, format_expiry
+from mail.templates import Renderer, RenderError
 from mail.transports import (
     DeliveryError,
     Transport,
@@ -152,55 +146,10 @@ def _database_trouble(exc: BaseException) -> bool:
     return is_database_error(exc)
 
 
-def _stand_in_url(url_base: str) -> str:
-    """A link of the real shape (the real address, a random token of the real length, never issued, so it opens
-    nothing): what the rendering before the contact's real link is issued uses, and what is then replaced."""
-    return url_base + secrets.token_urlsafe(links.TOKEN_BYTES)
-
-
-class _Substitution:
-    """Whether replacing a stand-in link by the real one in an email rendered with the stand-in gives exactly the
-    email rendering with the real link would (`exact`), found once per chunk and template: the first contact's
-    email rendered with two stand-ins, the one turned into the other by replacement. A template that shows the
-    link only as it is passes; one that transforms it (upper-cased, cut, reversed) or shows something derived from
-    its token does not, and its emails are rendered again with the real link."""
-
-    def __init__(self, renderer: Renderer, contact: ContactRow, rendered: RenderedEmail, stand_in: str,
-                 url_base: str, expires_at) -> None:
-        """`rendered`: `contact`'s email, rendered with `stand_in` and `expires_at`."""
-        self.stand_in = stand_in
-        other = _stand_in_url(url_base)
-        try:
-            again = renderer.render(contact, other, expires_at)
-        except RenderError:
-            again = None  # a template that fails for one link and not another: render every email twice
-        self.exact = _replaced(rendered, stand_in, other) == again
-        token = stand_in[len(url_base):].lower()
-        self._traces = {token[:12], token[-12:], token[len(token) // 2 - 6:len(token) // 2 + 6]}
-
-    def apply(self, rendered: RenderedEmail, url: str) -> RenderedEmail | None:
-        """`rendered` (made with the stand-in) with the real `url`, or None when it is not exact for this email."""
-        if not self.exact:
-            return None
-        real = _replaced(rendered, self.stand_in, url)
-        # A stand-in's trace left after replacing (a template that shows the link changed for some contacts only).
-        every = f"{real.subject}\n{real.text}\n{real.html}".lower()
-        if any(trace in every for trace in self._traces):
-            return None
-        return real
-
-
-def _shown(contact: ContactRow) -> tuple[str, str, str, str]:
-    """What of a contact an email shows (`mail.templates`' context, and the recipient's address): an email rendered
-    for one contact is the same for another with these the same (a login link marks a contact invited, say)."""
-    return contact.email, contact.first_name, contact.last_name, contact.company
-
-
-def _replaced(rendered: RenderedEmail, old: str, new: str) -> RenderedEmail:
-    """`rendered` with the link `old` replaced by `new`, as the text and as the HTML shows it (escaped)."""
-    old_html, new_html = str(markupsafe.escape(old)), str(markupsafe.escape(new))
-    return RenderedEmail(subject=rendered.subject.replace(old, new), text=rendered.text.replace(old, new),
-                         html=rendered.html.replace(old_html, new_html))
+def _stand_in_url(issuer: links.LinkIssuer) -> str:
+    """A link of the real shape (the real address, a token of the real length) that opens nothing: what a
+    trial rendering uses before the contact's real link is issued."""
+    return issuer.url_base + "x" * len(secrets.token_urlsafe(links.TOKEN_BYTES))
 
 
 class OutboxSender:
@@ -338,8 +287,7 @@ class _Run:
         kinds = {m.kind for m in self.held}
         renderers = {kind: Renderer(kind) for kind in kinds}
         issuers = {kind: links.LinkIssuer(kind, CHANNEL_EMAIL) for kind in kinds}
-        stand_ins = {kind: _stand_in_url(issuer.url_base) for kind, issuer in issuers.items()}
-        substitutions: dict[str, _Substitution] = {}
+        stand_ins = {kind: _stand_in_url(issuer) for kind, issuer in issuers.items()}
         claimed_at = time.monotonic()
         while self.held:
             if self.cancel.is_set():
@@ -353,8 +301,7 @@ class _Run:
             # The link is issued only now, right before this message goes, so a run that stops early never
             # leaves a contact with their older link superseded by one they were not sent.
             try:
-                prepared = self._prepare(row, renderers[row.kind], issuers[row.kind], stand_ins[row.kind],
-                                         substitutions)
+                prepared = self._prepare(row, renderers[row.kind], issuers[row.kind], stand_ins[row.kind])
             except _RowFailed as exc:
                 queue.mark_failed(row.id, self.owner, str(exc))
                 self._settled(row.id, row.contact.email, "failed", str(exc))
@@ -363,7 +310,7 @@ class _Run:
         self._record_accepted()
 
     def _prepare(self, row: queue.ClaimedMessage, renderer: Renderer, issuer: links.LinkIssuer,
-                 stand_in: str, substitutions: dict[str, _Substitution]) -> _Prepared:
+                 stand_in: str) -> _Prepared:
         """Issue the row's magic link and build its message (the token lives only in this message).
 
         The transaction that issues the link also records the message before as sent (`accepted`).
@@ -374,12 +321,7 @@ class _Run:
         """
         # Everything that can fail for this contact is tried first, with a stand-in link: a failure here issues
         # nothing, so the contact keeps the link they hold and a re-run does not issue another one each time.
-        expires_at = clock.now() + issuer.valid_for
-        rendered = self._render(row.contact, renderer, stand_in, expires_at)
-        substitution = substitutions.get(row.kind)
-        if substitution is None:
-            substitution = substitutions[row.kind] = _Substitution(renderer, row.contact, rendered, stand_in,
-                                                                   issuer.url_base, expires_at)
+        self._build(row, row.contact, renderer, stand_in, clock.now() + issuer.valid_for, trial=True)
         # The link goes to the contact as the claim read it a moment ago; if the stored row changed since
         # (revoked, deleted, readdressed, never invited), the issuer reads it again and decides.
         try:
@@ -394,42 +336,34 @@ class _Run:
                 raise
             raise _RowFailed(f"cannot issue the link: {_one_line(exc) or type(exc).__name__}") from None
         try:
-            real = None
-            if (_shown(link.contact) == _shown(row.contact)
-                    and format_expiry(link.expires_at) == format_expiry(expires_at)):
-                real = substitution.apply(rendered, link.url)  # the email rendered once, its link made real
-            if real is None:
-                real = self._render(link.contact, renderer, link.url, link.expires_at)
-            msg = self._build(row, link.contact, real)
+            msg = self._build(row, link.contact, renderer, link.url, link.expires_at)
         except _RowFailed:
             # Never leave a link open that no email carries (it superseded the contact's older emailed one).
             links.revoke_issued(link)
             raise
         return _Prepared(msg, link.contact.email)
 
-    def _render(self, contact: ContactRow, renderer: Renderer, url: str, expires_at) -> RenderedEmail:
-        """`contact`'s email carrying `url`, with its address made (what depends on the contact), or
-        `_RowFailed` with the reason in one line."""
+    def _build(self, row: queue.ClaimedMessage, contact: ContactRow, renderer: Renderer, url: str,
+               expires_at, *, trial: bool = False) -> EmailMessage | None:
+        """`contact`'s email carrying `url`, or `_RowFailed` with the reason in one line.
+
+        A `trial` renders and makes the address only (what depends on the contact), and returns None.
+        """
         try:
             rendered = renderer.render(contact, url, expires_at)
-            recipient_address(contact.email, contact.full_name)
-            return rendered
-        except RenderError as exc:
-            raise _RowFailed(_one_line(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - an address the email library refuses fails this row
-            raise _RowFailed(f"cannot build the email: {_one_line(exc) or type(exc).__name__}") from None
-
-    def _build(self, row: queue.ClaimedMessage, contact: ContactRow, rendered: RenderedEmail) -> EmailMessage:
-        """The message of `rendered` for `contact`, or `_RowFailed` with the reason in one line."""
-        try:
+            to = recipient_address(contact.email, contact.full_name)
+            if trial:
+                return None
             return build_message(
                 rendered,
                 sender=self.sender_addr,
-                to=recipient_address(contact.email, contact.full_name),
+                to=to,
                 message_id=row.message_id,
                 date=clock.now(),
                 kind=row.kind,
             )
+        except RenderError as exc:
+            raise _RowFailed(_one_line(exc)) from None
         except Exception as exc:  # noqa: BLE001 - an address or header the email library refuses fails this row
             raise _RowFailed(f"cannot build the email: {_one_line(exc) or type(exc).__name__}") from None
 
