@@ -338,3 +338,17 @@ async def test_a_first_window_read_ahead_from_another_file_is_not_shown(portal_a
         assert table.total == 20
         assert "someone.else@elsewhere.org" not in [row.email for row in table.shown_rows]
         assert len(started) == 1  # read again, from the right file
+
+
+async def test_a_selection_is_painted_with_the_status_lines_count_of_it(portal_app):
+    """The status line follows the table at once (a signal, not a message): a mark and "1 selected" in one
+    frame, where the count came a frame after the mark."""
+    demo.seed(60)
+    app = portal_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        frames = _record_frames(app)
+        await pilot.press("space")
+        await settle(pilot)
+        assert frames and "1 selected" in frames[0]["status"]
+        assert {"contacts", "table-status"} <= frames[0]["widgets"]
