@@ -181,3 +181,174 @@ async def test_the_first_contacts_are_read_before_the_header(portal_app, monkeyp
         assert reads[:2] == ["window", "header"]
         header = app.screen.query_one(stats_header.StatsHeader)
         assert header.info is not None and header.info.stats.contacts == 30
+
+
+# --- one frame a key (tui12) ------------------------------------------------------------------------------------
+
+def _record_frames(app) -> list[dict]:
+    """What each frame painted from now on: the widgets it repainted, and what the search box and the table held
+    then (`_display` is where Textual writes a frame; it is wrapped, not changed)."""
+    from tui.widgets.search_bar import SearchInput
+
+    frames: list[dict] = []
+    display = app._display
+
+    def recorded(screen, renderable):
+        if renderable is not None:
+            table = screen.query_one(ContactTable)
+            frames.append({"widgets": {widget.id for widget in screen._dirty_widgets},
+                           "box": screen.query_one(SearchInput).value, "search": table.query_spec.search,
+                           "busy": table.busy, "rows": [row.id for row in table.shown_rows],
+                           "status": str(screen._status_text)})
+        return display(screen, renderable)
+
+    app._display = recorded
+    return frames
+
+
+async def _until(pilot, condition, timeout: float = 10.0) -> None:
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await pilot.pause(0.01)
+
+
+async def test_a_search_key_is_painted_with_its_results_and_their_count_in_one_frame(portal_app, monkeypatch):
+    """Before, a key took three frames: its echo alone (the query had not even started), the new rows, and the
+    status line's count of them one tick (8 ms) later."""
+    from tui.screens import main
+
+    monkeypatch.setattr(main, "PAINT_HOLD_SECONDS", 30.0)  # the results always come within it here
+    demo.seed(300)
+    app = portal_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        await _type(pilot, "lovel")
+        table = app.screen.query_one(ContactTable)
+        assert table.shown_rows
+        for key, text, total in (("x", "lovelx", 0), ("backspace", "lovel", table.total)):
+            frames = _record_frames(app)
+            await pilot.press(key)
+            await settle(pilot)
+            want = contact_page(ContactQuery(search=text), 0, 40)
+            assert want.total == total and frames, (key, want.total, frames)
+            first = frames[0]
+            assert (first["box"], first["search"], first["busy"]) == (text, text, False)
+            assert first["rows"] == [row.id for row in want.rows][: len(first["rows"])]
+            assert ("No contact matches" if not total else f"of {total:,}") in first["status"]
+            # The box, the table's lines (all of them changed) and the status line, in that one frame.
+            assert {"search", "contacts", "table-status"} <= first["widgets"], key
+
+
+async def test_a_key_whose_results_are_slow_is_still_echoed_at_once(portal_app, monkeypatch):
+    """The echo waits for the results only `PAINT_HOLD_SECONDS`: with the reading thread held up, the key is
+    painted alone, and its results when they come."""
+    import threading
+
+    from tui import reader
+    from tui.screens import main
+
+    monkeypatch.setattr(main, "PAINT_HOLD_SECONDS", 0.05)
+    demo.seed(100)
+    app = portal_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        await settle(pilot)
+        table = app.screen.query_one(ContactTable)
+        frames = _record_frames(app)
+        gate = threading.Event()
+        reader._executor.submit(gate.wait, 30)  # the reading thread is busy until the gate opens
+        try:
+            await pilot.press("l")
+            await _until(pilot, lambda: any(frame["box"] == "l" for frame in frames))
+            assert table.busy and [frame["busy"] for frame in frames if frame["box"] == "l"][0]
+        finally:
+            gate.set()
+        await settle(pilot)
+        assert table.query_spec.search == "l" and not table.busy
+        assert frames[-1]["rows"] == [row.id for row in table.shown_rows] != []
+
+
+async def test_a_search_starts_its_query_in_the_handler_that_changed_the_box(portal_app):
+    """Not two messages later (the key's echo was painted before its query had even been handed to the reading
+    thread)."""
+    demo.seed(50)
+    app = portal_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(ContactTable)
+        app.screen.query_one(SearchInput).value = "lovel"  # as a key's handler does, with no await after it
+        assert table.query_spec.search == "lovel" and table.busy
+        await settle(pilot)
+        assert [row.id for row in table.shown_rows] == [
+            row.id for row in contact_page(ContactQuery(search="lovel"), 0, 40).rows][: len(table.shown_rows)]
+
+
+def _recording_reads(monkeypatch) -> list:
+    from tui import reader
+
+    started: list = []
+    start = reader.start
+
+    def recorded(func, *args):
+        if getattr(func, "__name__", "") == "load_window":
+            started.append(args)
+        return start(func, *args)
+
+    monkeypatch.setattr(reader, "start", recorded)
+    return started
+
+
+async def test_the_first_window_read_at_launch_is_the_one_the_table_shows(portal_app, monkeypatch):
+    from tui import reader
+
+    demo.seed(40)
+    started = _recording_reads(monkeypatch)
+    reader.read_first_window_ahead()  # as `client-portal` does, before importing the dashboard
+    app = portal_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(ContactTable)
+        assert started == []  # the table read no window itself
+        want = contact_page(ContactQuery(), 0, 40)
+        assert [row.id for row in table.shown_rows] == [row.id for row in want.rows][: len(table.shown_rows)]
+        assert table.total == want.total == 40
+
+
+async def test_a_first_window_read_ahead_from_another_file_is_not_shown(portal_app, db_path, tmp_path, monkeypatch):
+    from models import contacts
+    from models.db import open_database
+    from tui import reader
+
+    started = _recording_reads(monkeypatch)
+    open_database(tmp_path / "other.db")
+    contacts.add_contact("someone.else@elsewhere.org", first_name="Some", last_name="One")
+    reader.read_first_window_ahead()
+    reader._executor.submit(lambda: None).result(timeout=30)  # read, from the other file
+    open_database(db_path)
+    demo.seed(20)
+    app = portal_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(ContactTable)
+        assert table.total == 20
+        assert "someone.else@elsewhere.org" not in [row.email for row in table.shown_rows]
+        assert len(started) == 1  # read again, from the right file
+
+
+async def test_a_selection_is_painted_with_the_status_lines_count_of_it(portal_app):
+    """The status line follows the table at once (a signal, not a message): a mark and "1 selected" in one
+    frame, where the count came a frame after the mark."""
+    demo.seed(60)
+    app = portal_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        frames = _record_frames(app)
+        await pilot.press("space")
+        await settle(pilot)
+        assert frames and "1 selected" in frames[0]["status"]
+        assert {"contacts", "table-status"} <= frames[0]["widgets"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
@@ -30,19 +30,64 @@ _counting: list = [None]
 """The counting thread's connection while it runs a query (for `interrupt_count`)."""
 
 
-def _call(func: Callable[..., T], *args) -> T:
+def _call(func: Callable[..., T], *args, **kwargs) -> T:
     # The tests (and `open_database`) may point the shared database at another file; follow it.
     if getattr(_local, "path", None) != database.database:
         if not database.is_closed():
             database.close()
         _local.path = database.database
     database.connect(reuse_if_open=True)
-    return func(*args)
+    return func(*args, **kwargs)
 
 
 async def read(func: Callable[..., T], *args) -> T:
     """Run `func(*args)` on the reading thread and return its result (exceptions are raised here)."""
-    return await asyncio.get_running_loop().run_in_executor(_executor, partial(_call, func, *args))
+    return await start(func, *args)
+
+
+def start(func: Callable[..., T], *args) -> asyncio.Future[T]:
+    """Hand `func(*args)` to the reading thread now, and return its future to await.
+
+    `read` starts its query only when its coroutine first runs: from a worker, that is after Textual has run its
+    other ready tasks, among them painting the last key's echo (the query of a search key started 2-5 ms late).
+    Call this from the event loop's thread."""
+    return asyncio.get_running_loop().run_in_executor(_executor, partial(_call, func, *args))
+
+
+WINDOW = 200
+"""How many contacts the contact table's cache holds around its view (one read)."""
+
+_first_window: list = [None]
+"""The future of the first window read ahead by `read_first_window_ahead`, until the table takes it."""
+
+
+def read_first_window_ahead() -> None:
+    """Start reading the dashboard's first window now, before Textual is even imported.
+
+    The dashboard's start waited for this read after the screen was composed and mounted; started here, the
+    query runs while the main thread imports and composes (SQLite lets go of the GIL while it works), and the
+    rows are usually there when the table first asks (`first_window`). Call on the main thread, once the
+    database is open."""
+    from models.contacts import ContactQuery, contact_page
+
+    def read():  # which file was read is known only on the reading thread (`_call` follows the database)
+        return database.database, contact_page(ContactQuery(), 0, WINDOW, count=False)
+
+    _first_window[0] = _executor.submit(_call, read)
+
+
+def first_window(path: str | None) -> Awaitable | None:
+    """The first window read ahead, to await: its page, or None if it was read from another file than `path`.
+    None when nothing was read ahead; taken once."""
+    ahead, _first_window[0] = _first_window[0], None
+    if ahead is None:
+        return None
+
+    async def page():
+        read_from, page = await asyncio.wrap_future(ahead)
+        return page if read_from == path else None
+
+    return page()
 
 
 class NotWanted(Exception):

@@ -10,13 +10,15 @@ losing the cursor or selection.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -39,6 +41,13 @@ from tui.widgets.stats_header import StatsHeader
 
 HEADER_FALLBACK_SECONDS = 1.0
 """When the header is read if the table's first window has not come by then."""
+
+PAINT_HOLD_SECONDS = 0.016
+"""How long a search key's echo waits to be painted with the key's results (one frame at 60 Hz).
+
+Painted alone, the echo set the grid of frame ticks (`TEXTUAL_FPS`): rows that came a few ms later waited up to a
+tick for the next frame, and the echo's frame held the event loop and the reading thread's GIL while the query ran.
+Painted together, the rows of a query that takes less than this are on screen one frame after the key."""
 
 
 class EmptyState(Static, can_focus=True):
@@ -155,6 +164,10 @@ class MainScreen(Screen):
         self._binding_state: tuple = ()
         self._header_read = False
         """Whether the header's first read was asked for (it waits for the table's first window)."""
+        self._paint_hold = 0
+        """Non-zero while a search key's frame waits for its results (which hold: a newer key's is another)."""
+        self._paint_held_until = 0.0
+        """Until when (`time.monotonic`) the screen waits for a search's results before painting its key."""
 
     def compose(self) -> ComposeResult:
         yield StatsHeader(self.data_dir, id="stats", read_on_mount=False)  # after the first contacts: `_view_changed`
@@ -174,6 +187,10 @@ class MainScreen(Screen):
         make_keys_wait = getattr(self.app, "make_keys_wait", None)
         if make_keys_wait is not None:
             make_keys_wait(self.table, lambda: self._results_pending and self.table.busy)
+        self.watch(self.query_one("#search", Input), "value", self._search_typed, init=False)
+        # At once, in the handler that changed the table: its rows and the status line's count of them are
+        # painted in the same frame.
+        self.table.view_changed_signal.subscribe(self, self._view_changed, immediate=True)
         watch_changes(self)
         # The header is read after the first window of contacts (they share the reading thread, and the rows are
         # what a user waits for); if that window never comes (a locked or broken database), soon anyway.
@@ -181,6 +198,44 @@ class MainScreen(Screen):
         self._binding_state = self._actions_available()
         self._update_status()
         self._update_hints()
+
+    # --- painting -------------------------------------------------------------------------------------------------
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        """Paint the widgets one change touched in one frame.
+
+        A widget's repaint reaches the screen a loop turn after the handler that asked for it, one widget at a time
+        (its own queue runs first). The screen paints as soon as it goes idle with something to paint, so the
+        widget whose request arrived a turn later waited for the next frame tick: the table's new rows were painted,
+        then the status line's count of them 8 ms later, and a search key's echo before its "loading…". One turn
+        of the loop here lets the requests of the same change arrive before the screen decides to paint.
+        """
+        event.prevent_default()  # Textual's own handler runs below, once (else it runs after this one anyway)
+        await asyncio.sleep(0)
+        if self._paint_hold and time.monotonic() < self._paint_held_until:
+            return  # the key's echo waits for its results, up to PAINT_HOLD_SECONDS (`_hold_paint`)
+        await super()._on_idle(event)
+
+    def _hold_paint(self) -> None:
+        """Paint a search key's echo with its results, in one frame, if they come within `PAINT_HOLD_SECONDS`."""
+        self._paint_hold += 1
+        self._paint_held_until = time.monotonic() + PAINT_HOLD_SECONDS
+        self.set_timer(PAINT_HOLD_SECONDS, partial(self._release_paint, self._paint_hold))  # the echo alone, then
+
+    def _release_paint_soon(self, turns: int = 3) -> None:
+        """Let the held frame be painted once the repaints asked for now have reached the screen: the table's
+        comes at the end of this loop turn, the status line's a turn or two later (each widget's request goes
+        through its own queue, then the screen's)."""
+        loop, hold = asyncio.get_running_loop(), self._paint_hold
+        if turns:
+            loop.call_soon(self._release_paint_soon, turns - 1)
+        else:
+            self._release_paint(hold)
+
+    def _release_paint(self, hold: int) -> None:
+        if hold == self._paint_hold:  # not a later key's hold
+            self._paint_hold = 0
+            self.check_idle()
 
     # --- keeping current --------------------------------------------------------------------------------------
 
@@ -212,9 +267,21 @@ class MainScreen(Screen):
 
     @on(SearchBar.Changed)
     def _search_changed(self, event: SearchBar.Changed) -> None:
-        query = dataclasses.replace(self.table.query_spec, search=event.search, status=event.status)
+        self._show_search(event.search, event.status)
+
+    def _search_typed(self, text: str) -> None:
+        """The search box's text changed: the query starts now, in the key's own handler, not after the two
+        messages that carry `SearchBar.Changed` here (the key's echo was painted before its query had started)."""
+        self._show_search(text, self.query_one(SearchBar).status)
+
+    def _show_search(self, search: str, status: str | None) -> None:
+        query = dataclasses.replace(self.table.query_spec, search=search, status=status)
+        if query == self.table.query_spec:
+            return
         self.table.set_query(query)
         self._results_pending = self.table.busy
+        if self._results_pending:
+            self._hold_paint()
 
     @on(SearchBar.Changed)
     def _keep_status(self) -> None:
@@ -226,8 +293,7 @@ class MainScreen(Screen):
         event.stop()
         self.table.focus()
 
-    @on(ContactTable.ViewChanged)
-    def _view_changed(self) -> None:
+    def _view_changed(self, table: ContactTable | None = None) -> None:
         if self.table.loaded:
             self._read_header()
         self._update_status()
@@ -235,6 +301,8 @@ class MainScreen(Screen):
         self._update_hints()  # redrawn only when a key or a label changed (the selection's count, say)
         if self._results_pending and not self.table.busy:
             self._results_pending = False
+            if self._paint_hold:
+                self._release_paint_soon()
             if (keys_may_continue := getattr(self.app, "keys_may_continue", None)) is not None:
                 keys_may_continue()
 

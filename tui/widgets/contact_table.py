@@ -15,6 +15,7 @@ survives searches, sorts and refreshes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
@@ -23,18 +24,20 @@ from rich.style import Style
 from textual import events, on, work
 from textual.geometry import Region
 from textual.message import Message
+from textual.signal import Signal
 from textual.strip import Strip
 from textual.widget import Widget
 
 from models import contacts
 from models.contacts import ContactPage, ContactQuery, ContactRow
+from models.db import database
 from models.states import DELIVERY_FAILED
 from models.errors import PortalError
 from tui import reader
 from tui.key_actions import KeyAction
 from tui.text import visible, when
 
-WINDOW = 200
+WINDOW = reader.WINDOW
 """How many contacts the cache holds around the view."""
 
 COLUMNS = (
@@ -197,19 +200,13 @@ class ContactTable(_Navigation, can_focus=True):
             self.generation = generation
             self.total = total
 
-    class ViewChanged(Message):
-        """What the table shows changed: the status line and the empty state follow it."""
-
-        def __init__(self, table: ContactTable) -> None:
-            super().__init__()
-            self.table = table
-
-        @property
-        def control(self) -> ContactTable:
-            return self.table
-
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.view_changed_signal: Signal[ContactTable] = Signal(self, "view_changed")
+        """What the table shows changed (rows, cursor, total, selection): the status line and the empty state
+        follow it. A signal its listener may take at once (`immediate=True`): a `Message` reached the screen
+        two hops after the table's own repaint, and the status line's count of the new rows was painted a
+        frame (8 ms) after them."""
         self.query_spec = ContactQuery()
         """The search, status filter and sort being shown."""
         self.total = 0
@@ -309,12 +306,18 @@ class ContactTable(_Navigation, can_focus=True):
 
     def _start(self, request: _Request) -> None:
         self._inflight = request
-        self._fetch(request)
+        # The query starts on the reading thread now, not when the worker first runs (after the frame that
+        # echoes the key); the worker waits for it and hands the rows back.
+        first = request == _Request(ContactQuery(), 0, WINDOW, 0)
+        ahead = reader.first_window(database.database) if first else None  # read at launch (`tui.cli`)?
+        self._fetch(request, ahead or reader.start(load_window, request.query, request.offset, request.limit))
 
     @work(group="contact-window", exit_on_error=False)
-    async def _fetch(self, request: _Request) -> None:
+    async def _fetch(self, request: _Request, pending: Awaitable[ContactPage | None]) -> None:
         try:
-            page = await reader.read(load_window, request.query, request.offset, request.limit)
+            page = await pending
+            if page is None:  # the first window was read ahead from another file
+                page = await reader.read(load_window, request.query, request.offset, request.limit)
         except Exception as exc:  # a locked or broken database must not take the dashboard down
             message = str(exc) if isinstance(exc, PortalError) else f"cannot read contacts: {exc}"
             self.post_message(self.WindowLoaded(request, None, message))
@@ -591,7 +594,7 @@ class ContactTable(_Navigation, can_focus=True):
                        if index >= len(lines) or index >= len(previous) or lines[index] != previous[index]]
             if changed:
                 self.refresh(*changed)
-        self.post_message(self.ViewChanged(self))
+        self.view_changed_signal.publish(self)
 
     def on_resize(self, event: events.Resize) -> None:
         self._clamp()
@@ -624,7 +627,7 @@ class ContactTable(_Navigation, can_focus=True):
         index = event.y - self.header_height
         if 0 <= index < len(self._shown):
             self._move_to(self._top + index)
-            self.post_message(self.ViewChanged(self))
+            self.view_changed_signal.publish(self)
 
     def _move_to(self, cursor: int, top: int | None = None) -> None:
         if self.total == 0:
