@@ -6,16 +6,24 @@ The rows come back in exactly SQLite's order: text by code point (`COLLATE "C"`)
 when ascending and last when descending, the same tie-breakers (`models.listing.SORT_KEYS`).
 
 A search's window is found without counting every match (the dashboard counts afterwards, on its counting thread,
-`count_matches`), by one of two roads, as SQLite's planner does (`models/backends/sqlite/search.py`):
+`count_matches`), by one of three roads (the first two as SQLite's planner has them,
+`models/backends/sqlite/search.py`):
 
 - a walk along the sort order's btree, keeping the contacts whose search key has every word, stopping as soon as
   the window is full (`_walk`): a common word ('gmail', 'jo', one letter) fills 200 rows within a few hundred
   or thousand contacts, where finding every match through the trigram index and sorting them reads them all;
 - the matches found through the trigram index, then sorted (`_sorted`): a rare word has few matches, so sorting
-  them is quick, where a walk would read most of the table to fill its window.
+  them is quick, where a walk would read most of the table to fill its window;
+- the matches in a slice of the sort order at a time, each slice's found through the trigram index and the sort
+  index's range at once, then sorted, until the window is full (`_sliced`): a word of middling frequency ('mary',
+  0.7 %) is too rare for a walk (a row read per contact) and too common to sort (a page read per match: 6,300 at
+  a million contacts), and the first few percent of the order hold its window. The slices are cut where the
+  server's statistics on the sort column put them (`_cuts`), and sized by the planner's estimate of the matches
+  (`_estimate`, from the search key's statistics, schema v11).
 
-A search with a word the index answers first walks at most WALK contacts (a few milliseconds, whatever the word),
-then, if the window did not fill, takes the index. A search with no such word (one letter, or characters
+A search with a word the index answers first walks at most WALK contacts (a few milliseconds, whatever the word)
+unless the planner expects it to find a fraction of its window there, then, if the window did not fill, takes the
+index: in slices (name and email orders, a word with a trigram of its own, a window near the top), else sorted. A search with no such word (one letter, or characters
 pg_trgm makes no trigram of) walks until its window is full, or to the end. PostgreSQL's planner does not choose
 between these itself: its estimate of a LIKE's matches assumes them spread evenly along the order, so a surname
 bunched in one place of the name order made it walk most of the table, and a LIKE pg_trgm finds no trigram in
@@ -358,9 +366,13 @@ def _next_slice(cuts: list[tuple[str, float]], edge: str | None, share: float, d
     at = {value: before for value, before in cuts}
     if descending:
         top = at.get(edge, 1.0) if edge is not None else 1.0
+        if top - share <= 0.0:
+            return Slice(None, edge)
         lows = [value for value, before in cuts if before <= top - share and (edge is None or value < edge)]
         return Slice(lows[-1] if lows else None, edge)
     start = at.get(edge, 0.0) if edge is not None else 0.0
+    if start + share >= 1.0:
+        return Slice(edge, None)
     highs = [value for value, before in cuts if before >= start + share and (edge is None or value > edge)]
     return Slice(edge, highs[0] if highs else None)
 
@@ -407,7 +419,8 @@ def _sliced(query: ContactQuery, words: list[str], offset: int, limit: int, shar
     of the few percent of the order its window needs, where sorting every match reads one page per match. The
     first slice is twice what the planner's estimate of the matches predicts (`_estimate`; or `share`, the
     matches per contact the capped walk saw, if that says more); each next one is predicted from the matches seen
-    so far, and at least `SLICE_GROWTH` times larger. None without statistics."""
+    so far, and at least `SLICE_GROWTH` times larger. A window expected to hold every
+    match takes the sorted road (`_sorted`). None without statistics."""
     cuts = _cuts(SLICED[query.sort])
     if not cuts:
         return None
@@ -418,6 +431,8 @@ def _sliced(query: ContactQuery, words: list[str], offset: int, limit: int, shar
     matched = 0
     estimate = _estimate(query, words) if estimate is None else estimate
     fraction = min(1.0, 2 * need / max(estimate, share * everyone, 1.0))
+    if fraction >= 1.0:  # the window is expected to hold every match: one slice would be the sorted road
+        return _sorted(query, words, offset, limit, hint=True)
     edge: str | None = None
     while True:
         piece = _next_slice(cuts, edge, fraction, query.descending)
