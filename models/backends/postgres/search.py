@@ -21,10 +21,11 @@ A search's window is found without counting every match (the dashboard counts af
   server's statistics on the sort column put them (`_cuts`), and sized by the planner's estimate of the matches
   (`_estimate`, from the search key's statistics, schema v11).
 
-A search with a word the index answers first walks at most WALK contacts (a few milliseconds, whatever the word)
-unless the planner expects it to find a fraction of its window there, then, if the window did not fill, takes the
-index: in slices (name and email orders, a word with a trigram of its own, a window near the top), else sorted. A search with no such word (one letter, or characters
-pg_trgm makes no trigram of) walks until its window is full, or to the end. PostgreSQL's planner does not choose
+A search with a word the index answers first walks at most WALK contacts (a few milliseconds, whatever the word;
+skipped when the planner expects it to find less than a quarter of the window there), then, if the window did not
+fill, takes the index: in slices (name and email orders, a word with a trigram of its own, a window near the top),
+else sorted. A search with no such word (one letter, or characters pg_trgm makes no trigram of) walks until its
+window is full, or to the end. PostgreSQL's planner does not choose
 between these itself: its estimate of a LIKE's matches assumes them spread evenly along the order, so a surname
 bunched in one place of the name order made it walk most of the table, and a LIKE pg_trgm finds no trigram in
 made it read the whole trigram index (seconds at a million contacts). Each query is therefore spelled so that only
