@@ -6,17 +6,26 @@ The rows come back in exactly SQLite's order: text by code point (`COLLATE "C"`)
 when ascending and last when descending, the same tie-breakers (`models.listing.SORT_KEYS`).
 
 A search's window is found without counting every match (the dashboard counts afterwards, on its counting thread,
-`count_matches`), by one of two roads, as SQLite's planner does (`models/backends/sqlite/search.py`):
+`count_matches`), by one of three roads (the first two as SQLite's planner has them,
+`models/backends/sqlite/search.py`):
 
 - a walk along the sort order's btree, keeping the contacts whose search key has every word, stopping as soon as
   the window is full (`_walk`): a common word ('gmail', 'jo', one letter) fills 200 rows within a few hundred
   or thousand contacts, where finding every match through the trigram index and sorting them reads them all;
 - the matches found through the trigram index, then sorted (`_sorted`): a rare word has few matches, so sorting
-  them is quick, where a walk would read most of the table to fill its window.
+  them is quick, where a walk would read most of the table to fill its window;
+- the matches in a slice of the sort order at a time, each slice's found through the trigram index and the sort
+  index's range at once, then sorted, until the window is full (`_sliced`): a word of middling frequency ('mary',
+  0.7 %) is too rare for a walk (a row read per contact) and too common to sort (a page read per match: 6,300 at
+  a million contacts), and the first few percent of the order hold its window. The slices are cut where the
+  server's statistics on the sort column put them (`_cuts`), and sized by the planner's estimate of the matches
+  (`_estimate`, from the search key's statistics, schema v11).
 
-A search with a word the index answers first walks at most WALK contacts (a few milliseconds, whatever the word),
-then, if the window did not fill, takes the index. A search with no such word (one letter, or characters
-pg_trgm makes no trigram of) walks until its window is full, or to the end. PostgreSQL's planner does not choose
+A search with a word the index answers first walks at most WALK contacts (a few milliseconds, whatever the word;
+skipped when the planner expects it to find less than a quarter of the window there), then, if the window did not
+fill, takes the index: in slices (name and email orders, a word with a trigram of its own, a window near the top),
+else sorted. A search with no such word (one letter, or characters pg_trgm makes no trigram of) walks until its
+window is full, or to the end. PostgreSQL's planner does not choose
 between these itself: its estimate of a LIKE's matches assumes them spread evenly along the order, so a surname
 bunched in one place of the name order made it walk most of the table, and a LIKE pg_trgm finds no trigram in
 made it read the whole trigram index (seconds at a million contacts). Each query is therefore spelled so that only
@@ -26,6 +35,7 @@ index cannot answer).
 
 from __future__ import annotations
 
+import json
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -84,6 +94,9 @@ def _where(query: ContactQuery, words: list[str], *, pairs: bool = False) -> tup
     elif query.status:
         conditions.append("status = ?")
         params.append(query.status)
+    # A word with a trigram of its own narrows the index's matches enough: a pair beside it is a plain filter
+    # (its hundred-odd patterns would each read a posting list, 100 ms at a million contacts, for 'mary sm').
+    pairs = pairs and not any(has_trigram(word) for word in words)
     for word in words:
         patterns = pair_patterns(word) if pairs else None
         if patterns is not None:
@@ -302,6 +315,142 @@ def _further(query: ContactQuery, offset: int, limit: int, seen: int, cap: int) 
     return int(2 * walk) + offset
 
 
+SLICED = {"name": "last_name", "email": "email"}
+"""Sort orders whose first column is text the server keeps statistics on: their matches can be found a slice of
+the order at a time (`_sliced`)."""
+
+SLICE_MAX = 1_000
+"""The deepest window end (offset + limit) the sliced road is tried for: deeper, every match is sorted."""
+
+SLICE_GROWTH = 4.0
+"""How much larger each slice is than the one before, at least (a word rarer where the order starts than the
+share of the walk said is found in a few slices, whatever it is)."""
+
+
+def _cuts(column: str) -> list[tuple[str, float]]:
+    """Values of `column` in code-point order, each with the share of contacts estimated to sort before it, from
+    the server's statistics on the column (its most common values and the bounds of its histogram, `pg_stats`,
+    which ANALYZE and autovacuum keep): empty before the table was first analyzed. The values need not be right:
+    any cut between slices gives the same rows, a stale one only a slice of another size."""
+    row = database.execute_sql(
+        "SELECT null_frac, most_common_vals::text::text[], most_common_freqs, histogram_bounds::text::text[] "
+        "FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'contact' AND attname = ?",
+        (column,)).fetchone()
+    if row is None:
+        return []
+    null_frac, common, freqs, bounds = row[0] or 0.0, row[1] or [], row[2] or [], row[3] or []
+    weights: dict[str, float] = {}
+    for value, freq in zip(common, freqs):
+        weights[value] = weights.get(value, 0.0) + freq
+    if len(bounds) > 1:  # each bin of the histogram holds the same share of the rest, up to its upper bound
+        per_bin = max(0.0, 1.0 - null_frac - sum(freqs)) / (len(bounds) - 1)
+        for value in bounds[1:]:
+            weights[value] = weights.get(value, 0.0) + per_bin
+        weights.setdefault(bounds[0], 0.0)
+    cuts, before = [], 0.0
+    for value in sorted(weights):  # code-point order, as COLLATE "C" sorts (Python compares code points)
+        cuts.append((value, before))
+        before += weights[value]
+    return cuts
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Contacts whose sort column (`SLICED`) is at least `low` and below `high` (None: no bound)."""
+
+    low: str | None
+    high: str | None
+
+
+def _next_slice(cuts: list[tuple[str, float]], edge: str | None, share: float, descending: bool) -> Slice:
+    """The slice that starts at `edge` (None: where the order starts) and holds about `share` of the contacts."""
+    at = {value: before for value, before in cuts}
+    if descending:
+        top = at.get(edge, 1.0) if edge is not None else 1.0
+        if top - share <= 0.0:
+            return Slice(None, edge)
+        lows = [value for value, before in cuts if before <= top - share and (edge is None or value < edge)]
+        return Slice(lows[-1] if lows else None, edge)
+    start = at.get(edge, 0.0) if edge is not None else 0.0
+    if start + share >= 1.0:
+        return Slice(edge, None)
+    highs = [value for value, before in cuts if before >= start + share and (edge is None or value > edge)]
+    return Slice(edge, highs[0] if highs else None)
+
+
+def slice_statement(query: ContactQuery, words: list[str], piece: Slice, limit: int) -> Statement:
+    """The first `limit` matches in `piece` of the sort order, sorted, with the count of its matches: the trigram
+    index's matches and the slice's range in the sort index, combined in a bitmap, so only the rows of the slice
+    that match are read."""
+    conditions, params = _where(query, words, pairs=True)
+    column = f'"{SLICED[query.sort]}" COLLATE "C"'
+    if piece.low is not None:
+        conditions.append(f"{column} >= ?")
+        params.append(piece.low)
+    if piece.high is not None:
+        conditions.append(f"{column} < ?")
+        params.append(piece.high)
+    sql = f"SELECT {_COLUMNS}, COUNT(*) OVER () FROM contact{_clause(conditions)}{_order(query)} LIMIT ?"
+    return Statement(sql, (*params, limit), INDEX_ONLY)
+
+
+def _status_contacts(query: ContactQuery) -> int:
+    """How many contacts have the query's status (every contact without a filter; the invited for 'expired'),
+    from the counts the triggers keep."""
+    return count_matches(ContactQuery(status=STATUS_INVITED if query.status == FILTER_EXPIRED else query.status))
+
+
+def _estimate(query: ContactQuery, words: list[str]) -> float:
+    """How many contacts match, as the planner estimates it from its statistics (a millisecond, nothing read): a
+    LIKE's share from the search key's histogram (schema v11 keeps 1,000 values of it: 0.1 % steps), each word's
+    apart, as if they were independent. Never run: a LIKE without a trigram would read the whole index."""
+    conditions, params = _where(query, [])
+    for word in words:  # each word as a LIKE, whose share the planner reads from the search key's statistics
+        conditions.append(f"{SEARCH_KEY} LIKE ?")
+        params.append(f"%{escape_like(search_key(word))}%")
+    plan = database.execute_sql(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM contact{_clause(conditions)}", params)
+    plan = plan.fetchone()[0]
+    return float((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
+
+
+def _sliced(query: ContactQuery, words: list[str], offset: int, limit: int, share: float,
+            estimate: float | None = None) -> ContactPage | None:
+    """The window found a slice of the sort order at a time (`slice_statement`), each slice's matches through the
+    trigram index, sorted, until the window is full: a word of middling frequency ('mary', 0.7 %) reads the rows
+    of the few percent of the order its window needs, where sorting every match reads one page per match. The
+    first slice is twice what the planner's estimate of the matches predicts (`_estimate`; or `share`, the
+    matches per contact the capped walk saw, if that says more); each next one is predicted from the matches seen
+    so far, and at least `SLICE_GROWTH` times larger. A window expected to hold every
+    match takes the sorted road (`_sorted`). None without statistics."""
+    cuts = _cuts(SLICED[query.sort])
+    if not cuts:
+        return None
+    at = dict(cuts)
+    need = offset + limit
+    everyone = max(1, _status_contacts(query))  # the contacts a slice is a share of
+    rows: list[tuple] = []
+    matched = 0
+    estimate = _estimate(query, words) if estimate is None else estimate
+    fraction = min(1.0, 2 * need / max(estimate, share * everyone, 1.0))
+    if fraction >= 1.0:  # the window is expected to hold every match: one slice would be the sorted road
+        return _sorted(query, words, offset, limit, hint=True)
+    edge: str | None = None
+    while True:
+        piece = _next_slice(cuts, edge, fraction, query.descending)
+        found = slice_statement(query, words, piece, need - len(rows)).run()
+        rows += [row[:-1] for row in found]
+        matched += found[0][-1] if found else 0
+        end = piece.low if query.descending else piece.high
+        if len(rows) >= need:
+            return ContactPage(rows=tuples_to_rows(rows[offset:need]), total=matched, offset=offset, exact=False)
+        if end is None:  # the last slice: every match was seen
+            return ContactPage(rows=tuples_to_rows(rows[offset:need]), total=matched, offset=offset)
+        covered = max(1.0 - at[end] if query.descending else at[end], 1.0 / everyone)
+        seen_share = matched / (covered * everyone) if matched else 0.5 / (covered * everyone)
+        fraction = max(SLICE_GROWTH * fraction, 2 * (need - len(rows)) / seen_share / everyone)
+        edge = end
+
+
 def _search_window(query: ContactQuery, words: list[str], offset: int, limit: int) -> ContactPage:
     if not words:
         conditions, params = _where(query, [])
@@ -309,14 +458,31 @@ def _search_window(query: ContactQuery, words: list[str], offset: int, limit: in
         rows = tuples_to_rows(database.execute_sql(sql, [*params, limit, offset]))
         return ContactPage(rows=rows, total=count_matches(query), offset=offset)
     hint = any(indexed(word) for word in words)
+    # Slices only for a word with a trigram of its own: a pair's hundred-odd patterns would be looked up again for
+    # each slice (and planned again: 3-15 ms each).
+    trigram = any(has_trigram(word) for word in words)
     if limit > 0 and query.sort in WALKABLE:
         cap = WALK + offset if hint else None
+        sliced = cap is not None and query.sort in SLICED and offset + limit <= SLICE_MAX and trigram
+        estimate = None
+        if sliced:
+            # A word the planner expects to be rare skips the capped walk (a row read per contact, most of them
+            # from the disk: 5-20 ms at a million contacts) when it would find less than a quarter of the window.
+            estimate = _estimate(query, words)
+            if estimate * cap < (offset + limit) / 4 * max(1, _status_contacts(query)):
+                page = _sliced(query, words, offset, limit, 0.0, estimate)
+                if page is not None:
+                    return page
         page, seen = _walk(query, words, offset, limit, cap)
         if page is not None:
             return page
         further = _further(query, offset, limit, seen, cap) if cap is not None else None
         if further is not None:
             page, _ = _walk(query, words, offset, limit, further)
+            if page is not None:
+                return page
+        elif sliced:
+            page = _sliced(query, words, offset, limit, seen / cap, estimate)
             if page is not None:
                 return page
     return _sorted(query, words, offset, limit, hint=hint)
