@@ -33,7 +33,7 @@ __all__ = [
 BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another admin's write to finish before `write_transaction` retries (milliseconds)."""
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 10
 """The schema this code writes (the same numbers on every engine; each backend records it its own way)."""
 
 APP_NAME = "client-portal"

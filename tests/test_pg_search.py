@@ -379,8 +379,8 @@ def test_a_pair_beside_a_word_with_a_trigram_is_a_filter(db, mixed_contacts):
 
 
 def test_the_search_key_keeps_finer_statistics_new_or_upgraded(db, db_path):
-    """Schema v11: the search key's statistics keep 1,000 values (the share of a LIKE the slices are sized and
-    planned by), on a new database and on one upgraded from version 10."""
+    """Schema v10: the search key's statistics keep 1,000 values (the share of a LIKE the slices are sized and
+    planned by), on a new database and on one upgraded from version 9."""
     from models.backends.postgres import schema
     from models.db import SCHEMA_VERSION, open_database
 
@@ -388,10 +388,10 @@ def test_the_search_key_keeps_finer_statistics_new_or_upgraded(db, db_path):
         return database.execute_sql("SELECT attstattarget FROM pg_attribute WHERE attrelid = 'contact'::regclass "
                                     "AND attname = 'search_key'").fetchone()[0]
 
-    assert SCHEMA_VERSION >= 11
+    assert SCHEMA_VERSION >= 10
     assert target() == schema.SEARCH_KEY_STATISTICS
     database.execute_sql("ALTER TABLE contact ALTER COLUMN search_key SET STATISTICS -1")
-    database.execute_sql("UPDATE portal_schema SET version = 10")
+    database.execute_sql("UPDATE portal_schema SET version = 9")
     database.close()
     open_database(db_path)
     assert database.execute_sql("SELECT MAX(version) FROM portal_schema").fetchone()[0] == SCHEMA_VERSION

@@ -300,7 +300,7 @@ read every match of the word instead of the slice's own. With 1,000, in steps of
 per value (300,000 rows: seconds at a million contacts, run by autovacuum in the background)."""
 
 
-def _v11(db: peewee.Database) -> None:
+def _v10(db: peewee.Database) -> None:
     """Finer statistics on the search key (`SEARCH_KEY_STATISTICS`), taken at the next ANALYZE."""
     db.execute_sql(f"ALTER TABLE contact ALTER COLUMN {SEARCH_KEY} SET STATISTICS {SEARCH_KEY_STATISTICS}")
 
@@ -314,9 +314,7 @@ def _v9(db: peewee.Database) -> None:
 
 UPGRADES = {1: create_schema, 2: _nothing, 3: _nothing, 4: _nothing, 5: _nothing, 6: _nothing, 7: _nothing,
             8: _nothing,  # v8 is SQLite's name-ordered search index; the trigram index here needs no rank
-            9: _v9,
-            10: _nothing,  # held for branch `size12` (SQLite's search text made from the columns)
-            11: _v11}
+            9: _v9, 10: _v10}
 """Upgrade to version N from N-1."""
 
 

@@ -19,7 +19,7 @@ A search's window is found without counting every match (the dashboard counts af
   0.7 %) is too rare for a walk (a row read per contact) and too common to sort (a page read per match: 6,300 at
   a million contacts), and the first few percent of the order hold its window. The slices are cut where the
   server's statistics on the sort column put them (`_cuts`), and sized by the planner's estimate of the matches
-  (`_estimate`, from the search key's statistics, schema v11).
+  (`_estimate`, from the search key's statistics, schema v10).
 
 A search with a word the index answers first walks at most WALK contacts (a few milliseconds, whatever the word;
 skipped when the planner expects it to find less than a quarter of the window there), then, if the window did not
@@ -402,7 +402,7 @@ def _status_contacts(query: ContactQuery) -> int:
 
 def _estimate(query: ContactQuery, words: list[str]) -> float:
     """How many contacts match, as the planner estimates it from its statistics (a millisecond, nothing read): a
-    LIKE's share from the search key's histogram (schema v11 keeps 1,000 values of it: 0.1 % steps), each word's
+    LIKE's share from the search key's histogram (schema v10 keeps 1,000 values of it: 0.1 % steps), each word's
     apart, as if they were independent. Never run: a LIKE without a trigram would read the whole index."""
     conditions, params = _where(query, [])
     for word in words:  # each word as a LIKE, whose share the planner reads from the search key's statistics

@@ -489,13 +489,9 @@ def _v9(db: peewee.SqliteDatabase) -> None:
 
 
 def _v10(db: peewee.SqliteDatabase) -> None:
-    """Version 10 is held for branch `size12` (the search text made from the columns); nothing here yet."""
-
-
-def _v11(db: peewee.SqliteDatabase) -> None:
-    """Version 11 is PostgreSQL's (finer statistics on its search key): nothing to do in an SQLite file."""
+    """Version 10 is PostgreSQL's (finer statistics on its search key): nothing to do in an SQLite file."""
 
 
 UPGRADES: dict[int, Callable[[peewee.SqliteDatabase], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8,
-                                                                9: _v9, 10: _v10, 11: _v11}
+                                                                9: _v9, 10: _v10}
 """Upgrade to version N from N-1."""
