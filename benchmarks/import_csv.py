@@ -17,6 +17,13 @@ Memory: `.venv/bin/python benchmarks/import_csv.py --rss 100000,1000000` writes 
 `contacts import` of it (`csv_io.import_file`) in a child process and reads the child's peak RSS from
 `getrusage(RUSAGE_CHILDREN)`: the import's own memory, not the generated data's. The goal is memory that does not
 grow with the file (under 200 MB at a million rows). `run_all.py` calls `measure_rss(rows)`.
+
+Size on disk: `.venv/bin/python benchmarks/import_csv.py --size 10000,100000,1000000` writes a realistic CSV
+(`_data.contacts_of`: real name frequencies, Zipf-sized companies, real mail domains, a phone on every other row),
+runs `contacts import` of it in a child process, and prints the database's size (after the last connection closed,
+so the write-ahead log is folded in) against the CSV's (the issue's goal: at most 4x at a million), the peak RSS,
+and the largest tables and indexes (`dbstat`). The floor beside it: the same rows in a bare table with only a UNIQUE
+email. `run_all.py` calls `measure_size(rows)`.
 """
 
 from __future__ import annotations
@@ -100,6 +107,57 @@ def measure_rss(rows: int) -> dict:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["added"] == rows, result
     return {**result, "rows": rows, "file_mb": round(size / 1024 / 1024, 1), "import_rss_mb": round(child_rss, 1)}
+
+
+def write_realistic_csv(rows: int, path: Path) -> int:
+    """The contacts `_data.make_database(rows)` holds, as a CSV an agency would import; its size."""
+    from _data import contacts_of
+
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["First Name", "Last Name", "E-mail Address", "Company", "Phone"])
+        for contact_id, first, last, company, email, _ in contacts_of(rows):
+            writer.writerow([first, last, email, company, f"+44 20 7946 {contact_id % 10_000:04d}"
+                             if contact_id % 2 else ""])
+    return path.stat().st_size
+
+
+def _bare_size(csv_path: Path, db_path: Path) -> int:
+    """The floor for size: the CSV's rows in a table with only a UNIQUE email, in bytes."""
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TABLE c (id INTEGER PRIMARY KEY, email TEXT UNIQUE, first TEXT, last TEXT, company TEXT, "
+                 "phone TEXT)")
+    with open(csv_path, encoding="utf-8", newline="") as handle, conn:
+        reader = csv.reader(handle)
+        next(reader)
+        conn.executemany("INSERT INTO c (first, last, email, company, phone) VALUES (?,?,?,?,?)", reader)
+    conn.close()
+    return db_path.stat().st_size
+
+
+def measure_size(rows: int) -> dict:
+    """Database size after `contacts import` of a realistic `rows`-row CSV (see the module docstring)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path, db_path = Path(tmp) / "contacts.csv", Path(tmp) / "db.db"
+        size = write_realistic_csv(rows, csv_path)
+        out = subprocess.run([sys.executable, __file__, "--import-file", str(csv_path), str(db_path)],
+                             capture_output=True, text=True, check=False)
+        if out.returncode:
+            sys.stderr.write(out.stderr)
+            raise SystemExit(f"the import of {rows} rows failed (exit {out.returncode})")
+        child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result["added"] == rows, result
+        db_size = sum(Path(str(db_path) + suffix).stat().st_size for suffix in ("", "-wal")
+                      if Path(str(db_path) + suffix).exists())
+        conn = sqlite3.connect(db_path)
+        parts = conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 8").fetchall()
+        conn.close()
+        floor = _bare_size(csv_path, Path(tmp) / "bare.db")
+    mb = lambda n: round(n / 1024 / 1024, 1)  # noqa: E731
+    return {**result, "rows": rows, "csv_mb": mb(size), "db_mb": mb(db_size), "bare_mb": mb(floor),
+            "ratio": db_size / size, "import_rss_mb": round(child_rss, 1),
+            "parts": [(name, mb(n)) for name, n in parts]}
 
 
 def bare(data: bytes, path: Path) -> tuple[float, float]:
@@ -227,6 +285,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rss", type=lambda text: [int(n) for n in text.split(",")],
                         help="only measure the peak RSS of importing files of these row counts (comma-separated)")
+    parser.add_argument("--size", type=lambda text: [int(n) for n in text.split(",")],
+                        help="only measure the database size after importing realistic files of these row counts")
+    parser.add_argument("--size-one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--import-file", nargs=2, type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rss-one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -235,6 +296,20 @@ def main() -> None:
         return
     if args.rss_one:  # a fresh process per size, so RUSAGE_CHILDREN is that one import's
         print(json.dumps(measure_rss(args.rss_one)))
+        return
+    if args.size_one:
+        print(json.dumps(measure_size(args.size_one)))
+        return
+    if args.size:
+        print("Database size after `contacts import` of a realistic CSV (each import in a child process)")
+        for rows in args.size:
+            r = subprocess.run([sys.executable, __file__, "--size-one", str(rows)], capture_output=True, text=True,
+                               check=True).stdout.strip().splitlines()[-1]
+            r = json.loads(r)
+            print(f"  {rows:>9,} rows: CSV {r['csv_mb']:6.1f} MB, database {r['db_mb']:7.1f} MB "
+                  f"({r['ratio']:.2f}x the CSV; bare table {r['bare_mb']:.1f} MB), import {r['seconds']:.2f} s, "
+                  f"peak RSS {r['import_rss_mb']:.0f} MB")
+            print("      " + ", ".join(f"{name} {n}" for name, n in r["parts"]))
         return
     if args.rss:
         print("CSV import of a file on disk (each in a child process; peak RSS from getrusage(RUSAGE_CHILDREN))")
