@@ -332,8 +332,9 @@ class PostgresBackend:
     def copy_upkeep(self, tables: Sequence[str]) -> Iterator[None]:
         """For `db copy` into this (empty) database, inside its transaction: the secondary indexes of `tables`
         dropped and the row triggers set aside (COPY_SUSPENDED_TRIGGERS) while every row goes in, then each index
-        built once from all the rows (a sort, not a million B-tree and GIN inserts), every count made once, and
-        the triggers back on. A failure rolls all of it back with the rows."""
+        built once from all the rows (a sort, not a million B-tree and GIN inserts), every count made once, the
+        triggers back on, and the tables analyzed: search plans by the planner's statistics (`search._sliced`), which
+        a new table has none of until autovacuum's first pass. A failure rolls all of it back with the rows."""
         indexes = _secondary_indexes(database, tables)
         for name, _ in indexes:
             database.execute_sql(f'DROP INDEX "{name}"')
@@ -347,6 +348,8 @@ class PostgresBackend:
         schema.recount(database)
         for table, name in suspended:
             database.execute_sql(f'ALTER TABLE "{table}" ENABLE TRIGGER "{name}"')
+        for table in tables:
+            database.execute_sql(f'ANALYZE "{table}"')
 
     def copy_table_rows(self, table: str, columns: Sequence[str], batches: Iterable[Sequence[tuple]]) -> int:
         """For `db copy`, inside `copy_upkeep`: every row of `table` (batches of values in `columns` order, as
