@@ -277,6 +277,14 @@ def _run_side(which: str, rows: int, keep: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _each_in_a_child(flag: str, sizes: list[int]):
+    """(size, result) for each size, each measured by this script in a fresh process (`flag SIZE`): its peak RSS
+    is its own."""
+    for rows in sizes:
+        out = subprocess.run([sys.executable, __file__, flag, str(rows)], capture_output=True, text=True, check=True)
+        yield rows, json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("rows", nargs="?", type=int, default=100_000)
@@ -302,10 +310,7 @@ def main() -> None:
         return
     if args.size:
         print("Database size after `contacts import` of a realistic CSV (each import in a child process)")
-        for rows in args.size:
-            r = subprocess.run([sys.executable, __file__, "--size-one", str(rows)], capture_output=True, text=True,
-                               check=True).stdout.strip().splitlines()[-1]
-            r = json.loads(r)
+        for rows, r in _each_in_a_child("--size-one", args.size):
             print(f"  {rows:>9,} rows: CSV {r['csv_mb']:6.1f} MB, database {r['db_mb']:7.1f} MB "
                   f"({r['ratio']:.2f}x the CSV; bare table {r['bare_mb']:.1f} MB), import {r['seconds']:.2f} s, "
                   f"peak RSS {r['import_rss_mb']:.0f} MB")
@@ -313,10 +318,7 @@ def main() -> None:
         return
     if args.rss:
         print("CSV import of a file on disk (each in a child process; peak RSS from getrusage(RUSAGE_CHILDREN))")
-        for rows in args.rss:
-            r = subprocess.run([sys.executable, __file__, "--rss-one", str(rows)], capture_output=True, text=True,
-                               check=True).stdout.strip().splitlines()[-1]
-            r = json.loads(r)
+        for rows, r in _each_in_a_child("--rss-one", args.rss):
             print(f"  {rows:>9,} rows, {r['file_mb']:6.1f} MB file: peak RSS {r['import_rss_mb']:6.1f} MB, "
                   f"{r['seconds']:6.2f} s (CPU {r['cpu_seconds']:.2f} s)")
         return

@@ -281,6 +281,14 @@ def assert_derived_state_is_exact(path: Path | str) -> None:
         database.close()
 
 
+def assert_schema_as_new(path, tmp_path) -> None:
+    """`path`'s tables, indexes and triggers are exactly a new database's (nothing set aside was left out)."""
+    fresh = tmp_path / "fresh.db"
+    open_database(fresh)
+    database.close()
+    assert sqlite_schema(path) == sqlite_schema(fresh)
+
+
 def test_the_copy_makes_counts_ranks_and_search_index_as_a_recount_a_sort_and_a_scan(source, tmp_path):
     target = tmp_path / "copy.db"
     report = copy_database(source, target)
@@ -288,10 +296,7 @@ def test_the_copy_makes_counts_ranks_and_search_index_as_a_recount_a_sort_and_a_
     assert table_rows(source) == table_rows(target)
     assert_derived_state_is_exact(target)
     # the triggers and indexes set aside for the load are back, each as a new database has it
-    fresh = tmp_path / "fresh.db"
-    open_database(fresh)
-    database.close()
-    assert sqlite_schema(target) == sqlite_schema(fresh)
+    assert_schema_as_new(target, tmp_path)
     # and they keep up again: a contact added and invited after the copy is counted, ranked and found
     open_database(target)
     try:

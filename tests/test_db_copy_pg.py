@@ -14,6 +14,7 @@ from models.db import database, open_database
 from models.entities import Contact, OutboxMessage
 from tests.test_db_copy import (  # noqa: F401 - the fixtures are shared
     assert_derived_state_is_exact,
+    assert_schema_as_new,
     cli_at,
     source,
     sqlite_schema,
@@ -170,10 +171,7 @@ def test_the_copy_back_makes_counts_ranks_and_search_index_as_a_recount_a_sort_a
 
     assert stored(back) == stored(source)
     assert_derived_state_is_exact(back)
-    fresh = tmp_path / "fresh.db"
-    open_database(fresh)
-    database.close()
-    assert sqlite_schema(back) == sqlite_schema(fresh)
+    assert_schema_as_new(back, tmp_path)
 
 
 def test_a_copy_back_the_file_refuses_midway_leaves_it_empty_with_its_triggers_and_indexes(
