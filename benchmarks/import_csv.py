@@ -93,19 +93,24 @@ def import_file_child(csv_path: Path, db_path: Path) -> dict:
     return {"seconds": seconds, "cpu_seconds": cpu, "added": report.added, "skipped": report.skipped_count}
 
 
+def _import_in_a_child(csv_path: Path, db_path: Path, rows: int) -> tuple[dict, float]:
+    """`contacts import` of `csv_path` into `db_path` in a fresh process (`--import-file`), checked to add every
+    row: its result and the peak RSS of this process's children so far, in MB (one child per process here)."""
+    out = subprocess.run([sys.executable, __file__, "--import-file", str(csv_path), str(db_path)],
+                         capture_output=True, text=True, check=False)
+    if out.returncode:
+        sys.stderr.write(out.stderr)
+        raise SystemExit(f"the import of {rows} rows failed (exit {out.returncode})")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["added"] == rows, result
+    return result, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
 def measure_rss(rows: int) -> dict:
     """Peak RSS of an import of a `rows`-row file from disk, in a child process of its own (see the docstring)."""
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "contacts.csv"
         size = write_csv(rows, csv_path)
-        out = subprocess.run([sys.executable, __file__, "--import-file", str(csv_path), str(Path(tmp) / "db.db")],
-                             capture_output=True, text=True, check=False)
-        if out.returncode:
-            sys.stderr.write(out.stderr)
-            raise SystemExit(f"the import of {rows} rows failed (exit {out.returncode})")
-        child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["added"] == rows, result
+        result, child_rss = _import_in_a_child(csv_path, Path(tmp) / "db.db", rows)
     return {**result, "rows": rows, "file_mb": round(size / 1024 / 1024, 1), "import_rss_mb": round(child_rss, 1)}
 
 
@@ -140,14 +145,7 @@ def measure_size(rows: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         csv_path, db_path = Path(tmp) / "contacts.csv", Path(tmp) / "db.db"
         size = write_realistic_csv(rows, csv_path)
-        out = subprocess.run([sys.executable, __file__, "--import-file", str(csv_path), str(db_path)],
-                             capture_output=True, text=True, check=False)
-        if out.returncode:
-            sys.stderr.write(out.stderr)
-            raise SystemExit(f"the import of {rows} rows failed (exit {out.returncode})")
-        child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        assert result["added"] == rows, result
+        result, child_rss = _import_in_a_child(csv_path, db_path, rows)
         db_size = sum(Path(str(db_path) + suffix).stat().st_size for suffix in ("", "-wal")
                       if Path(str(db_path) + suffix).exists())
         conn = sqlite3.connect(db_path)
