@@ -24,6 +24,22 @@ def run_cli(db_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, "--db", str(db_path), *args], capture_output=True, text=True, timeout=60)
 
 
+def first_url(process: subprocess.Popen, printed: list[str] | None = None) -> str:
+    """The one-time URL `client-portal web` prints, read from its output (each line read goes to `printed`)."""
+    url = ""
+    deadline = time.monotonic() + 60
+    while not url and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if printed is not None:
+            printed.append(line)
+        if "?token=" in line:
+            url = line.strip()
+    assert url, process.stderr.read() if process.poll() is not None else "no URL printed"
+    return url
+
+
 @pytest.fixture
 def web_process(db, db_path: Path):
     """`client-portal web --port P` running; yields (process, first URL)."""
@@ -31,16 +47,7 @@ def web_process(db, db_path: Path):
     process = subprocess.Popen([*CLI, "--db", str(db_path), "web", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        url = ""
-        deadline = time.monotonic() + 60
-        while not url and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            if "?token=" in line:
-                url = line.strip()
-        assert url, process.stderr.read() if process.poll() is not None else "no URL printed"
-        yield process, url
+        yield process, first_url(process)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

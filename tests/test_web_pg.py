@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +17,7 @@ import pytest
 from models import contacts
 from tests.fixtures_browser import free_port
 from tests.test_web_auth import TerminalSession, sign_in
-from tests.test_web_cli import CLI
+from tests.test_web_cli import CLI, first_url
 from tui import web
 
 PASSWORD = "Sekr3t-pw_x9"
@@ -61,16 +60,7 @@ async def test_web_serves_the_dashboard_of_a_postgresql_database(password_url, t
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     printed: list[str] = []
     try:
-        url = ""
-        deadline = time.monotonic() + 60
-        while not url and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            printed.append(line)
-            if "?token=" in line:
-                url = line.strip()
-        assert url, process.stderr.read() if process.poll() is not None else "no URL printed"
+        url = first_url(process, printed)
         printed.append(process.stdout.readline())  # the "Another browser" line
         assert f"--db '{password_url.replace(PASSWORD, '***')}' web --print-url" in printed[-1]
         shown = password_url.replace(PASSWORD, "***")
