@@ -91,12 +91,71 @@ async def settle(pilot, rounds: int = 20) -> None:
         idle += 1
         if idle >= 3:
             break
+    await _table_loaded(pilot)
     await _header_current(pilot)
     for widget in app.screen.query(Input):
         widget.cursor_blink = False
     # Scrolls are animated: under load one is still on its way when the workers are done.
     await pilot.wait_for_animation()
     await pilot.pause()
+
+
+async def _table_loaded(pilot, timeout: float = 10.0) -> None:
+    """Wait until the contact table holds the window it asked for.
+
+    Its reads run on the reading thread and come back as a message: on a busy machine the worker can look done
+    while that message waits, and a key pressed then (`down`) would move a cursor over rows not there yet."""
+    import asyncio
+
+    from tui.widgets.contact_table import ContactTable
+
+    main = pilot.app.main_screen
+    if main is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for table in main.query(ContactTable):
+        while table.busy and loop.time() < deadline:
+            await workers_done(pilot.app)
+            await pilot.pause(0.02)
+
+
+async def steady(pilot, looks: int = 3, timeout: float = 10.0) -> None:
+    """Wait until the screen draws the same over `looks` consecutive looks, 50 ms apart.
+
+    A snapshot is taken the moment its `run_before` returns; on a loaded machine a repaint that a timer, a
+    debounce or a late message asked for can still be on its way, and the snapshot would catch the screen in
+    between (the template editor at 80x24 failed so in CI, once in many runs). Every snapshot waits for this
+    (`snap_compare` below), so no test has to know which of its repaints come late."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last, same = None, 0
+    while same < looks - 1 and loop.time() < deadline:
+        await pilot.pause(0.05)
+        await pilot.wait_for_scheduled_animations()
+        shot = pilot.app.export_screenshot()
+        same = same + 1 if shot == last else 0
+        last = shot
+
+
+@pytest.fixture
+def snap_compare(snap_compare):
+    """pytest-textual-snapshot's `snap_compare`, whose `run_before` ends by waiting for a steady screen."""
+    import inspect
+
+    def compare(app, *args, run_before=None, **kwargs):
+        async def before(pilot) -> None:
+            if run_before is not None:
+                result = run_before(pilot)
+                if inspect.isawaitable(result):
+                    await result
+            await steady(pilot)
+
+        return snap_compare(app, *args, run_before=before, **kwargs)
+
+    return compare
 
 
 async def _header_current(pilot, timeout: float = 3.0) -> None:
