@@ -199,3 +199,36 @@ def test_a_copy_back_the_file_refuses_midway_leaves_it_empty_with_its_triggers_a
                              f"was copied, the target {back} is as it was\n")
     assert sqlite_schema(back) == before
     assert all(not rows for rows in rows_at(back).values())
+
+
+def test_the_copy_stores_the_contacts_in_name_order(db_path, pg_empty_url, tmp_path):
+    """The contacts go onto the server stored in the name order (`schema.store_in_name_order`), whatever order
+    their ids have in the source (here the reverse, with capitals, non-ASCII letters and equal names, which sort
+    by code point and then id): a walk of the name order reads them page by page. The name index stays marked as
+    the one to cluster on, and a name-order search on the copy shows what a full sort shows."""
+    from models.backends.postgres.schema import NAME_ORDER_INDEX, search_key
+    from models.copy import copy_database
+
+    names = [("Zoë", "Zed"), ("amy", "zed"), ("Bob", "Émile"), ("Al", "Ng"), ("al", "Ng"), ("Al", "Ng"), ("x", "ÖZ"),
+             ("Cy", "Brown"), ("cy", "brown"), ("Dee", ""), ("Ed", "A"), ("Fay", "a b")]
+    open_database(db_path)
+    for n, (first, last) in enumerate(reversed(names * 4)):
+        contacts.add_contact(f"c{n}@example.com", first_name=first, last_name=last)
+    database.close()
+    copy_database(db_path, pg_empty_url)
+    open_database(pg_empty_url)
+    try:
+        stored = [row[0] for row in database.execute_sql("SELECT id FROM contact ORDER BY ctid")]
+        rows = Contact.select(Contact.id, Contact.first_name, Contact.last_name).tuples()
+        by_name = [id_ for id_, first, last in sorted(rows, key=lambda r: (r[2], r[1], r[0]))]  # code points
+        assert stored == by_name != sorted(by_name)
+        clustered = database.execute_sql("SELECT indexrelid::regclass::text FROM pg_index "
+                                         "WHERE indrelid = 'contact'::regclass AND indisclustered").fetchall()
+        assert clustered == [(NAME_ORDER_INDEX,)]
+        keys = dict(Contact.select(Contact.id, Contact.search_text).tuples())
+        for text in ("", "ng", "zed", "ng al"):
+            want = [id_ for id_ in by_name if all(search_key(word) in search_key(keys[id_]) for word in text.split())]
+            page = contacts.contact_page(contacts.ContactQuery(search=text), 0, 100, count=True)
+            assert [row.id for row in page.rows] == want and page.total == len(want), text
+    finally:
+        database.close()

@@ -343,8 +343,13 @@ class PostgresBackend:
             database.execute_sql(f'ALTER TABLE "{table}" DISABLE TRIGGER "{name}"')
         yield
         database.execute_sql(f"SET LOCAL maintenance_work_mem = '{COPY_MAINTENANCE_WORK_MEM}'")
-        for _, definition in indexes:
+        # The name order's index first: the contacts are stored in its order before the other indexes are built
+        # (`schema.store_in_name_order`), so the rewrite rebuilds only it and the primary key.
+        indexes.sort(key=lambda index: index[0] != schema.NAME_ORDER_INDEX)
+        for name, definition in indexes:
             database.execute_sql(definition)
+            if name == schema.NAME_ORDER_INDEX:
+                schema.store_in_name_order(database)
         schema.recount(database)
         for table, name in suspended:
             database.execute_sql(f'ALTER TABLE "{table}" ENABLE TRIGGER "{name}"')
