@@ -414,3 +414,22 @@ def test_with_statistics_every_road_agrees_with_a_full_sort(db, mixed_contacts, 
                     _check(everyone, query, 11, count=False)
                     _check(everyone, query, 11, count=True)
     assert slices
+
+
+def test_a_new_database_keeps_its_contacts_in_name_order_after_a_plain_cluster(db, mixed_contacts):
+    """A new database marks the name index as the one to cluster on (`schema.store_in_name_order`): the
+    admin's plain `CLUSTER contact` stores the contacts in name order, by code point then id, and every road
+    still agrees with a full sort."""
+    from models.backends.postgres.schema import NAME_ORDER_INDEX
+
+    marked = database.execute_sql("SELECT indexrelid::regclass::text FROM pg_index "
+                                  "WHERE indrelid = 'contact'::regclass AND indisclustered").fetchall()
+    assert marked == [(NAME_ORDER_INDEX,)]
+    database.execute_sql("CLUSTER contact")
+    stored = [row[0] for row in database.execute_sql("SELECT id FROM contact ORDER BY ctid")]
+    assert stored == _expected(_everyone(), ContactQuery(sort="name")) != sorted(stored)
+    database.execute_sql("ANALYZE contact")
+    everyone = _everyone()
+    for text in SEARCHES:
+        for descending in (False, True):
+            _check(everyone, ContactQuery(search=text, descending=descending), 11, count=False)

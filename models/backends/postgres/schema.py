@@ -284,6 +284,7 @@ def create_schema(db: peewee.Database) -> None:
     _run_script(db, _COUNT_TABLES)
     db.execute_sql(_ALPHABET_TABLE)
     _run_script(db, _INDEXES)
+    db.execute_sql(f'ALTER TABLE contact CLUSTER ON "{NAME_ORDER_INDEX}"')  # see `store_in_name_order`
     create_triggers(db)
     recount(db)
 
