@@ -8,9 +8,11 @@ The target's engine loads the rows in bulk with what it keeps per row set aside,
 - a server (`copy_upkeep`, `copy_table_rows`): COPY with its secondary indexes dropped and its row triggers off,
   then the indexes built and the counts made once;
 - SQLite (the public bulk path a CSV import and `demo.seed` take: `Backend.suspend_insert_upkeep`,
-  `bulk_insert_contacts`): the contacts with their insert triggers and secondary indexes set aside, then the
-  counts per status raised once, every name rank numbered and the search index filled in rank order; every other
-  table in one prepared statement per batch, its own triggers firing.
+  `bulk_insert_contacts`): the contacts with their insert triggers and every index but the key set aside, the
+  unique address index too; first the search index filled from the source's contacts read in name order, then the
+  contacts in id order, each with its rank (its place in that order); then the counts per status raised once and
+  the indexes built (a duplicate address stops the copy there, in one line); every other table in one prepared
+  statement per batch, its own triggers firing.
 
 The one value the target's triggers may set differently from the source (a contact's invitation delivery state,
 which an admin's shown link also sets) is put back from the source afterwards. The whole copy is one transaction on
@@ -155,10 +157,11 @@ def copy_database(source: str | Path, target: str | Path, *, progress: Callable[
                     # One snapshot of the source for the whole copy (a server's default isolation would let each
                     # batch see what was committed since the one before).
                     with reader.atomic(*(("REPEATABLE READ",) if is_url(source) else ())), \
-                            _copy_upkeep(tables, statuses):
+                            _copy_upkeep(tables, statuses) as upkeep:
                         for model in COPY_ORDER:
                             step = model._meta.table_name
-                            report.counts[step] = _copy_table(model, reader, batch_size, progress, statuses)
+                            report.counts[step] = _copy_table(model, reader, batch_size, progress, statuses,
+                                                              upkeep)
                         step = "the invitation delivery states"
                         if report.counts[OutboxMessage._meta.table_name]:
                             _restore_delivery_states(reader, batch_size)
@@ -212,19 +215,24 @@ def _copy_upkeep(tables: list[str], statuses: Counter[str]) -> AbstractContextMa
 
 
 @contextmanager
-def _insert_upkeep_set_aside(statuses: Counter[str]) -> Iterator[None]:
-    """The contact table's insert triggers and secondary indexes set aside (`Backend.suspend_insert_upkeep`,
-    inside the copy's transaction), then, once every row is in: the counts per status raised by `statuses` (filled
-    by `_insert_contacts` as the rows go in), every contact ranked in name order and the search index filled in
-    that order, and the triggers and indexes made again as they were. Row by row (the per-row triggers), 100k
-    contacts took 152 s. The other per-row counts (per expiry hour, per delivery state) stay with their triggers:
-    they fire only for invited contacts, and cost little."""
+def _insert_upkeep_set_aside(statuses: Counter[str]) -> Iterator[object]:
+    """The contact table's insert triggers and secondary indexes set aside, its unique address index too
+    (`Backend.suspend_insert_upkeep`, inside the copy's transaction; yielded for `_insert_contacts`, which fills the
+    search index and ranks the contacts as they go in), then, once every row is in: the counts per status raised
+    by `statuses` (filled by `_insert_contacts`), and the triggers and indexes made again as they were. Row by row
+    (the per-row triggers), 100k contacts took 152 s. The other per-row counts (per expiry hour, per delivery
+    state) stay with their triggers: they fire only for invited contacts, and cost little. An address two source
+    contacts share stops the copy when its unique index is built (`_refuse_shared_addresses`)."""
     from models.db import backend
 
     upkeep = backend().suspend_insert_upkeep()
-    upkeep.suspend_indexes()
-    yield
-    upkeep.restore(inserted=sum(statuses.values()), after_id=0, status=dict(statuses))
+    upkeep.suspend_indexes(unique=True)
+    yield upkeep
+    try:
+        upkeep.restore(inserted=sum(statuses.values()), after_id=0, status=dict(statuses), ranked=True)
+    except peewee.IntegrityError:
+        _refuse_shared_addresses()
+        raise
 
 
 def _reset_sequences() -> None:
@@ -270,7 +278,7 @@ def _batches(model: type[peewee.Model], reader: peewee.Database, fields: list[pe
 
 
 def _copy_table(model: type[peewee.Model], reader: peewee.Database, batch_size: int,
-                progress: Callable[[str, int], None] | None, statuses: Counter[str]) -> int:
+                progress: Callable[[str, int], None] | None, statuses: Counter[str], upkeep: object) -> int:
     """Every row of `model` from the source into the target, a batch in memory at a time, each value as the
     source stores it (every type here has one stored form both engines read: `COPY_STORED_FORMS`): through the
     target engine's bulk loader where it has one (a server's COPY), else the contacts through the engine's bulk
@@ -286,7 +294,7 @@ def _copy_table(model: type[peewee.Model], reader: peewee.Database, batch_size: 
     if load is not None:
         return load(table, columns, stored)
     if model is Contact:
-        return _insert_contacts(stored, fields, statuses)
+        return _insert_contacts(stored, fields, statuses, _ranks_in_name_order(reader, batch_size, upkeep))
     return _insert_rows(table, fields, stored)
 
 
@@ -307,12 +315,48 @@ def _insert_rows(table: str, fields: Sequence[peewee.Field], batches: Iterator[l
     return copied
 
 
+NAME_ORDER_FIELDS = (Contact.id, Contact.last_name, Contact.first_name, Contact.email, Contact.company,
+                     Contact.search_text)
+"""What the search index is filled from, read in name order (last name, first name, id: `listing`'s name order)."""
+
+
+def _ranks_in_name_order(reader: peewee.Database, batch_size: int, upkeep) -> Callable[[int], int | None]:
+    """Fill the target's search index from the source's contacts read in name order, and give each contact's
+    rank by id (`InsertUpkeep.index_in_name_order`), for `_insert_contacts` to write with its row: no ranking
+    afterwards (an UPDATE rewriting every contact row) and no sort for the fill. The order is by code point on
+    both engines (SQLite's own, a server's `COLLATE "C"`), as the target's ranks follow it; keyset batches through
+    the source's names index, which keys on the same order."""
+    low, high, count = Contact.select(peewee.fn.MIN(Contact.id), peewee.fn.MAX(Contact.id),
+                                      peewee.fn.COUNT(Contact.id)).bind(reader).tuples()[0]
+    if not count:
+        return lambda contact_id: None
+    collate = "" if isinstance(reader, peewee.SqliteDatabase) else ' COLLATE "C"'
+    order = f'"last_name"{collate}, "first_name"{collate}, "id"'
+    columns = ", ".join(f'"{f.column_name}"' for f in NAME_ORDER_FIELDS)
+    first_batch = f'SELECT {columns} FROM "contact" ORDER BY {order} LIMIT {int(batch_size)}'
+    next_batch = (f'SELECT {columns} FROM "contact" WHERE ({order}) > ({", ".join([reader.param] * 3)}) '
+                  f'ORDER BY {order} LIMIT {int(batch_size)}')
+
+    def batches() -> Iterator[list[tuple[int, str]]]:
+        rows = reader.execute_sql(first_batch).fetchall()
+        while rows:
+            yield [(contact_id, text or search_text(first, last, email, company))
+                   for contact_id, last, first, email, company, text in rows]
+            if len(rows) < batch_size:
+                return
+            contact_id, last, first = rows[-1][:3]
+            rows = reader.execute_sql(next_batch, (last, first, contact_id)).fetchall()
+
+    return upkeep.index_in_name_order(batches(), range(low, high + 1), count).__getitem__
+
+
 def _insert_contacts(batches: Iterator[list[tuple]], fields: Sequence[peewee.Field],
-                     statuses: Counter[str]) -> int:
+                     statuses: Counter[str], rank_of: Callable[[int], int | None]) -> int:
     """Every contact through the engine's bulk insert (`Backend.bulk_insert_contacts`, inside
-    `_insert_upkeep_set_aside`), counting them by status for the one count made at the end. The search text goes
-    with each row (the trigger that fills in an empty one is set aside). That insert skips a row the target
-    refuses (an address or id another contact has, a value missing): any skipped row ends the copy, in one line."""
+    `_insert_upkeep_set_aside`), each with its name rank (`rank_of` its id), counting them by status for the one
+    count made at the end. The search text goes with each row (the trigger that fills in an empty one is set
+    aside). That insert skips a row the target refuses (an id another contact has, a value missing): any skipped
+    row ends the copy, in one line."""
     from models.db import backend
 
     engine = backend()
@@ -327,22 +371,43 @@ def _insert_contacts(batches: Iterator[list[tuple]], fields: Sequence[peewee.Fie
             rows = [row if row[text] != "" else (*row[:text], search_text(*(row[at] for at in parts)),
                                                  *row[text + 1:]) for row in rows]
         statuses.update(row[status] for row in rows)
-        inserted = engine.bulk_insert_contacts(rows, columns)
+        inserted = engine.bulk_insert_contacts([(*row, rank_of(row[key])) for row in rows], [*columns, RANK_COLUMN])
         if inserted != len(rows):
             _refused_contacts(rows, key, columns.index(Contact.email.column_name))
         copied += len(rows)
     return copied
 
 
+RANK_COLUMN = "name_rank"
+"""SQLite's column for a contact's place in name order (schema v8; no field of `Contact`: the engine's own)."""
+
+
 def _refused_contacts(rows: list[tuple], key: int, email: int) -> None:
     """Raise the one line for a batch of contacts the target did not take all of (see `_insert_contacts`)."""
     ids = [row[key] for row in rows]
     taken = set(Contact.select(Contact.id).where(Contact.id.between(min(ids), max(ids))).tuples())
-    refused = [row for row in rows if (row[key],) not in taken]
-    first = refused[0] if refused else rows[0]
+    refused = [(row[key], row[email]) for row in rows if (row[key],) not in taken]
+    _refuse(refused or [(rows[0][key], rows[0][email])], len(refused) or "some")
+
+
+def _refuse_shared_addresses() -> None:
+    """Raise the one line for the contacts whose address an earlier contact (by id) has, when the unique address
+    index, set aside while the contacts went in, refuses to be built again; nothing if none does (another
+    constraint refused)."""
+    from models.db import database
+
+    shared = database.execute_sql(
+        'SELECT "id", "email" FROM (SELECT "id", "email", row_number() OVER (PARTITION BY "email" ORDER BY "id") '
+        'AS "k" FROM "contact") WHERE "k" > 1 ORDER BY "id"').fetchall()
+    if shared:
+        _refuse(shared, len(shared))
+
+
+def _refuse(refused: list[tuple[int, str]], count: int | str) -> None:
+    contact_id, email = refused[0]
     raise PortalError(
-        f"the target refused {len(refused) or 'some'} of the source's contacts (an address or id another contact "
-        f"has, or a value missing), the first #{first[key]} {first[email]!r}: nothing was copied"
+        f"the target refused {count} of the source's contacts (an address or id another contact has, or a value "
+        f"missing), the first #{contact_id} {email!r}: nothing was copied"
     )
 
 

@@ -232,3 +232,29 @@ def test_the_copy_stores_the_contacts_in_name_order(db_path, pg_empty_url, tmp_p
             assert [row.id for row in page.rows] == want and page.total == len(want), text
     finally:
         database.close()
+
+
+def test_the_copy_back_ranks_by_code_point_whatever_the_servers_collation(source, pg_server, tmp_path):
+    """A server database whose default collation is a dictionary's (ICU en-US: 'apple' before 'Banana', 'Ärger'
+    before 'zed'): the copy back reads the contacts in code-point order (`COLLATE "C"`), the order the file's
+    ranks follow, across keyset batches."""
+    import os
+
+    from models.copy import copy_database
+    from tests.test_db_copy_ranks import _add_hard_names
+
+    _add_hard_names(source)
+    name = f"icu_{os.getpid()}_{tmp_path.name}"
+    pg_server.admin(f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' "
+                    "LOCALE 'C.UTF-8'")
+    try:
+        url = pg_server.url(name)
+        assert copy_database(source, url).stats_match
+        back = tmp_path / "back.db"
+        report = copy_database(url, back, batch_size=5)
+        assert report.stats_match, report.differences()
+        assert table_rows(back) == table_rows(source)
+        assert_derived_state_is_exact(back)
+    finally:
+        database.close()
+        pg_server.drop_database(name)

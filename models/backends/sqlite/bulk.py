@@ -5,10 +5,18 @@ and secondary indexes set aside (dropped inside the import's transaction) and ma
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from models.backends.sqlite.schema import place_unranked, renumber_names
+from models.backends.sqlite.schema import (
+    _INDEX_TEXT,
+    NAME_GAP,
+    SEARCH_INDEX,
+    _fill_buffer,
+    place_unranked,
+    renumber_names,
+)
 from models.base import database
 
 INSERT_TRIGGERS = ("contact_search_insert", "contact_count_insert", "contact_rank_insert", "contact_fts_insert")
@@ -46,9 +54,33 @@ class InsertUpkeep:
         self.triggers = self._drop("trigger", f"AND name IN ({', '.join(repr(n) for n in INSERT_TRIGGERS)})")
         self.indexes: list[tuple[str, str]] = []
 
-    def suspend_indexes(self) -> None:
-        # Not the UNIQUE index on email: it is the constraint, and how duplicates are found.
-        self.indexes = self._drop("index", "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'")
+    def suspend_indexes(self, *, unique: bool = False) -> None:
+        # Not the UNIQUE index on email (unless `unique`: a `db copy`, whose source holds no duplicate, and which
+        # names one the index's rebuild refuses): it is the constraint, and how an import finds duplicates.
+        self.indexes = self._drop("index", "AND sql IS NOT NULL"
+                                  + ("" if unique else " AND sql NOT LIKE 'CREATE UNIQUE%'"))
+
+    def index_in_name_order(self, batches: Iterable[Sequence[tuple[int, str]]], ids: range,
+                            count: int) -> NameRanks:
+        """Fill the (empty) search index from (contact id, search text) pairs given in name order, before the
+        contacts go in: each contact's rank is its place, NAME_GAP apart as `renumber_names` numbers them, and in
+        rank order each entry is an append for FTS5 (in the larger buffer of `_fill_buffer`). Returns the ranks by
+        id (`ids`: the range every id lies in, `count`: how many there are), for the contacts' rows;
+        `restore(ranked=True)` then ranks and indexes nothing again."""
+        ranks = NameRanks(ids, count)
+        # The index's text of a bound value (VALUES: a SELECT from a one-row subquery per row fills 3x slower).
+        indexed = _INDEX_TEXT.format(p="").replace("search_text", "?")
+        sql = f"INSERT INTO {SEARCH_INDEX} (rowid, text) VALUES (?, {indexed})"
+        cursor = database.cursor()
+        placed = 0
+        with _fill_buffer(database):
+            for rows in batches:
+                entries = [((placed + n) * NAME_GAP, text) for n, (_, text) in enumerate(rows, 1)]
+                cursor.executemany(sql, entries)
+                for (contact_id, _), (rank, _) in zip(rows, entries):
+                    ranks[contact_id] = rank
+                placed += len(rows)
+        return ranks
 
     @staticmethod
     def _drop(kind: str, condition: str) -> list[tuple[str, str]]:
@@ -60,7 +92,9 @@ class InsertUpkeep:
             database.execute_sql(f'DROP {kind.upper()} "{name}"')
         return found
 
-    def restore(self, *, inserted: int, after_id: int, status: str | Mapping[str, int]) -> None:
+    def restore(self, *, inserted: int, after_id: int, status: str | Mapping[str, int], ranked: bool = False) -> None:
+        """Counts, triggers, ranks and index entries, indexes: as they were, with the new rows in them. `ranked`:
+        the rows came with their ranks and index entries (`index_in_name_order`)."""
         dropped = {name for name, _ in self.triggers}
         if "contact_count_insert" in dropped and inserted:
             for each, n in (status.items() if isinstance(status, Mapping) else [(status, inserted)]):
@@ -71,7 +105,7 @@ class InsertUpkeep:
                 )
         for _, sql in self.triggers:
             database.execute_sql(sql)
-        if inserted:
+        if inserted and not ranked:
             # The new contacts' ranks in name order, and their index entries. A big import (its indexes set
             # aside) numbers everyone again and fills the index in rank order, an append for FTS5, before the
             # indexes are built; a smaller one places each new contact between its neighbours.
@@ -81,3 +115,21 @@ class InsertUpkeep:
                 place_unranked(database)
         for _, sql in self.indexes:
             database.execute_sql(sql)
+
+
+class NameRanks:
+    """Each contact's name rank by id (`InsertUpkeep.index_in_name_order`): a flat array over the id range
+    (8 bytes an id: 8 MB for a million), or a dict where the ids are spread too thinly for one. 0: no rank."""
+
+    def __init__(self, ids: range, count: int) -> None:
+        self.low = ids.start
+        dense = len(ids) <= 4 * count + 65_536
+        self.ranks: array | dict[int, int] = array("q", bytes(8 * len(ids))) if dense else {}
+
+    def __setitem__(self, contact_id: int, rank: int) -> None:
+        self.ranks[contact_id - self.low] = rank
+
+    def __getitem__(self, contact_id: int) -> int | None:
+        if isinstance(self.ranks, dict):
+            return self.ranks.get(contact_id - self.low)
+        return self.ranks[contact_id - self.low] or None

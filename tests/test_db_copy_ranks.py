@@ -1,0 +1,116 @@
+"""`db copy` into SQLite ranks and indexes the contacts as they go in: the source's contacts read once in name order
+(keyset batches) fill the search index and give each contact its rank, then the contacts go in by id with their
+ranks, and the unique address index, set aside meanwhile, is built at the end. These tests hold the ranks and the
+index to a full sort and a scan where the name order is hard (ties, case, accents, batch edges), where the source's
+search text is empty, where ids are spread thinly, and check that a shared address still stops the copy in one line,
+leaving the target empty with its schema."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from models import contacts
+from models.backends.sqlite.bulk import NameRanks
+from models.copy import copy_database
+from models.db import database, open_database
+from models.entities import Contact, search_text
+from tests.test_db_copy import (  # noqa: F401 - the fixtures are shared
+    assert_derived_state_is_exact,
+    assert_schema_as_new,
+    cli_at,
+    source,
+    sqlite_schema,
+    table_rows,
+)
+
+HARD_NAMES = [("Ann", "Smith"), ("ann", "Smith"), ("Ann", "smith"), ("Ánn", "Smith"), ("", "Smith"), ("Ann", ""),
+              ("Zoë", "Ärger"), ("zed", "Arger"), ("Ann", "Smith"), ("Ann", "Smith"), ("Bo", "Smith "),
+              ("Bo", " Smith")]
+"""Names whose order by code point differs from a dictionary's, ties broken by id, and a space at either end."""
+
+
+def _add_hard_names(path) -> None:
+    open_database(path)
+    try:
+        for n, (first, last) in enumerate(HARD_NAMES * 3):
+            contacts.add_contact(f"hard{n}@example.com", first, last, f"Firm {n % 4}")
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 7])
+def test_ties_case_and_accents_across_batch_edges_get_ranks_in_full_name_order(source, tmp_path, batch_size):
+    _add_hard_names(source)
+    target = tmp_path / "copy.db"
+    report = copy_database(source, target, batch_size=batch_size)
+    assert report.stats_match, report.differences()
+    assert table_rows(source) == table_rows(target)
+    assert_derived_state_is_exact(target)  # ranks against a sort by code point, the index against a scan
+    assert_schema_as_new(target, tmp_path)
+
+
+def test_a_contact_with_an_empty_search_text_in_the_source_is_indexed_by_the_text_it_should_have(source, tmp_path):
+    with sqlite3.connect(source) as conn:
+        conn.execute("UPDATE contact SET search_text = '' WHERE id IN (3, 17)")
+    conn.close()
+    target = tmp_path / "copy.db"
+    assert copy_database(source, target, batch_size=5).stats_match
+    open_database(target)
+    try:
+        for contact in Contact.select().where(Contact.id.in_([3, 17])):
+            assert contact.search_text == search_text(contact.first_name, contact.last_name, contact.email,
+                                                      contact.company) != ""
+    finally:
+        database.close()
+    assert_derived_state_is_exact(target)
+
+
+def test_ids_spread_thinly_are_ranked_through_a_dict_not_a_huge_array(source, tmp_path):
+    """A contact id far beyond the others (ids given out elsewhere, rows deleted): the ranks by id are kept in a
+    dict, not an array over fifty million ids, and every contact is still ranked and indexed."""
+    open_database(source)
+    try:
+        contacts.add_contact("far@example.com", "Far", "Away")
+        far = Contact.get(Contact.email == "far@example.com").id
+    finally:
+        database.close()
+    with sqlite3.connect(source) as conn:
+        for table in ("contact", "audit_entry"):
+            column = "id" if table == "contact" else "contact_id"
+            conn.execute(f"UPDATE {table} SET {column} = 50000000 WHERE {column} = ?", (far,))
+    conn.close()
+    target = tmp_path / "copy.db"
+    assert copy_database(source, target, batch_size=7).stats_match
+    assert table_rows(source) == table_rows(target)
+    assert_derived_state_is_exact(target)
+    assert isinstance(NameRanks(range(1, 50_000_001), 42).ranks, dict)
+    assert not isinstance(NameRanks(range(1, 1_000_001), 1_000_000).ranks, dict)
+
+
+def test_addresses_shared_in_the_source_stop_the_copy_at_the_index_in_one_line_naming_the_first(
+        source, tmp_path, cli_at):
+    """The unique address index is set aside while the contacts go in: building it again finds every contact whose
+    address an earlier one has (three here, two addresses), the whole copy is rolled back, and the line names the
+    first of them."""
+    with sqlite3.connect(source) as conn:
+        conn.execute("DROP INDEX contact_email")
+        conn.execute("UPDATE contact SET email = 'person2@example.com' WHERE email IN "
+                     "('person11@example.com', 'person33@example.com')")
+        conn.execute("UPDATE contact SET email = 'person9@example.com' WHERE email = 'person39@example.com'")
+    conn.close()
+    target = tmp_path / "copy.db"
+    open_database(target)
+    database.close()
+    before = sqlite_schema(target)
+    with pytest.raises(Exception) as refused:
+        copy_database(source, target, batch_size=4)
+    assert str(refused.value) == ("the target refused 3 of the source's contacts (an address or id another contact "
+                                  "has, or a value missing), the first #12 'person2@example.com': nothing was copied")
+    assert sqlite_schema(target) == before
+    assert all(not rows for rows in table_rows(target).values())
+    result = cli_at(source, "db", "copy", str(source), str(target))
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert result.stderr.startswith("error: the target refused 3 of the source's contacts")
+    assert sqlite_schema(target) == before
