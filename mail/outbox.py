@@ -463,11 +463,11 @@ class _Run:
         )
 
 
-@sender_transaction
 def _record_and_issue(sent_id: int | None, owner: str, issuer: links.LinkIssuer,
                       contact: ContactRow) -> tuple[links.IssuedLink | None, str]:
-    """Mark row `sent_id` (if any) sent and issue `contact`'s link, in one transaction (`LinkIssuer.issue`, which
-    reads the contact again if it changed since the claim read it).
+    """Mark row `sent_id` (if any) sent and issue `contact`'s link, in one transaction
+    (`LinkIssuer.issue_at_once`: on a server, one round trip). If the contact changed since the claim read it, the
+    link is issued in a second transaction that reads it again (`LinkIssuer.issue`).
 
     The row is marked last: marking it moves the contact's delivery counters, rows every sender writes, and
     their row locks are held until the commit; taken last, they are held for the shortest time.
@@ -476,13 +476,20 @@ def _record_and_issue(sent_id: int | None, owner: str, issuer: links.LinkIssuer,
         (the link, ''), or (None, why) when the contact cannot have one now (revoked or deleted since the mail was
         queued: not an error, not sent). The row before is recorded as sent either way: issuing wrote nothing.
     """
+    also = [queue.mark_sent_statement(sent_id)] if sent_id is not None else []
+    link = issuer.issue_at_once(contact, also)
+    if link is not None:
+        return link, ""
     try:
-        result: tuple[links.IssuedLink | None, str] = (issuer.issue(contact), "")
+        return _issue_stored(issuer, contact), ""
     except (AccessRevoked, NotFound) as exc:
-        result = (None, str(exc))
-    if sent_id is not None:
-        queue.mark_sent(sent_id, owner)
-    return result
+        return None, str(exc)
+
+
+@sender_transaction
+def _issue_stored(issuer: links.LinkIssuer, contact: ContactRow) -> links.IssuedLink:
+    """`contact`'s link as the stored contact decides (`LinkIssuer.issue`), in a sender transaction."""
+    return issuer.issue(contact)
 
 
 # --- running for good: what `serve` and `outbox send --watch` run ------------------------------------------------
