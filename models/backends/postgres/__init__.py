@@ -8,7 +8,8 @@ Everything PostgreSQL-specific lives in this package:
 - `search`: a `ContactQuery` in plain SQL, in SQLite's order.
 
 `PostgresBackend` is the `models.backends.Backend` these make up; here too: outbox claims `FOR UPDATE SKIP
-LOCKED`, `INSERT ... RETURNING id`, bulk import with `COPY`, change notification with `LISTEN`, and cancelling a
+LOCKED`, the sender's step between two emails in one pipelined round trip (`insert_link_transaction`),
+`INSERT ... RETURNING id`, bulk import with `COPY`, change notification with `LISTEN`, and cancelling a
 running query (`pg_cancel_backend`, through psycopg's `cancel`).
 """
 
