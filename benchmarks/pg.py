@@ -345,6 +345,18 @@ class _LockWaits:
                 "lock_wait_share": self.waiting / max(1, self.samples), "lock_waits": self.events}
 
 
+def _server_cpu_seconds(pg) -> float:
+    """CPU the server's processes used so far: the postmaster's own and that of every child it reaped (each
+    sender's session ends with its process, and is counted then), from /proc; 0 where there is no /proc."""
+    try:
+        pid = int((pg.data / "postmaster.pid").read_text().split()[0])
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
 def measure_outbox(size: int, senders: int) -> dict:
     """`size` queued login emails sent by `senders` processes at once; messages per second, wall clock."""
     from models import clock, domains, outbox, settings
@@ -378,6 +390,7 @@ def measure_outbox(size: int, senders: int) -> dict:
         client = str(Path(sys.executable).with_name("client-portal"))
         started = time.perf_counter()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the senders' CPU: a load-proof per-message cost
+        server_before = _server_cpu_seconds(pg)
         command = [client, "outbox", "send", "--rate", "0", "--json"]
         profile = os.environ.get("PG_BENCH_PROFILE")  # a folder: each sender runs under py-spy (collapsed stacks)
         procs = [subprocess.Popen(
@@ -390,6 +403,8 @@ def measure_outbox(size: int, senders: int) -> dict:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
         waiting = waits.stop()
+        time.sleep(0.2)  # the senders' sessions end just after the senders: let the postmaster reap them
+        server_cpu = _server_cpu_seconds(pg) - server_before
         counts = json.loads(sink.communicate("", timeout=60)[0].strip().splitlines()[-1])
         for proc, (out, err) in zip(procs, results):
             if proc.returncode != 0:
@@ -398,7 +413,8 @@ def measure_outbox(size: int, senders: int) -> dict:
     if counts["received"] != size or counts["distinct"] != size:
         raise SystemExit(f"{senders} senders: {counts} for {size} messages (a message lost or sent twice)")
     return {"seconds": seconds, "per_second": size / seconds, "senders": senders, "sent_each": sent,
-            "sender_cpu_ms_per_message": cpu * 1000 / size, **waiting}
+            "sender_cpu_ms_per_message": cpu * 1000 / size, "server_cpu_ms_per_message": server_cpu * 1000 / size,
+            **waiting}
 
 
 def run_floor_sender(port: int, first: int, count: int) -> None:
@@ -499,11 +515,15 @@ def run_sections(table, run_child, quick: bool, only: set[str]) -> None:
     if "pg-outbox" in only:
         one = None
         for senders in (1, 2, 4):
+            floor = run_child(f"pg-outbox-floor-{senders}", mails)
             r = run_child(f"pg-outbox-{senders}", mails)
             one = one or r
-            table.add(f"outbox send, {senders} sender(s) at once (msg/s; ratio = vs 1 sender)", mails,
-                      f"{r['per_second']:.1f}/s", f"{one['per_second']:.1f}/s", r["per_second"] / one["per_second"],
-                      "scales with senders; none sent twice", f"each sent {r['sent_each']}")
+            table.add(f"outbox send, {senders} sender(s) at once (msg/s; ref: the no-database floor, same senders)",
+                      mails, f"{r['per_second']:.1f}/s", f"{floor['per_second']:.1f}/s",
+                      r["per_second"] / floor["per_second"], "scales with senders; none sent twice",
+                      f"x{r['per_second'] / one['per_second']:.2f} of 1 sender; CPU/msg: senders "
+                      f"{r['sender_cpu_ms_per_message']:.2f} ms (floor {floor['sender_cpu_ms_per_message']:.2f}), "
+                      f"server {r['server_cpu_ms_per_message']:.2f} ms; each sent {r['sent_each']}")
     for size in sizes if only & {"pg-copy", "pg-search"} else []:
         name = {frozenset({"pg-copy", "pg-search"}): "pg-copy-search", frozenset({"pg-copy"}): "pg-copy",
                 frozenset({"pg-search"}): "pg-search"}[frozenset(only & {"pg-copy", "pg-search"})]

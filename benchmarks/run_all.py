@@ -68,6 +68,8 @@ def child(name: str, size: int, launched: float) -> dict:
     if name.startswith("pg-"):
         import pg
 
+        if name.startswith("pg-outbox-floor-"):  # pg-outbox-floor-K: K senders with no database, the ceiling
+            return pg.measure_outbox_floor(size, int(name.rsplit("-", 1)[1]))
         if name.startswith("pg-outbox-"):  # pg-outbox-K: K senders at once
             return pg.measure_outbox(size, int(name.rsplit("-", 1)[1]))
         if name == "pg-copy-search":  # the copy back to SQLite only up to 100k: at 1M it adds minutes

@@ -5,7 +5,7 @@ Why it is shaped this way:
   for the few milliseconds between issuing and sending, never in the database.
 - Rows are claimed atomically in small chunks (`models.outbox.claim_due`) and each is marked sent right after
   the server accepted it, before the next message goes (in the transaction that issues the next message's
-  link: one commit per email). Killed at any point, a restart finds at most the one row that was in flight
+  link: one commit per email, and on a PostgreSQL server one round trip, `LinkIssuer.issue_at_once`). Killed at any point, a restart finds at most the one row that was in flight
   still `sending` and sends it again with the same Message-ID.
 - One SMTP connection carries a whole batch; a dropped connection is reopened and the message tried once more
   at once. A server that stops answering ends the pass after one timeout, rather than once per message.
@@ -463,11 +463,11 @@ class _Run:
         )
 
 
-@sender_transaction
 def _record_and_issue(sent_id: int | None, owner: str, issuer: links.LinkIssuer,
                       contact: ContactRow) -> tuple[links.IssuedLink | None, str]:
-    """Mark row `sent_id` (if any) sent and issue `contact`'s link, in one transaction (`LinkIssuer.issue`, which
-    reads the contact again if it changed since the claim read it).
+    """Mark row `sent_id` (if any) sent and issue `contact`'s link, in one transaction
+    (`LinkIssuer.issue_at_once`: on a server, one round trip). If the contact changed since the claim read it, the
+    link is issued in a second transaction that reads it again (`LinkIssuer.issue`).
 
     The row is marked last: marking it moves the contact's delivery counters, rows every sender writes, and
     their row locks are held until the commit; taken last, they are held for the shortest time.
@@ -476,13 +476,20 @@ def _record_and_issue(sent_id: int | None, owner: str, issuer: links.LinkIssuer,
         (the link, ''), or (None, why) when the contact cannot have one now (revoked or deleted since the mail was
         queued: not an error, not sent). The row before is recorded as sent either way: issuing wrote nothing.
     """
+    also = [queue.mark_sent_statement(sent_id)] if sent_id is not None else []
+    link = issuer.issue_at_once(contact, also)
+    if link is not None:
+        return link, ""
     try:
-        result: tuple[links.IssuedLink | None, str] = (issuer.issue(contact), "")
+        return _issue_stored(issuer, contact), ""
     except (AccessRevoked, NotFound) as exc:
-        result = (None, str(exc))
-    if sent_id is not None:
-        queue.mark_sent(sent_id, owner)
-    return result
+        return None, str(exc)
+
+
+@sender_transaction
+def _issue_stored(issuer: links.LinkIssuer, contact: ContactRow) -> links.IssuedLink:
+    """`contact`'s link as the stored contact decides (`LinkIssuer.issue`), in a sender transaction."""
+    return issuer.issue(contact)
 
 
 # --- running for good: what `serve` and `outbox send --watch` run ------------------------------------------------

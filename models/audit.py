@@ -33,17 +33,21 @@ def record(action: str, contact: Contact | None = None, detail: str = "", subjec
     """Append an entry. Call inside the transaction of the change it describes, so both land or neither."""
     # SQL text rather than AuditEntry.create: every change writes one, and building the INSERT costs more than
     # running it (the bulk sender writes one per message).
-    database.execute_sql(
-        _INSERT,
-        (
-            to_db_time(clock.now()),
-            current_actor(),
-            current_host(),
-            action,
-            contact.id if contact is not None else None,
-            subject if subject is not None else (contact.email if contact is not None else ""),
-            detail,
-        ),
+    database.execute_sql(_INSERT, entry_values(action, contact, detail, subject))
+
+
+def entry_values(action: str, contact: Contact | None = None, detail: str = "",
+                 subject: str | None = None) -> tuple:
+    """The values of the entry `record` would append now (at, actor, host, action, contact id, subject, detail),
+    for a statement that writes the entry as part of a change of its own (`Backend.insert_link`)."""
+    return (
+        to_db_time(clock.now()),
+        current_actor(),
+        current_host(),
+        action,
+        contact.id if contact is not None else None,
+        subject if subject is not None else (contact.email if contact is not None else ""),
+        detail,
     )
 
 

@@ -25,7 +25,7 @@ from models.errors import DatabaseBusy, DiskFull, PortalError
 __all__ = [
     "APP_NAME", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "DiskFull", "backend", "changes_token",
     "connection_in_transaction", "data_dir_for", "database", "database_error_message", "default_database_path",
-    "interrupt", "is_database_error", "is_disk_full",
+    "interrupt", "is_database_error", "is_disk_full", "retry_busy",
     "migrate", "open_database", "page_cache", "query_handle", "schema_version", "wait_for_change", "write_lock",
     "sender_transaction", "write_transaction",
 ]
@@ -239,22 +239,33 @@ def _transaction(func: Callable[..., T], *, shared: bool) -> Callable[..., T]:
         if database.in_transaction():
             return func(*args, **kwargs)
         engine = backend()
-        delay = 0.05
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000 * 3
-        while True:
-            try:
-                with engine.write_lock(database, shared) if shared else engine.write_lock(database):
-                    return func(*args, **kwargs)
-            except peewee.OperationalError as exc:
-                if engine.is_full(exc):
-                    raise DiskFull() from exc
-                if not engine.is_busy(exc):
-                    raise
-                if time.monotonic() > deadline:
-                    raise DatabaseBusy(
-                        "the database is busy: another admin is writing to it; try again in a moment"
-                    ) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+
+        def attempt():
+            with engine.write_lock(database, shared) if shared else engine.write_lock(database):
+                return func(*args, **kwargs)
+
+        return retry_busy(attempt)
 
     return wrapper
+
+
+def retry_busy(attempt: Callable[[], T]) -> T:
+    """Run `attempt` (a whole write transaction), again while another admin holds the write lock, as
+    `write_transaction` does: `DatabaseBusy` once retrying has gone on too long, `DiskFull` for a full disk."""
+    engine = backend()
+    delay = 0.05
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000 * 3
+    while True:
+        try:
+            return attempt()
+        except peewee.OperationalError as exc:
+            if engine.is_full(exc):
+                raise DiskFull() from exc
+            if not engine.is_busy(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise DatabaseBusy(
+                    "the database is busy: another admin is writing to it; try again in a moment"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)

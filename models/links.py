@@ -21,8 +21,10 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from peewee import fn
@@ -30,7 +32,8 @@ from peewee import fn
 from models import audit, clock, settings
 from models.base import to_db_time
 from models.contacts import ContactRow, _get_model, get_model, to_row
-from models.db import backend, database, write_transaction
+from models.backends import NewLink
+from models.db import backend, database, retry_busy, sender_transaction, write_transaction
 from models.domains import portal_url
 from models.entities import (
     CHANNEL_EMAIL,
@@ -107,10 +110,6 @@ def ttl(purpose: str) -> timedelta:
     return timedelta(hours=settings.get(key))
 
 
-_SUPERSEDE = (
-    'UPDATE "magic_link" SET "superseded_at" = ? WHERE "contact_id" = ? AND "purpose" = ? AND "channel" = ? '
-    'AND "used_at" IS NULL AND "revoked_at" IS NULL AND "superseded_at" IS NULL'
-)
 _INVITE_EXPIRES = (
     'UPDATE "contact" SET "invite_expires_at" = (SELECT MAX("expires_at") FROM "magic_link" '
     """WHERE "contact_id" = "contact"."id" AND "purpose" = 'invite' AND "used_at" IS NULL AND "revoked_at" IS NULL """
@@ -129,11 +128,8 @@ def _issued_detail(channel: str, expires: datetime) -> str:
     return f"{'emailed' if channel == CHANNEL_EMAIL else 'shown'} link, expires {expires:%Y-%m-%d %H:%M} UTC"
 
 
-_INSERT_LINK_IF_UNCHANGED = (
-    'INSERT INTO "magic_link" ("contact_id", "purpose", "token_hash", "created_at", "created_by", "expires_at", '
-    '"channel") SELECT "id", ?, ?, ?, ?, ?, ? FROM "contact" WHERE "id" = ? AND "status" = ? AND "email" = ?'
-)
-_SUPERSEDE_OTHERS = _SUPERSEDE + ' AND "id" != ?'
+Statements = Sequence[tuple[str, Sequence[Any]]]
+"""SQL statements with their parameters, for a transaction to run as well (their results unread)."""
 
 
 class LinkIssuer:
@@ -192,31 +188,56 @@ class LinkIssuer:
             raise PortalError(f"could not issue a link to {stored.email}; try again")
         return link
 
-    def _insert(self, contact: ContactRow) -> IssuedLink | None:
-        """The link for `contact` as given, or None (nothing written) when the stored contact no longer has its
-        status and address, or it is revoked, or it was never invited and this is a login link."""
-        if contact.status == STATUS_REVOKED or (
-            self.purpose == PURPOSE_LOGIN and contact.status == STATUS_NOT_INVITED
-        ):
+    def issue_at_once(self, contact: ContactRow, also: Statements = ()) -> IssuedLink | None:
+        """`issue` for the outbox sender, as one sender transaction of its own that also runs the statements
+        `also` (the record of the email before as sent, which is written whatever becomes of this link). On a
+        server that transaction is one round trip: the contact's row locked, the link inserted (if the stored
+        contact still has the status and address the caller read), the older one superseded, the audit entry and
+        `also`, all sent at once (`Backend.insert_link_transaction`).
+
+        Returns:
+            The link, or None when none was issued (nothing written but `also`): the stored contact is no longer
+            as the caller read it, or as read it cannot have one. The caller then calls `issue`, which reads it.
+        """
+        if self._refused(contact):
+            if also:
+                _run_statements(also)
             return None
+        row, link = self._new(contact)
+        link_id = retry_busy(lambda: backend().insert_link_transaction(row, also))
+        return link if link_id is not None else None
+
+    def _refused(self, contact: ContactRow) -> bool:
+        """Whether `contact`, as given, cannot have a link of this purpose without reading it again."""
+        return contact.status == STATUS_REVOKED or (
+            self.purpose == PURPOSE_LOGIN and contact.status == STATUS_NOT_INVITED)
+
+    def _new(self, contact: ContactRow) -> tuple[NewLink, IssuedLink]:
+        """A new token for `contact`: the row to store (its hash, and the audit entry) and the link to hand out."""
         now = clock.now()
         token = secrets.token_urlsafe(TOKEN_BYTES)
         expires = now + self.valid_for
-        stamp, until = to_db_time(now), to_db_time(expires)
-        link_id = backend().insert_returning_id(
-            _INSERT_LINK_IF_UNCHANGED,
-            (self.purpose, hash_token(token), stamp, self.actor, until, self.channel, contact.id, contact.status,
-             contact.email),
-        )
-        if link_id is None:
+        # The entry names the id and the address, which the insert matches against the stored row.
+        entry = audit.entry_values(f"link.{self.purpose}", contact, detail=_issued_detail(self.channel, expires))
+        row = NewLink(contact_id=contact.id, status=contact.status, email=contact.email, purpose=self.purpose,
+                      token_hash=hash_token(token), created_at=to_db_time(now), created_by=self.actor,
+                      expires_at=to_db_time(expires), channel=self.channel, audit=entry)
+        return row, IssuedLink(url=self.url_base + token, token=token, contact=contact, purpose=self.purpose,
+                               expires_at=expires, channel=self.channel)
+
+    def _insert(self, contact: ContactRow) -> IssuedLink | None:
+        """The link for `contact` as given, or None (nothing written) when the stored contact no longer has its
+        status and address, or it is revoked, or it was never invited and this is a login link."""
+        if self._refused(contact):
             return None
-        database.execute_sql(_SUPERSEDE_OTHERS, (stamp, contact.id, self.purpose, self.channel, link_id))
-        if self.purpose == PURPOSE_INVITE:
-            database.execute_sql(_INVITE_EXPIRES, (contact.id,))
-        # `record` reads only the id and the address, which the INSERT above just matched against the row.
-        audit.record(f"link.{self.purpose}", contact, detail=_issued_detail(self.channel, expires))
-        return IssuedLink(url=self.url_base + token, token=token, contact=contact, purpose=self.purpose,
-                          expires_at=expires, channel=self.channel)
+        row, link = self._new(contact)
+        return link if backend().insert_link(row) is not None else None
+
+
+@sender_transaction
+def _run_statements(statements: Statements) -> None:
+    for sql, params in statements:
+        database.execute_sql(sql, params)
 
 
 @write_transaction

@@ -12,7 +12,7 @@ never take the same row, a crash loses nothing) are kept in one place:
   host) or whose lease ran out is taken again, keeping its Message-ID, so at most that one message is sent
   twice and the copies are recognisably the same email;
 - a row is marked sent right after the server accepted it, before the next is sent (`mark_sent`; the sender
-  runs it in the transaction that issues the next message's link).
+  runs its statement, `mark_sent_statement`, in the transaction that issues the next message's link).
 """
 
 from __future__ import annotations
@@ -356,23 +356,25 @@ def _held(row_id: int, owner: str):
 
 _MARK_SENT_SQL = (
     "UPDATE outbox_message SET status = ?, sent_at = ?, last_error = '', claimed_by = NULL, claimed_at = NULL "
-    "WHERE id = ? AND status = ? AND claimed_by = ?"
+    "WHERE id = ? AND status <> ?"
 )
 """`mark_sent` as plain SQL: it runs once per message between two sends, on the sender's critical path, and
-building the same UPDATE through Peewee costs four times as long as running it."""
+building the same UPDATE through Peewee costs four times as long as running it. It is not guarded by the claim:
+if ours was taken over (we stalled past the lease), the mail did go all the same, so it is recorded unless it is
+already (one statement, where a guarded UPDATE and then an unguarded one for a lost claim took two)."""
+
+
+def mark_sent_statement(row_id: int) -> tuple[str, tuple]:
+    """`mark_sent`'s statement and parameters, for a transaction that runs it beside its own work (the sender's
+    next link: `links.LinkIssuer.issue_at_once`)."""
+    return _MARK_SENT_SQL, (OUTBOX_SENT, OutboxMessage.sent_at.db_value(clock.now()), row_id, OUTBOX_SENT)
 
 
 @sender_transaction
 def mark_sent(row_id: int, owner: str) -> None:
-    """The server accepted the message: record it before the next one goes, so a crash cannot repeat it."""
-    now = clock.now()
-    params = (OUTBOX_SENT, OutboxMessage.sent_at.db_value(now), row_id, OUTBOX_SENDING, owner)
-    if not database.execute_sql(_MARK_SENT_SQL, params).rowcount:
-        # Our claim was taken over (we stalled past the lease) but the mail did go: say so unless it is
-        # already recorded as sent.
-        OutboxMessage.update(status=OUTBOX_SENT, sent_at=now, last_error="", claimed_by=None, claimed_at=None).where(
-            (OutboxMessage.id == row_id) & (OutboxMessage.status != OUTBOX_SENT)
-        ).execute()
+    """The server accepted the message: record it before the next one goes, so a crash cannot repeat it. (Whoever
+    holds the claim now, `owner` or a sender that took it over: the message went.)"""
+    database.execute_sql(*mark_sent_statement(row_id))
 
 
 @sender_transaction

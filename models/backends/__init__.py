@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -46,6 +47,25 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 def is_server_url(target: str | Path) -> bool:
     """Whether `target` names a database server (a PostgreSQL URL) rather than an SQLite file."""
     return isinstance(target, str) and target.strip().lower().startswith(POSTGRES_SCHEMES)
+
+
+@dataclass(frozen=True)
+class NewLink:
+    """A magic link to store, for `Backend.insert_link`: its row (the token's hash, never the token), the contact's
+    status and address as the caller read them (the link goes in only if the stored row still has both), and the
+    audit entry that records it (`models.audit.entry_values`). Timestamps are naive UTC (`models.base.to_db_time`)."""
+
+    contact_id: int
+    status: str
+    email: str
+    purpose: str
+    token_hash: str
+    created_at: datetime
+    created_by: str
+    expires_at: datetime
+    channel: str
+    audit: tuple
+    """(at, actor, host, action, contact id, subject, detail)."""
 
 
 @runtime_checkable
@@ -139,6 +159,19 @@ class Backend(Protocol):
     def insert_returning_id(self, sql: str, params: Sequence[Any]) -> int | None:
         """Run an `INSERT ... VALUES` or `INSERT ... SELECT` of one row (no RETURNING clause: the backend adds
         what it needs) and return the new row's id, or None when it inserted nothing."""
+
+    def insert_link(self, link: NewLink) -> int | None:
+        """In the caller's transaction, which holds the contact's row (`lock_row`): insert `link` if the contact's
+        stored row still has `link.status` and `link.email`; and then supersede the contact's older open links of
+        its purpose and channel, for an invitation set the contact's `invite_expires_at` to the last of their open
+        invitation links, and append `link.audit`. Returns the new link's id, or None with nothing written."""
+
+    def insert_link_transaction(self, link: NewLink, also: Sequence[tuple[str, Sequence[Any]]] = ()) -> int | None:
+        """`lock_row` of the link's contact, `insert_link(link)`, then the statements `also` (whatever they find,
+        their results unread), as one sender transaction of its own (`write_lock(shared=True)`; in the caller's,
+        if one is open). The outbox sender's step between two emails: a server gets it all at once, in one round
+        trip. Errors are Peewee's, as a `write_lock` block raises them (`models.db.retry_busy` retries a busy one);
+        nothing of a transaction that failed stays."""
 
     def due_outbox_ids(self, sql: str, params: Sequence[Any]) -> list[int]:
         """Run the outbox's "due rows" SELECT (ids, ordered, with its LIMIT) so that no other sender can take the

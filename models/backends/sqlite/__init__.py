@@ -13,15 +13,37 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable, Iterable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import peewee
 
+from models.backends import NewLink
 from models.backends.sqlite import bulk, search
 from models.backends.sqlite import database as sqlite_db
 from models.backends.sqlite import schema
 from models.base import database
+
+
+_INSERT_LINK_IF_UNCHANGED = (
+    'INSERT INTO "magic_link" ("contact_id", "purpose", "token_hash", "created_at", "created_by", "expires_at", '
+    '"channel") SELECT "id", ?, ?, ?, ?, ?, ? FROM "contact" WHERE "id" = ? AND "status" = ? AND "email" = ?'
+)
+_SUPERSEDE_OLDER = (
+    'UPDATE "magic_link" SET "superseded_at" = ? WHERE "contact_id" = ? AND "purpose" = ? AND "channel" = ? '
+    'AND "used_at" IS NULL AND "revoked_at" IS NULL AND "superseded_at" IS NULL AND "id" != ?'
+)
+_INVITE_EXPIRES = (
+    'UPDATE "contact" SET "invite_expires_at" = (SELECT MAX("expires_at") FROM "magic_link" '
+    """WHERE "contact_id" = "contact"."id" AND "purpose" = 'invite' AND "used_at" IS NULL AND "revoked_at" IS NULL """
+    'AND "superseded_at" IS NULL) WHERE "id" = ?'
+)
+"""The contact's invitation lapses with the last of their open invitation links (one per channel at most)."""
+_AUDIT_INSERT = (
+    'INSERT INTO "audit_entry" ("at", "actor", "host", "action", "contact_id", "subject", "detail") '
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class SqliteBackend:
@@ -101,6 +123,27 @@ class SqliteBackend:
     def insert_returning_id(self, sql: str, params: Sequence[Any]) -> int | None:
         cursor = database.execute_sql(sql, params)
         return cursor.lastrowid if cursor.rowcount == 1 else None
+
+    def insert_link(self, link: NewLink) -> int | None:
+        """One statement per step (SQLite runs them in-process: there is no round trip to save)."""
+        cursor = database.execute_sql(_INSERT_LINK_IF_UNCHANGED, (
+            link.purpose, link.token_hash, link.created_at, link.created_by, link.expires_at, link.channel,
+            link.contact_id, link.status, link.email))
+        if cursor.rowcount != 1:
+            return None
+        link_id = cursor.lastrowid
+        database.execute_sql(_SUPERSEDE_OLDER, (link.created_at, link.contact_id, link.purpose, link.channel, link_id))
+        if link.purpose == "invite":
+            database.execute_sql(_INVITE_EXPIRES, (link.contact_id,))
+        database.execute_sql(_AUDIT_INSERT, link.audit)
+        return link_id
+
+    def insert_link_transaction(self, link: NewLink, also: Sequence[tuple[str, Sequence[Any]]] = ()) -> int | None:
+        with nullcontext() if database.in_transaction() else self.write_lock(database, shared=True):
+            link_id = self.insert_link(link)
+            for sql, params in also:
+                database.execute_sql(sql, params)
+            return link_id
 
     def due_outbox_ids(self, sql: str, params: Sequence[Any]) -> list[int]:
         return [row[0] for row in self.claim_rows(sql, params)]
