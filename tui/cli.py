@@ -7,7 +7,6 @@ non-zero with one line naming the problem, never a traceback.
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import sys
 from pathlib import Path
@@ -32,10 +31,6 @@ LAZY_COMMANDS = {
 }
 """Subcommands that live in modules of their own, imported only when one of them is run or listed (`--help`):
 opening the dashboard then never pays for the mail stack, Starlette or aiohttp."""
-
-
-THREAD_SWITCH_SECONDS = 0.001
-"""How long the dashboard's event loop may hold the GIL while another thread waits (`sys.setswitchinterval`)."""
 
 
 class OneLineUsageError(click.UsageError):
@@ -133,18 +128,13 @@ def main(ctx: click.Context, db: str | None, demo: bool) -> None:
 
 
 def _run_dashboard(path: Path) -> None:
-    # Under `client-portal web` (textual-serve's TEXTUAL_DRIVER) the terminal is a browser, over pipes.
-    if (not sys.stdout.isatty() or not sys.stdin.isatty()) and not os.environ.get("TEXTUAL_DRIVER"):
+    # `client-portal` alone or with `--db` in a terminal never gets here (`tui.launch` opens the dashboard
+    # without click); a failure there, `--demo`, and every other way in do.
+    from tui import start
+
+    if not start.in_terminal():
         raise PortalError("the dashboard needs a terminal; use a subcommand (client-portal --help) in scripts")
-    from tui import reader
-
-    reader.read_first_window_ahead()  # while Textual is imported and the screen composed
-    # A frame is written to the terminal by Textual's writer thread, and the rows by the reading thread: each
-    # waited up to Python's default 5 ms for the GIL while the event loop went on with its next task.
-    sys.setswitchinterval(THREAD_SWITCH_SECONDS)
-    from tui.app import ClientPortalApp  # here, not at the top: subcommands need not pay for importing Textual
-
-    ClientPortalApp(db_path=path).run()
+    start.make_dashboard(path).run()
 
 
 # --- contacts -------------------------------------------------------------------------------------------------

@@ -5,14 +5,13 @@ loads lazily (`cli_mail`, `cli_portal`, `cli_web`) import this; it imports none 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
 
 import click
 
-from models.db import database_error_message, default_database_path, is_server_url, open_database
+from models.db import database_error_message
 from models.errors import PortalError
 
 
@@ -64,12 +63,10 @@ def _open(ctx: click.Context) -> Path | str:
     """
     obj = ctx.ensure_object(dict)
     if not obj.get("opened"):
-        given = obj.get("db")
-        target = given or default_database_path()
-        path = str(target).strip() if is_server_url(target) else Path(target).expanduser()
-        open_database(path, create_folders=not given and not os.environ.get("CLIENT_PORTAL_DB"))
+        from tui.start import open_given  # the dashboard's own way in (no click) opens the database the same way
+
+        obj["db"] = open_given(obj.get("db"))
         obj["opened"] = True
-        obj["db"] = path
     return obj["db"]
 
 

@@ -295,7 +295,7 @@ class MainScreen(Screen):
 
     def _view_changed(self, table: ContactTable | None = None) -> None:
         if self.table.loaded:
-            self._read_header()
+            self.call_after_refresh(self._read_header)  # after the frame with the first rows: not competing with it
         self._update_status()
         self._refresh_bindings_if_changed()
         self._update_hints()  # redrawn only when a key or a label changed (the selection's count, say)
