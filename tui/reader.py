@@ -10,7 +10,9 @@ using their own workers and connections; WAL mode lets them and this reader work
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -28,6 +30,24 @@ next keystroke's window never waits behind one; `interrupt_count` stops a count 
 _local = threading.local()
 _counting: list = [None]
 """The counting thread's connection while it runs a query (for `interrupt_count`)."""
+_TRACE = os.environ.get("CLIENT_PORTAL_TRACE")
+"""A file to append a timeline to (`trace`): off unless set (the benchmarks set it to see where a key's time goes)."""
+_trace_fd: list[int] = []
+
+
+def trace(event: str) -> None:
+    """Note `event` with the moment (`time.perf_counter`, the benchmarks' clock) and the thread, when tracing is on
+    (`CLIENT_PORTAL_TRACE`): one line appended at once (the dashboard is stopped by a signal). Off, it costs one
+    test."""
+    if _TRACE:
+        if not _trace_fd:
+            _trace_fd.append(os.open(_TRACE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+        line = f"{time.perf_counter():.6f} {threading.current_thread().name} {event}\n"
+        os.write(_trace_fd[0], line.encode("utf-8", "replace"))
+
+
+def tracing() -> bool:
+    return bool(_TRACE)
 
 
 def _call(func: Callable[..., T], *args, **kwargs) -> T:
@@ -37,7 +57,13 @@ def _call(func: Callable[..., T], *args, **kwargs) -> T:
             database.close()
         _local.path = database.database
     database.connect(reuse_if_open=True)
-    return func(*args, **kwargs)
+    if not _TRACE:
+        return func(*args, **kwargs)
+    trace(f"start {getattr(func, '__name__', func)}")
+    try:
+        return func(*args, **kwargs)
+    finally:
+        trace(f"end {getattr(func, '__name__', func)}")
 
 
 async def read(func: Callable[..., T], *args) -> T:
@@ -102,9 +128,11 @@ def _count_call(wanted: Callable[[], bool], func: Callable[..., T], *args) -> T:
     try:
         if not wanted():  # an interrupt that came while connecting found nothing to interrupt
             raise NotWanted
+        trace("count start")
         return func(*args)
     finally:
         _counting[0] = None
+        trace("count end")
 
 
 def warm_counter() -> None:

@@ -198,6 +198,15 @@ class MainScreen(Screen):
         self._binding_state = self._actions_available()
         self._update_status()
         self._update_hints()
+        if reader.tracing():  # the timeline notes each frame this screen writes
+            paint = self._compositor_refresh
+
+            def traced_paint() -> None:
+                reader.trace("paint")
+                paint()
+                reader.trace("painted")
+
+            self._compositor_refresh = traced_paint
 
     # --- painting -------------------------------------------------------------------------------------------------
 
@@ -219,6 +228,7 @@ class MainScreen(Screen):
     def _hold_paint(self) -> None:
         """Paint a search key's echo with its results, in one frame, if they come within `PAINT_HOLD_SECONDS`."""
         self._paint_hold += 1
+        reader.trace("hold")
         self._paint_held_until = time.monotonic() + PAINT_HOLD_SECONDS
         self.set_timer(PAINT_HOLD_SECONDS, partial(self._release_paint, self._paint_hold))  # the echo alone, then
 
@@ -234,6 +244,7 @@ class MainScreen(Screen):
 
     def _release_paint(self, hold: int) -> None:
         if hold == self._paint_hold:  # not a later key's hold
+            reader.trace("release")
             self._paint_hold = 0
             self.check_idle()
 
@@ -272,6 +283,7 @@ class MainScreen(Screen):
     def _search_typed(self, text: str) -> None:
         """The search box's text changed: the query starts now, in the key's own handler, not after the two
         messages that carry `SearchBar.Changed` here (the key's echo was painted before its query had started)."""
+        reader.trace(f"typed {text!r}")
         self._show_search(text, self.query_one(SearchBar).status)
 
     def _show_search(self, search: str, status: str | None) -> None:

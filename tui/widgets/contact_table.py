@@ -327,6 +327,7 @@ class ContactTable(_Navigation, can_focus=True):
     @on(WindowLoaded)
     def _window_loaded(self, message: WindowLoaded) -> None:
         message.stop()
+        reader.trace("window loaded")
         request = message.request
         if self._inflight == request:
             self._inflight = None
@@ -386,6 +387,7 @@ class ContactTable(_Navigation, can_focus=True):
     @on(Counted)
     def _counted(self, message: Counted) -> None:
         message.stop()
+        reader.trace("counted")
         if message.generation != self._generation or message.total is None:
             return
         self._counted_total = (message.generation, message.total)

@@ -204,6 +204,20 @@ def _walk(query: ContactQuery, words: list[str], offset: int, limit: int, total:
     contact ranked) it walks the rank index, or the status and rank index."""
     if query.sort not in _WALK_INDEXED or limit <= 0:
         return None
+    rows = _walk_rows(query, words, offset, limit, walk, by_rank=by_rank)
+    if len(rows) < limit:
+        if walk is None and (rows or offset == 0):  # walked to the end: every match was seen
+            return ContactPage(rows=rows, total=offset + len(rows), offset=offset)
+        return None
+    if total is None:
+        return ContactPage(rows=rows, total=offset + len(rows), offset=offset, exact=False)
+    return ContactPage(rows=rows, total=total, offset=offset)
+
+
+def _walk_rows(query: ContactQuery, words: list[str], offset: int, limit: int, walk: int | None, *,
+               by_rank: bool = False, skip: int = 0) -> list:
+    """The rows `_walk` finds: the matches among the first `walk` contacts in sort order (all with None) after the
+    first `skip`, from `offset`, at most `limit`."""
     direction = "DESC" if query.descending else "ASC"
     if by_rank:
         order = f"name_rank {direction}"
@@ -219,29 +233,37 @@ def _walk(query: ContactQuery, words: list[str], offset: int, limit: int, total:
     params += [f"%{escape_like(word)}%" for word in words]
     # The subquery runs as a co-routine along the sort index, handing rows over in order; the outer query stops
     # as soon as the window is full.
-    cap = f"LIMIT {int(walk)}" if walk is not None else ""
+    cap = f"LIMIT {int(walk)}" if walk is not None else ("LIMIT -1" if skip else "")
+    if skip:
+        cap += f" OFFSET {int(skip)}"
     sql = (f"SELECT {columns} FROM (SELECT {columns}, search_text FROM contact {status} ORDER BY {order} "
            f"{cap}) WHERE {likes} LIMIT ? OFFSET ?")
-    rows = tuples_to_rows(database.execute_sql(sql, [*params, limit, offset]))
-    if len(rows) < limit:
-        if walk is None and (rows or offset == 0):  # walked to the end: every match was seen
-            return ContactPage(rows=rows, total=offset + len(rows), offset=offset)
-        return None
-    if total is None:
-        return ContactPage(rows=rows, total=offset + len(rows), offset=offset, exact=False)
-    return ContactPage(rows=rows, total=total, offset=offset)
+    return tuples_to_rows(database.execute_sql(sql, [*params, limit, offset]))
 
 
 SHORT_WALK = 2_000
-"""A search in name order with a word of one or two letters first walks this many contacts in name order, keeping
-those whose row has every word (LIKE): a common pair ('jo', 'co') fills its window within a few hundred, before
-the index's vocabulary would have told which of its terms start with the pair (the vocabulary counts each term's
-contacts: 30 ms for 'co' at a million). A rarer one, whose terms are few and short, is then looked up in the index."""
+"""A search in name order with a word of one or two letters beside a longer one walks this many of the longer
+one's matches in name order, keeping those whose row has the short word (LIKE). Short words alone walk the
+contacts (FIRST_WALK, LONG_WALK): a common pair ('jo', 'co') fills its window within a few hundred, before the
+index's vocabulary would have told which of its terms start with the pair (the vocabulary counts each term's
+contacts: 30 ms for 'co' at a million). A rarer one, whose terms are few and short, is looked up in the index."""
 
 RARE_TERMS = 2_000
-"""After that walk, a word of one or two letters is looked up as all the index terms that start with it, up to this
+"""After a walk, a word of one or two letters is looked up as all the index terms that start with it, up to this
 many: its contacts are few, so the OR of its terms is quick ('x' at a million: 345 terms, 3 ms for the window,
 where walking on in name order took 30-80 ms)."""
+
+FIRST_WALK = 500
+"""A search in name order whose words are all of one or two letters first walks this many contacts in name order:
+a common letter or pair fills its window within them (at a million contacts 'a', 'e', 'o' and 't' within 200,
+'d', 'h' and 's' within 400). How many it found there tells how far the window is: the walk goes on only if it
+should fill within LONG_WALK contacts. A rarer word ('x': 1 contact in 32 at the start of the name order, 'z' 1
+in 14, 'q' almost none) goes to the index at once, where walking SHORT_WALK contacts first spent 4-8 ms in vain
+at a million (a contact read in name order is a lookup in the table, some 2-4 µs)."""
+
+LONG_WALK = 4_000
+"""How far a walk of short words may be expected to go (from FIRST_WALK's estimate) and still walk on: a walk of
+4,000 costs about what the index's vocabulary and window cost for a letter that rare (8-10 ms at a million, 'z')."""
 
 NAME_WALK = 5_000
 """How many of the index's matches, in name order, a window with a status filter looks at before it gives way to
@@ -301,6 +323,23 @@ def _name_window(query: ContactQuery, plan: _Plan, offset: int, limit: int, walk
     return None
 
 
+def _short_walk(query: ContactQuery, words: list[str], offset: int, limit: int) -> ContactPage | None:
+    """The window of short words found by walking the contacts in name order (FIRST_WALK, then LONG_WALK), or
+    None when the walk would be long: the caller then looks the words up in the index."""
+    rows = _walk_rows(query, words, offset, limit, FIRST_WALK, by_rank=True)
+    if len(rows) < limit:
+        found = offset + len(rows) if rows else 0  # matches among the first FIRST_WALK (none known past an offset)
+        needed = FIRST_WALK * (offset + limit) // found if found else None
+        if needed is None or needed > LONG_WALK:
+            return None
+        # On from the FIRST_WALK-th contact: the window's first rows are those found, and the rest come next.
+        rows += _walk_rows(query, words, 0, limit - len(rows), 2 * needed - FIRST_WALK, by_rank=True,
+                           skip=FIRST_WALK)
+        if len(rows) < limit:
+            return None
+    return ContactPage(rows=rows, total=offset + len(rows), offset=offset, exact=False)
+
+
 def _in_name_order(query: ContactQuery, words: list[str], offset: int, limit: int) -> ContactPage | None:
     """A window in name order off the ranks (`_name_window`); None when the caller must sort.
 
@@ -311,7 +350,7 @@ def _in_name_order(query: ContactQuery, words: list[str], offset: int, limit: in
     long = [word for word in words if len(word) >= TRIGRAM]
     short = tuple(word for word in words if len(word) < TRIGRAM)
     if short and not long:
-        page = _walk(query, words, offset, limit, None, SHORT_WALK, by_rank=True)
+        page = _short_walk(query, words, offset, limit)
         if page is not None:
             return page
         plan = _plan(words, max_terms=RARE_TERMS, letters=True)
