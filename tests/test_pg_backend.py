@@ -170,6 +170,32 @@ def test_the_schema_version_is_kept_in_its_table_and_a_newer_one_is_refused(pg_d
         open_database(pg_url)
 
 
+def test_a_schema_another_client_commits_while_we_look_is_taken_as_ours(pg_empty_url: str, tmp_path: Path,
+                                                                        monkeypatch):
+    """Another client's new schema committed while this one looks at the database (here: just before it asks
+    whether a contact table exists, by a real second process) is client-portal's own: it opens, it is not refused
+    as a stranger's table. Looked at in the other order (version first, then tables), that commit fell between the
+    two reads in a CI run of the test below."""
+    script = tmp_path / "open.py"
+    script.write_text("import sys\nfrom models.db import open_database\nopen_database(sys.argv[1])\n")
+    root = Path(__file__).resolve().parent.parent
+    real = schema.has_tables
+    created: list[int] = []
+
+    def another_client_commits_first(db):
+        if not created:
+            created.append(subprocess.run([sys.executable, str(script), pg_empty_url], cwd=root, timeout=120,
+                                          env={**os.environ, "PYTHONPATH": str(root)}).returncode)
+        return real(db)
+
+    monkeypatch.setattr(schema, "has_tables", another_client_commits_first)
+    try:
+        open_database(pg_empty_url)
+        assert created == [0] and schema_version() == SCHEMA_VERSION
+    finally:
+        database.close()
+
+
 def test_two_clients_creating_the_schema_at_once_both_open_it(pg_server: PostgresServer, pg_empty_url: str,
                                                               tmp_path: Path):
     """Two processes opening the same new database at the same moment: one creates the schema, the other waits

@@ -218,8 +218,12 @@ class PostgresBackend:
         except peewee.DatabaseError as exc:
             raise PortalError(pg_db.connect_error_message(exc, url)) from None
         try:
+            # In this order: another client creating the schema commits its tables and its version together, so
+            # once its contact table shows, its version shows too. Read the other way round, its commit could fall
+            # between the two reads (version 0, then a contact table) and its schema be taken for a stranger's.
+            tables = schema.has_tables(db)
             version = schema.schema_version(db)
-            if version == 0 and schema.has_tables(db):
+            if version == 0 and tables:
                 raise PortalError(f"the database {pg_db._where(url)[3]!r} already holds a table named contact that "
                                   "is not client-portal's; use an empty database")
         except peewee.DatabaseError as exc:
