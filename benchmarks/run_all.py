@@ -189,6 +189,8 @@ def main() -> None:
                   f"{r['floor_s']:.3f} s", r["ours_s"] / r["floor_s"], "<= 1.3x at 1M", "-")
     for size in searches if "search" in args.only else []:
         keys = terminal.measure_search(make_database(size))["keys"]
+        print(f"  search keys at {size:,} (typed: ours / bare SQL, ms): "
+              + ", ".join(f"{k['typed']!r} {k['ms']:.1f}/{k['reference_ms']:.1f}" for k in keys), file=sys.stderr)
         ms, refs = [k["ms"] for k in keys], [k["reference_ms"] for k in keys]
         written = statistics.median(k["bytes"] for k in keys) / 1024
         table.add(f"search key to painted frame, median (results checked; {written:.1f} kB written a key)", size,

@@ -67,6 +67,34 @@ def main() -> None:
     for key, values in totals.items():
         print(f"{key!r}: median {statistics.median(values):.1f} ms over {len(values)}: "
               + ", ".join(f"{v:.1f}" for v in values))
+    print("phases, median ms (key -> typed, -> query start, query, -> rows loaded, -> frame painted, paint, "
+          "-> frame in the pty):")
+    for key in totals:
+        phases = [_phases(events, sent, painted, stop) for (k, sent, painted), stop
+                  in zip(typed, [t[1] for t in typed[1:]] + [float("inf")]) if k == key]
+        phases = [p for p in phases if p is not None]
+        if phases:
+            print(f"  {key!r}: " + ", ".join(f"{name} {statistics.median(p[name] for p in phases):.1f}"
+                                          for name in phases[0]))
+
+
+def _phases(events, sent: float, painted: float, stop: float) -> dict | None:
+    """One key's phases from its events: None if one is missing (a frame painted before the rows, say)."""
+    mine = [(stamp, event) for stamp, _, event in events if sent <= stamp < min(stop, painted + 0.4)]
+
+    def first(name: str, after: float = 0.0) -> float | None:
+        return next((stamp for stamp, event in mine if event.split(" '")[0] == name and stamp >= after), None)
+
+    typed_at, start, end = first("typed"), first("start load_window"), first("end load_window")
+    loaded = first("window loaded")
+    if None in (typed_at, start, end, loaded):
+        return None
+    paint, done = first("paint", loaded), first("painted", loaded)
+    if paint is None or done is None:
+        return None
+    return {"typed": (typed_at - sent) * 1000, "start": (start - typed_at) * 1000, "query": (end - start) * 1000,
+            "loaded": (loaded - end) * 1000, "paint start": (paint - loaded) * 1000, "paint": (done - paint) * 1000,
+            "pty": (painted - done) * 1000}
 
 
 if __name__ == "__main__":

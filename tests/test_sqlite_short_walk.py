@@ -2,7 +2,8 @@
 contacts in name order, a less common one walks on from there, a rare one goes to the index at once (no walk of
 SHORT_WALK contacts in vain first). Every road gives what a full sort done by hand gives, at every offset.
 
-The letters' frequencies are set by the data: 'k' in one contact of two, 'q' in one of four, 'x' in one of thirty.
+The letters' frequencies are set by the data: 'k' in one contact of two, 'q' in one of four, 'x' in one of thirty
+(at random), and 'w' in every fourteenth in name order (36 in the first walk, 172 in all: fewer than a window).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def lettered(db):
         for start in range(0, len(rows), 500):
             Contact.insert_many(rows[start : start + 500]).execute()
         contacts.keep_name_order()
+        in_order = [row[0] for row in database.execute_sql("SELECT id FROM contact ORDER BY name_rank")]
+        Contact.update(company=Contact.company.concat(" Wo")).where(Contact.id.in_(in_order[::14])).execute()
     return list(Contact.select())
 
 
@@ -57,7 +60,7 @@ def _looked_up(statements: list[str]) -> bool:
 
 @pytest.mark.parametrize("descending", [False, True])
 def test_each_road_of_a_short_word_agrees_with_a_full_sort(lettered, descending):
-    for text in ("k", "q", "x", "ka", "xe", "k q", "zz"):
+    for text in ("k", "q", "w", "x", "ka", "xe", "k q", "zz"):
         query = ContactQuery(search=text, descending=descending)
         want = expected_ids(lettered, query)
         for offset in sorted({0, 1, 57, len(want) // 2, max(0, len(want) - 5), len(want) + 3}):
@@ -91,3 +94,32 @@ def test_a_rare_letter_goes_to_the_index_after_the_first_walk(lettered):
     statements = _statements(lambda: contacts.contact_page(ContactQuery(search="x"), 0, LIMIT, count=False))
     assert _walked(statements) == [(search.FIRST_WALK, 0)]
     assert _looked_up(statements)
+
+
+def test_a_walk_that_looked_at_every_contact_knows_the_count(lettered):
+    """'w': 172 matches, the 200th would be past the last contact (36 in the first walk), so the walk goes on to the
+    end and finds them all. The page is exact (no count
+    needed after it) and the index is not asked."""
+    want = expected_ids(lettered, ContactQuery(search="w"))
+    assert len(want) < LIMIT
+    search.forget_narrowing()
+    page = []
+    statements = _statements(lambda: page.append(contacts.contact_page(ContactQuery(search="w"), 0, LIMIT,
+                                                                       count=False)))
+    assert page[0].exact and page[0].total == len(want)
+    assert [r.id for r in page[0].rows] == want
+    assert len(_walked(statements)) == 2 and not _looked_up(statements)
+
+
+def test_a_small_list_is_answered_by_the_first_walk(db):
+    """Fewer contacts than FIRST_WALK: the first walk sees them all, so even a rare letter's window is exact."""
+    now = clock.now()
+    Contact.insert_many([dict(email=f"p{n}@mail.ed", first_name="Ada", last_name="Xu" if n % 40 == 0 else "Hill",
+                              status="not_invited", created_at=now, updated_at=now) for n in range(300)]).execute()
+    contacts.keep_name_order()
+    search.forget_narrowing()
+    page = []
+    statements = _statements(lambda: page.append(contacts.contact_page(ContactQuery(search="x"), 0, LIMIT,
+                                                                       count=False)))
+    assert page[0].exact and page[0].total == 8
+    assert _walked(statements) == [(search.FIRST_WALK, 0)] and not _looked_up(statements)
