@@ -226,7 +226,11 @@ def snap_app(frozen_clock, fixed_actor, fixed_mail_env, portal_app, monkeypatch)
     import itertools
 
     from models import demo, links
+    from tui.app import ClientPortalApp
 
+    # A toast shown stays for the snapshot: its 5 seconds ran out before the screenshot in a loaded CI run, and the
+    # snapshot missed it ("Unselected 1 contact").
+    monkeypatch.setattr(ClientPortalApp, "NOTIFICATION_TIMEOUT", 3600)
     tokens = itertools.count(1)
     monkeypatch.setattr(links.secrets, "token_urlsafe", lambda n: f"T{next(tokens):042d}")
     demo.seed(40)
