@@ -5,8 +5,9 @@ Why it is shaped this way:
   for the few milliseconds between issuing and sending, never in the database.
 - Rows are claimed atomically in small chunks (`models.outbox.claim_due`) and each is marked sent right after
   the server accepted it, before the next message goes (in the transaction that issues the next message's
-  link: one commit per email, and on a PostgreSQL server one round trip, `LinkIssuer.issue_at_once`). Killed at any point, a restart finds at most the one row that was in flight
-  still `sending` and sends it again with the same Message-ID.
+  link: one commit per email, and on a PostgreSQL server one round trip, `LinkIssuer.issue_at_once`). Killed
+  at any point, a restart finds at most the one row that was in flight still `sending` and sends it again with
+  the same Message-ID.
 - One SMTP connection carries a whole batch; a dropped connection is reopened and the message tried once more
   at once. A server that stops answering ends the pass after one timeout, rather than once per message.
 - Temporary failures (4xx, connection lost, timeout) go back to the queue with exponential backoff until

@@ -204,7 +204,12 @@ class LinkIssuer:
                 _run_statements(also)
             return None
         row, link = self._new(contact)
-        link_id = retry_busy(lambda: backend().insert_link_transaction(row, also))
+
+        def attempt() -> int | None:
+            return backend().insert_link_transaction(row, also)
+
+        # Retried while busy only as a transaction of its own: inside the caller's, the caller's retry decides.
+        link_id = attempt() if database.in_transaction() else retry_busy(attempt)
         return link if link_id is not None else None
 
     def _refused(self, contact: ContactRow) -> bool:
