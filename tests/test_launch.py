@@ -31,7 +31,7 @@ def test_only_a_bare_start_or_db_is_taken_without_click(tmp_path, monkeypatch):
     assert dashboard_database([f"--db={db}"]) == (True, db)
     Path(db).write_bytes(b"")
     assert dashboard_database(["--db", db]) == (True, db)  # an existing file: click's Path lets it through too
-    for args in (["--db", str(tmp_path)], ["--db", ""], ["--db=", ], ["--db", "--help"], ["--demo"], ["--help"],
+    for args in (["--db", str(tmp_path)], ["--db", ""], ["--db="], ["--db", "--help"], ["--demo"], ["--help"],
                  ["-h"], ["--version"], ["stats"], ["--db", db, "stats"], ["--db", db, "--db", db], ["--bogus"]):
         assert dashboard_database(args) == (False, None), args
 

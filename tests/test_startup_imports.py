@@ -58,7 +58,8 @@ KEPT_OUT = (
     "click tui.cli tui.cli_common "  # the command line: `client-portal` opens the dashboard without it
     "mail.outbox mail.templates mail.transports mail.message email.mime smtplib yagmail jinja2 "  # the mail stack
     "models.csv_io "  # what only subcommands and dialogs use
-    "tui.screens.invite tui.screens.contact_detail tui.screens.templates tui.screens.settings "
+    "tui.screens.help tui.screens.dialog tui.screens.invite tui.screens.contact_detail tui.screens.templates "
+    "tui.screens.settings "
     "tui.screens.magic_link tui.screens.outbox tui.screens.import_csv tui.screens.domains "
     "segno pyperclip starlette uvicorn aiohttp textual_serve psycopg"
 )

@@ -173,10 +173,14 @@ class ClientPortalApp(KeysInOrderApp):
         """The dashboard's own settings file (the theme), in the user's config directory."""
         self._ui_settings, self._settings_problem = load_ui_settings(self.settings_path)
 
+    def get_default_screen(self) -> Screen:
+        """The main screen is the first screen: not pushed over an empty one that Textual would style, lay out and
+        then hide at start."""
+        return MainScreen(self.db_path, self.data_dir)
+
     def on_mount(self) -> None:
         self._restore_theme()
         self.theme_changed_signal.subscribe(self, self._save_theme)
-        self.push_screen(MainScreen(self.db_path, self.data_dir))
         self._check_size()
 
     def get_css_variables(self) -> dict[str, str]:

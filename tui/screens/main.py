@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events, on, work
@@ -31,12 +32,14 @@ from models.errors import PortalError
 from tui import reader
 from tui.change_waiter import ChangeWaiter, unwatch_changes, watch_changes
 from tui.key_actions import DeclaredAction, KeyAction, check, context_label, declared_actions, declared_bindings
-from tui.screens.help import KeyRow, KeySection
 from tui.text import plural, visible
 from tui.widgets.contact_table import COLUMNS, ContactTable
 from tui.widgets.key_hints import Hint, KeyHints
 from tui.widgets.search_bar import SearchBar
 from tui.widgets.stats_header import StatsHeader
+
+if TYPE_CHECKING:  # the help screen's module (and its dialog base) only when help is opened
+    from tui.screens.help import KeyRow, KeySection
 
 
 HEADER_FALLBACK_SECONDS = 1.0

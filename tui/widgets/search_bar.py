@@ -25,6 +25,8 @@ FILTER_LABELS = {**STATUS_LABELS, FILTER_EXPIRED: "invite expired"}
 number the header shows as "links expired")."""
 
 STATUS_OPTIONS = [("All statuses", ALL_STATUSES)] + [(FILTER_LABELS[s].capitalize(), s) for s in STATUS_FILTERS]
+STATUS_LABEL = {value: label for label, value in STATUS_OPTIONS}
+"""What the filter shows for each value."""
 
 
 class SearchInput(Input):
@@ -43,11 +45,11 @@ class SearchInput(Input):
 class StatusFilter(Widget, can_focus=True):
     """The status filter: drawn as a compact `Select` shows it, and one from the moment it is first used.
 
-    A `Select` composes seven widgets (its current value, its arrows, an option list) and brings four stylesheets
-    Textual parses at start (Select, SelectCurrent, OptionList, Vertical): a fifth of the dashboard's start work
-    beyond a bare Textual app, for a box most sessions never open. So this draws the current status itself, and
-    puts a real `Select` in its place (inside it, so nothing around it moves) when it takes the focus or a
-    click, or before anything else asks for one (`select`). Setting `value` works either way.
+    A `Select` composes seven widgets in three stages (its current value, its arrows, an option list), each stage
+    a layout pass before the first frame, and brings four stylesheets Textual parses at start (Select,
+    SelectCurrent, OptionList, Vertical), for a box most sessions never open. So this draws the current status
+    itself, and puts a real `Select` inside itself (nothing around it moves) when it takes the focus or a click
+    (`select`). Setting `value` works before and after.
     """
 
     DEFAULT_CSS = """
@@ -77,7 +79,7 @@ class StatusFilter(Widget, can_focus=True):
     @value.setter
     def value(self, value: str) -> None:
         if self.selector is not None:
-            self.selector.value = value  # its Changed comes back through `_select_changed`
+            self.selector.value = value  # its Changed comes back through `on_select_changed`
             return
         if value != self._value:
             self._value = value
@@ -95,11 +97,12 @@ class StatusFilter(Widget, can_focus=True):
         _, _, background, color = self.colors
         base = RichStyle(bgcolor=background.rich_color)
         width = self.size.width - 3  # `Select`'s arrow is one cell, after one of padding, before one of padding
-        label = dict((value, label) for label, value in STATUS_OPTIONS)[self._value][:max(width, 0)]
+        label = STATUS_LABEL[self._value][:max(width, 0)]
         return Strip([
             Segment(label, RichStyle(color=color.rich_color, bgcolor=background.rich_color)),
             Segment(" " * (width - len(label) + 1), base),
-            Segment("▼", RichStyle(color=(background + color.with_alpha(0.5)).rich_color, bgcolor=background.rich_color)),
+            Segment("▼", RichStyle(color=(background + color.with_alpha(0.5)).rich_color,
+                                   bgcolor=background.rich_color)),
             Segment(" ", base),
         ]).crop(0, self.size.width) if y == 0 else Strip.blank(self.size.width, base)
 
