@@ -433,3 +433,25 @@ def test_a_new_database_keeps_its_contacts_in_name_order_after_a_plain_cluster(d
     for text in SEARCHES:
         for descending in (False, True):
             _check(everyone, ContactQuery(search=text, descending=descending), 11, count=False)
+
+
+def test_a_common_word_fills_its_window_in_one_walk_sized_by_the_estimate(db, mixed_contacts, monkeypatch):
+    """With statistics, a word the planner expects often enough to fill its window by walking (`_first_walk`)
+    walks as far as the estimate predicts in one go, past the usual cap, instead of a capped walk and a second
+    one; a rare one keeps the cap. Every window still agrees with a full sort."""
+    monkeypatch.setattr(search, "WALK", 30)
+    caps = []
+    real = search.walk_statement
+    monkeypatch.setattr(search, "walk_statement", lambda query, words, offset, limit, cap: caps.append(cap) or
+                        real(query, words, offset, limit, cap))
+    database.execute_sql("ANALYZE contact")
+    everyone = _everyone()
+    for text in ("a.com", "b.org"):  # half the contacts each
+        for offset in (0, 3):
+            caps.clear()
+            query = ContactQuery(search=text)
+            want = _expected(everyone, query)
+            page = contacts.contact_page(query, offset, 40, count=False)
+            assert [r.id for r in page.rows] == want[offset:offset + 40], (text, offset)
+            assert caps and caps[0] > 30 + offset, (text, offset, caps)
+    assert search._first_walk(0, 40, 30, 1.0, 1_000_000) == 30  # one match expected in a million: the cap stays

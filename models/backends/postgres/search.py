@@ -22,8 +22,8 @@ A search's window is found without counting every match (the dashboard counts af
   (`_estimate`, from the search key's statistics, schema v10).
 
 A search with a word the index answers first walks at most WALK contacts (a few milliseconds, whatever the word;
-skipped when the planner expects it to find less than a quarter of the window there), then, if the window did not
-fill, takes the index: in slices (name and email orders, a word with a trigram of its own, a window near the top),
+skipped when the planner expects it to find less than a quarter of the window there; further when it expects the
+window a walk's way, `_first_walk`), then, if the window did not fill, takes the index: in slices (name and email orders, a word with a trigram of its own, a window near the top),
 else sorted. A search with no such word (one letter, or characters pg_trgm makes no trigram of) walks until its
 window is full, or to the end. PostgreSQL's planner does not choose
 between these itself: its estimate of a LIKE's matches assumes them spread evenly along the order, so a surname
@@ -315,6 +315,21 @@ def _further(query: ContactQuery, offset: int, limit: int, seen: int, cap: int) 
     return int(2 * walk) + offset
 
 
+def _first_walk(offset: int, limit: int, cap: int, estimate: float, everyone: int) -> int:
+    """How far the first walk goes: `cap`, or, when the planner's estimate of the matches says walking the window's
+    way is cheaper than sorting (`_further`'s rule, with the estimate's share for the share a walk would see),
+    twice as far as that share predicts. A word of 5-25 % ('mal', 'mar', 'gma') then fills its window in one walk
+    instead of a capped walk that falls short and a second one (at a million contacts stored in name order, 'mal'
+    4.7 ms instead of 14). A walk stops as soon as the window is full, so an estimate too low costs nothing; one
+    too high leaves a walk short, and the next road is chosen from what it saw, as after any capped walk."""
+    if estimate <= 0:
+        return cap
+    walk = (offset + limit) * everyone / estimate
+    if walk * WALK_COST >= estimate * SORT_COST:
+        return cap
+    return max(cap, int(2 * walk) + offset)
+
+
 SLICED = {"name": "last_name", "email": "email"}
 """Sort orders whose first column is text the server keeps statistics on: their matches can be found a slice of
 the order at a time (`_sliced`)."""
@@ -469,10 +484,12 @@ def _search_window(query: ContactQuery, words: list[str], offset: int, limit: in
             # A word the planner expects to be rare skips the capped walk (a row read per contact, most of them
             # from the disk: 5-20 ms at a million contacts) when it would find less than a quarter of the window.
             estimate = _estimate(query, words)
-            if estimate * cap < (offset + limit) / 4 * max(1, _status_contacts(query)):
+            everyone = max(1, _status_contacts(query))
+            if estimate * cap < (offset + limit) / 4 * everyone:
                 page = _sliced(query, words, offset, limit, 0.0, estimate)
                 if page is not None:
                     return page
+            cap = _first_walk(offset, limit, cap, estimate, everyone)
         page, seen = _walk(query, words, offset, limit, cap)
         if page is not None:
             return page
