@@ -23,8 +23,11 @@ nothing here needs a server set up by hand, and nothing is left behind.
 - outbox-floor N,K: the same N messages built and sent to the same sink by K processes with no database at all:
   what the sink and the machine allow, the ceiling the outbox rows are read against.
 
-Run by hand: `.venv/bin/python benchmarks/pg.py copy|search|outbox|outbox-floor SIZE [SENDERS]` prints one JSON
-object.
+- copy-back N [ROUNDS]: the copy back alone (the file copied onto the server once), ROUNDS times alternating
+  with its floor, medians and their ratio (`measure_copy_back`).
+
+Run by hand: `.venv/bin/python benchmarks/pg.py copy|copy-back|search|outbox|outbox-floor SIZE [SENDERS|ROUNDS]`
+prints one JSON object.
 """
 
 from __future__ import annotations
@@ -99,6 +102,48 @@ def measure_copy(size: int, *, back: bool = True, search: bool = False) -> dict:
                                      f"{report_back.source_stats} {report.source_stats}")
                 result["back_floor_seconds"] = _copy_back_floor(url, Path(folder) / "bare.db")
     return result
+
+
+def measure_copy_back(size: int, rounds: int = 3) -> dict:
+    """The copy back alone, `rounds` times, alternating with its floor (`_copy_back_floor`) on the same server so
+    that both see the same load: the cached N-contact file copied onto a server of its own once, then each round a
+    checked `db copy` from it onto a new SQLite file and the floor's bare load. Medians, the ratio of the medians,
+    and every round's times."""
+    from datetime import datetime, timezone
+
+    from _data import make_database
+
+    from models import clock
+    from models.copy import copy_database
+
+    source = make_database(size)
+    with server() as pg, clock.frozen(datetime.now(timezone.utc)):
+        url = pg.create_database("copy_target")
+        source_stats = copy_database(source, url).source_stats
+        return alternate_copy_back(url, rounds, source_stats)
+
+
+def alternate_copy_back(url: str, rounds: int, source_stats: dict | None = None) -> dict:
+    """`rounds` of (the floor, then our copy back), each onto a new file in a folder of its own; our copies are
+    checked (`stats_match`, and equal to `source_stats` if given)."""
+    from models.copy import copy_database
+
+    ours: list[float] = []
+    floor: list[float] = []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as folder:
+            os.chmod(folder, 0o700)
+            floor.append(_copy_back_floor(url, Path(folder) / "bare.db"))
+        with tempfile.TemporaryDirectory() as folder:
+            os.chmod(folder, 0o700)
+            started = time.perf_counter()
+            report = copy_database(url, Path(folder) / "back.db")
+            ours.append(time.perf_counter() - started)
+            if not report.stats_match or (source_stats is not None and report.source_stats != source_stats):
+                raise SystemExit(f"db copy back to SQLite: stats differ: {report.differences()}")
+    return {"back_seconds": statistics.median(ours), "back_floor_seconds": statistics.median(floor),
+            "ratio": statistics.median(ours) / statistics.median(floor), "rounds": {"ours": ours, "floor": floor},
+            "load": os.getloadavg()}
 
 
 def _copy_back_floor(url: str, path: Path) -> float:
@@ -484,6 +529,8 @@ def main() -> None:
         result = measure_copy(size)
     elif what == "copy-search":
         result = measure_copy(size, back=size <= 100_000, search=True)
+    elif what == "copy-back":
+        result = measure_copy_back(size, int(sys.argv[3]) if len(sys.argv) > 3 else 3)
     elif what == "copy-bare":
         result = measure_copy_bare(size)
     elif what == "search":

@@ -12,7 +12,7 @@ The target's engine loads the rows in bulk with what it keeps per row set aside,
   unique address index too; first the search index filled from the source's contacts read in name order, then the
   contacts in id order, each with its rank (its place in that order); then the counts per status raised once and
   the indexes built (a duplicate address stops the copy there, in one line); every other table in one prepared
-  statement per batch, its own triggers firing.
+  statement per batch, its own triggers firing, the big ones' indexes set aside too (`LOADED_BEFORE_INDEXED`).
 
 The one value the target's triggers may set differently from the source (a contact's invitation delivery state,
 which an admin's shown link also sets) is put back from the source afterwards. The whole copy is one transaction on
@@ -222,17 +222,25 @@ def _insert_upkeep_set_aside(statuses: Counter[str]) -> Iterator[object]:
     by `statuses` (filled by `_insert_contacts`), and the triggers and indexes made again as they were. Row by row
     (the per-row triggers), 100k contacts took 152 s. The other per-row counts (per expiry hour, per delivery
     state) stay with their triggers: they fire only for invited contacts, and cost little. An address two source
-    contacts share stops the copy when its unique index is built (`_refuse_shared_addresses`)."""
+    contacts share stops the copy when its unique index is built (`_refuse_shared_addresses`). The indexes of
+    `LOADED_BEFORE_INDEXED` are set aside and built at the end too."""
     from models.db import backend
 
     upkeep = backend().suspend_insert_upkeep()
     upkeep.suspend_indexes(unique=True)
+    upkeep.suspend_table_indexes([model._meta.table_name for model in LOADED_BEFORE_INDEXED])
     yield upkeep
     try:
         upkeep.restore(inserted=sum(statuses.values()), after_id=0, status=dict(statuses), ranked=True)
     except peewee.IntegrityError:
         _refuse_shared_addresses()
         raise
+
+
+LOADED_BEFORE_INDEXED = (MagicLink, AuditEntry, HandoffCode)
+"""The big tables (besides the contacts) whose indexes a copy into SQLite sets aside and builds once at the end, the
+unique ones too (a value two source rows share stops the copy there, in one line). Not the outbox: its triggers
+look up each contact's other messages through its indexes."""
 
 
 def _reset_sequences() -> None:

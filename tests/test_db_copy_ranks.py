@@ -114,3 +114,25 @@ def test_addresses_shared_in_the_source_stop_the_copy_at_the_index_in_one_line_n
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
     assert result.stderr.startswith("error: the target refused 3 of the source's contacts")
     assert sqlite_schema(target) == before
+
+
+def test_a_link_token_two_source_rows_share_stops_the_copy_when_the_links_index_is_built(source, tmp_path, cli_at):
+    """The links' indexes, their unique token index too, are set aside while the links go in and built at the end:
+    a token two source links share (the source's unique index dropped) stops the copy there, in one line, and the
+    target is left empty with its schema."""
+    with sqlite3.connect(source) as conn:
+        conn.execute("DROP INDEX magic_link_token_hash")
+        conn.execute("UPDATE magic_link SET token_hash = (SELECT MIN(token_hash) FROM magic_link) "
+                     "WHERE id = (SELECT MAX(id) FROM magic_link)")
+    conn.close()
+    target = tmp_path / "copy.db"
+    open_database(target)
+    database.close()
+    before = sqlite_schema(target)
+    result = cli_at(source, "db", "copy", str(source), str(target))
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (f"error: db copy stopped at the counts, ranks and indexes made at the end: UNIQUE "
+                             f"constraint failed: magic_link.token_hash; nothing was copied, the target {target} is "
+                             "as it was\n")
+    assert sqlite_schema(target) == before
+    assert all(not rows for rows in table_rows(target).values())

@@ -53,12 +53,25 @@ class InsertUpkeep:
     def __init__(self) -> None:
         self.triggers = self._drop("trigger", f"AND name IN ({', '.join(repr(n) for n in INSERT_TRIGGERS)})")
         self.indexes: list[tuple[str, str]] = []
+        self.other_indexes: list[tuple[str, str]] = []
 
     def suspend_indexes(self, *, unique: bool = False) -> None:
         # Not the UNIQUE index on email (unless `unique`: a `db copy`, whose source holds no duplicate, and which
         # names one the index's rebuild refuses): it is the constraint, and how an import finds duplicates.
         self.indexes = self._drop("index", "AND sql IS NOT NULL"
                                   + ("" if unique else " AND sql NOT LIKE 'CREATE UNIQUE%'"))
+
+    def suspend_table_indexes(self, tables: Sequence[str]) -> None:
+        """Every index of `tables` (other than contact) with SQL of its own, unique ones too, set aside with the
+        rest and built once by `restore`: for a load into empty tables (`db copy`), a sort instead of a B-tree
+        insert per row and index. Not for a table whose triggers look rows up through its indexes."""
+        marks = ", ".join("?" * len(tables))
+        found = database.execute_sql(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({marks}) "
+            "AND tbl_name <> 'contact' ORDER BY rowid", tuple(tables)).fetchall()
+        for name, _ in found:
+            database.execute_sql(f'DROP INDEX "{name}"')
+        self.other_indexes += found
 
     def index_in_name_order(self, batches: Iterable[Sequence[tuple[int, str]]], ids: range,
                             count: int) -> NameRanks:
@@ -113,7 +126,7 @@ class InsertUpkeep:
                 renumber_names(database)
             else:
                 place_unranked(database)
-        for _, sql in self.indexes:
+        for _, sql in self.indexes + self.other_indexes:
             database.execute_sql(sql)
 
 
