@@ -16,6 +16,7 @@ from models.backends.sqlite.bulk import NameRanks
 from models.copy import copy_database
 from models.db import database, open_database
 from models.entities import Contact, search_text
+from tests.fixtures_search import index_matches_contacts
 from tests.test_db_copy import (  # noqa: F401 - the fixtures are shared
     assert_derived_state_is_exact,
     assert_schema_as_new,
@@ -49,6 +50,11 @@ def test_ties_case_and_accents_across_batch_edges_get_ranks_in_full_name_order(s
     assert table_rows(source) == table_rows(target)
     assert_derived_state_is_exact(target)  # ranks against a sort by code point, the index against a scan
     assert_schema_as_new(target, tmp_path)
+    open_database(target)
+    try:
+        assert index_matches_contacts(database)  # each entry under its contact's rank, nothing more
+    finally:
+        database.close()
 
 
 def test_a_contact_with_an_empty_search_text_in_the_source_is_indexed_by_the_text_it_should_have(source, tmp_path):
