@@ -307,28 +307,39 @@ def test_the_copy_makes_counts_ranks_and_search_index_as_a_recount_a_sort_and_a_
     assert_derived_state_is_exact(target)
 
 
-def test_a_contact_the_target_refuses_midway_is_one_line_and_the_target_is_left_empty(source, tmp_path, cli_at):
-    """The source holds two contacts with one address (its unique index dropped): the target's unique index
-    refuses the second, in the middle of the contacts (batches of 7)."""
+@pytest.mark.parametrize("shared, batch_size, refused, first", [
+    ({"person3": ("person20",)}, 7, 1, "#21 'person3@example.com'"),
+    ({"person2": ("person11", "person33"), "person9": ("person39",)}, 4, 3, "#12 'person2@example.com'"),
+])
+def test_contacts_the_target_refuses_are_one_line_and_the_target_is_left_empty(source, tmp_path, cli_at, shared,
+                                                                              batch_size, refused, first):
+    """The source holds contacts that share an address (its unique index dropped). The target's unique address
+    index is set aside while the contacts go in; building it again finds every contact whose address an earlier
+    one has (one here, three with two addresses there), the whole copy is rolled back, and the line names the
+    first of them."""
     import sqlite3
 
     with sqlite3.connect(source) as conn:
         conn.execute("DROP INDEX contact_email")
-        conn.execute("UPDATE contact SET email = 'person3@example.com' WHERE email = 'person20@example.com'")
+        for kept, others in shared.items():
+            for other in others:
+                conn.execute("UPDATE contact SET email = ? WHERE email = ?", (f"{kept}@example.com",
+                                                                            f"{other}@example.com"))
     conn.close()
     target = tmp_path / "copy.db"
     open_database(target)  # the target's schema first, so what the failed copy leaves can be compared
     database.close()
     before = sqlite_schema(target)
-    with pytest.raises(Exception) as refused:
-        copy_database(source, target, batch_size=7)
-    assert str(refused.value) == ("the target refused 1 of the source's contacts (an address or id another contact "
-                                  "has, or a value missing), the first #21 'person3@example.com': nothing was copied")
+    with pytest.raises(Exception) as refused_copy:
+        copy_database(source, target, batch_size=batch_size)
+    assert str(refused_copy.value) == (f"the target refused {refused} of the source's contacts (an address or id "
+                                       f"another contact has, or a value missing), the first {first}: nothing was "
+                                       "copied")
     assert sqlite_schema(target) == before
     assert all(not rows for rows in table_rows(target).values())
     result = cli_at(source, "db", "copy", str(source), str(target))
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
-    assert result.stderr.startswith("error: the target refused 1 of the source's contacts")
+    assert result.stderr.startswith(f"error: the target refused {refused} of the source's contacts")
     assert sqlite_schema(target) == before
 
 

@@ -95,33 +95,6 @@ def test_ids_spread_thinly_are_ranked_through_a_dict_not_a_huge_array(source, tm
     assert not isinstance(NameRanks(range(1, 1_000_001), 1_000_000).ranks, dict)
 
 
-def test_addresses_shared_in_the_source_stop_the_copy_at_the_index_in_one_line_naming_the_first(
-        source, tmp_path, cli_at):
-    """The unique address index is set aside while the contacts go in: building it again finds every contact whose
-    address an earlier one has (three here, two addresses), the whole copy is rolled back, and the line names the
-    first of them."""
-    with sqlite3.connect(source) as conn:
-        conn.execute("DROP INDEX contact_email")
-        conn.execute("UPDATE contact SET email = 'person2@example.com' WHERE email IN "
-                     "('person11@example.com', 'person33@example.com')")
-        conn.execute("UPDATE contact SET email = 'person9@example.com' WHERE email = 'person39@example.com'")
-    conn.close()
-    target = tmp_path / "copy.db"
-    open_database(target)
-    database.close()
-    before = sqlite_schema(target)
-    with pytest.raises(Exception) as refused:
-        copy_database(source, target, batch_size=4)
-    assert str(refused.value) == ("the target refused 3 of the source's contacts (an address or id another contact "
-                                  "has, or a value missing), the first #12 'person2@example.com': nothing was copied")
-    assert sqlite_schema(target) == before
-    assert all(not rows for rows in table_rows(target).values())
-    result = cli_at(source, "db", "copy", str(source), str(target))
-    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
-    assert result.stderr.startswith("error: the target refused 3 of the source's contacts")
-    assert sqlite_schema(target) == before
-
-
 def test_a_link_token_two_source_rows_share_stops_the_copy_when_the_links_index_is_built(source, tmp_path, cli_at):
     """The links' indexes, their unique token index too, are set aside while the links go in and built at the end:
     a token two source links share (the source's unique index dropped) stops the copy there, in one line, and the
