@@ -140,6 +140,23 @@ async def steady(pilot, looks: int = 3, timeout: float = 10.0) -> None:
         last = shot
 
 
+def still_cursors(app) -> None:
+    """Every text box on the screen stops blinking, so a focused box shows its cursor in every run.
+
+    A TextArea caches its lines by a key that leaves out focus once blinking stops: a line cached in the blink's
+    off phase was drawn without the cursor ever after, one cached in the on phase with it, so the snapshot held a
+    cursor or none by the timer's luck (the template editor at 80x24 failed CI that way twice). The cache is
+    emptied with blinking stopped (`notify_style_update` is how Textual empties it on a style change)."""
+    from textual.widgets import Input, TextArea
+
+    for box in app.screen.query(Input):
+        box.cursor_blink = False
+    for area in app.screen.query(TextArea):
+        area.cursor_blink = False
+        area.notify_style_update()
+        area.refresh()
+
+
 @pytest.fixture
 def snap_compare(snap_compare):
     """pytest-textual-snapshot's `snap_compare`, whose `run_before` ends by waiting for a steady screen."""
@@ -151,6 +168,7 @@ def snap_compare(snap_compare):
                 result = run_before(pilot)
                 if inspect.isawaitable(result):
                     await result
+            still_cursors(pilot.app)
             await steady(pilot)
 
         return snap_compare(app, *args, run_before=before, **kwargs)

@@ -26,13 +26,7 @@ def editor(*pressed: str):
             if "To: " in str(pilot.app.screen.query_one("#preview-text").render()):
                 break
             await pilot.pause(0.05)
-        await settle(pilot)
-        for area in pilot.app.screen.query("TextArea"):
-            # Without blinking the cursor shows while the box has focus; the line it is on is drawn again, or a
-            # line cached in the blink's off phase would show none (the snapshot raced the blink timer).
-            area.cursor_blink = False
-            area.refresh()
-        await pilot.pause(0.1)
+        await settle(pilot)  # the cursors stop blinking in `snap_compare` (tests/fixtures_tui.py `still_cursors`)
 
     return run_before
 
