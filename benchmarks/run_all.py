@@ -75,7 +75,7 @@ def child(name: str, size: int, launched: float) -> dict:
         if name == "pg-copy-search":  # the copy back to SQLite only up to 100k: at 1M it adds minutes
             return pg.measure_copy(size, back=size <= 100_000, search=True)
         return {"pg-copy": pg.measure_copy, "pg-copy-bare": pg.measure_copy_bare,
-                "pg-search": pg.measure_search}[name](size)
+                "pg-search": pg.measure_search, "pg-dashboard": pg.measure_dashboard}[name](size)
     if name == "data":
         from _data import make_database
 
@@ -135,7 +135,7 @@ def main() -> None:
                         help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})")
     parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite",
                         help="postgres: the PostgreSQL rows (db copy, search, outbox senders) on a server of their "
-                             "own (benchmarks/pg.py); --only then takes pg-copy,pg-search,pg-outbox")
+                             "own (benchmarks/pg.py); --only then takes pg-copy,pg-search,pg-outbox,pg-dashboard")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

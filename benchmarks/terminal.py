@@ -20,7 +20,6 @@ import re
 import sqlite3
 import statistics
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -145,8 +144,11 @@ def measure_start(db: Path, runs: int = 3) -> dict:
             "floor_runs": floor}
 
 
-def measure_search(db: Path) -> dict:
-    """Every prefix of every query typed one key at a time, each timed to its painted frame and checked."""
+def measure_search(db: Path, target: str | None = None) -> dict:
+    """Every prefix of every query typed one key at a time, each timed to its painted frame and checked.
+
+    `target`: the database the dashboard opens, when not `db` itself (a PostgreSQL URL holding a `db copy` of it);
+    the answers and the bare-SQL floor still come from `db`."""
     from dashboard_start import reference_ms
 
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -157,7 +159,7 @@ def measure_search(db: Path) -> dict:
     typed = [q[:i] for q in queries for i in range(1, len(q) + 1)]
     answers = expected_answers(db, sorted(set(typed) | {""}))
     keys: list[dict] = []
-    with Terminal([CLIENT, "--db", str(db)], *SIZE) as term:
+    with Terminal([CLIENT, "--db", target or str(db)], *SIZE) as term:
         term.wait_until(shows(answers[""]), timeout=60)
         term.drain()
         for query in queries:
