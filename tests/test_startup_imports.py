@@ -77,3 +77,11 @@ def test_the_first_frame_imports_none_of_the_heavy_modules(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_the_header_numbers_and_the_portal_url_are_imported_when_first_read_not_at_start():
+    """`models.portal` (with `models.outbox`) and `models.domains` serve only the header's read, after the first
+    frame, and the portal-URL action: importing the dashboard does without them."""
+    out = _run("import sys, tui.start, tui.app, tui.screens.main; "
+               "print(sorted(m for m in ('models.portal', 'models.outbox', 'models.domains') if m in sys.modules))")
+    assert out == "[]"

@@ -27,7 +27,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from models import contacts, domains
+from models import contacts
 from models.errors import PortalError
 from tui import reader
 from tui.change_waiter import ChangeWaiter, unwatch_changes, watch_changes
@@ -176,7 +176,9 @@ class MainScreen(Screen):
         yield StatsHeader(self.data_dir, id="stats", read_on_mount=False)  # after the first contacts: `_view_changed`
         yield SearchBar(id="search-bar")
         yield ContactTable(id="contacts")
-        yield EmptyState(id="empty")
+        empty = EmptyState(id="empty")
+        empty.display = False  # before it is mounted: no second layout for hiding it
+        yield empty
         yield Static("", id="table-status", markup=False)
         yield KeyHints(id="key-hints")
 
@@ -185,7 +187,6 @@ class MainScreen(Screen):
         return self.query_one(ContactTable)
 
     def on_mount(self) -> None:
-        self.query_one(EmptyState).display = False
         # Keys for the table after a search (space, l, m...) act on its results, not the rows before them.
         make_keys_wait = getattr(self.app, "make_keys_wait", None)
         if make_keys_wait is not None:
@@ -569,6 +570,8 @@ class MainScreen(Screen):
 
     def action_portal_url(self) -> None:
         """Show and copy the portal URL."""
+        from models import domains  # only this action needs it: not imported at start
+
         try:
             url = domains.portal_url()
         except PortalError as exc:

@@ -65,7 +65,8 @@ class KeyHints(Static):
         shown = (tuple(hints), palette_key)
         if shown != self._shown:
             self._shown = shown
-            self._draw()
+            if self.size.width:  # not laid out yet: drawn once it is (`on_resize`), not twice
+                self._draw()
 
     @property
     def hints(self) -> tuple[Hint, ...]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -21,11 +22,13 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
 
-from models import clock, domains, heartbeat, portal
+from models import clock, heartbeat
 from models.errors import PortalError
-from models.portal import Stats
 from tui import reader
 from tui.text import plural, visible
+
+if TYPE_CHECKING:
+    from models.portal import Stats
 
 
 STALE_MARGIN_SECONDS = 0.5
@@ -66,6 +69,10 @@ def mail_route(data_dir: Path) -> tuple[str, bool | None]:
 
 def load_header_info(data_dir: Path) -> HeaderInfo:
     """Read the header's numbers (call inside a database connection)."""
+    # Imported here, on the reading thread after the first frame: `models.portal` brings `models.outbox` (5 ms
+    # of the start, which only this read needs).
+    from models import domains, portal
+
     stats = portal.stats()
     try:
         url, problem = domains.portal_url(), ""
