@@ -343,6 +343,20 @@ def test_contacts_the_target_refuses_are_one_line_and_the_target_is_left_empty(s
     assert sqlite_schema(target) == before
 
 
+def copy_refused(source: Path, tmp_path: Path, cli_at) -> tuple[Path, str]:
+    """`client-portal db copy` of `source` into a new target (its schema made first), which must fail: its one-line
+    error, and the target as it was, empty with its schema. Returns the target and the error."""
+    target = tmp_path / "copy.db"
+    open_database(target)
+    database.close()
+    before = sqlite_schema(target)
+    result = cli_at(source, "db", "copy", str(source), str(target))
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert sqlite_schema(target) == before
+    assert all(not rows for rows in table_rows(target).values())
+    return target, result.stderr
+
+
 def test_a_row_the_target_refuses_after_the_contacts_leaves_it_empty_with_its_triggers_and_indexes(
         source, tmp_path, cli_at):
     """Two API keys in use under one name (the source's partial unique index dropped): the target refuses the
@@ -354,16 +368,9 @@ def test_a_row_the_target_refuses_after_the_contacts_leaves_it_empty_with_its_tr
         conn.execute("INSERT INTO api_key (name, key_hash, prefix, created_at, created_by) SELECT name, "
                      "key_hash || 'x', prefix, created_at, created_by FROM api_key WHERE name = 'billing-portal'")
     conn.close()
-    target = tmp_path / "copy.db"
-    open_database(target)
-    database.close()
-    before = sqlite_schema(target)
-    result = cli_at(source, "db", "copy", str(source), str(target))
-    assert result.exit_code == 1, result.output
-    assert result.stderr == (f"error: db copy stopped at api_key: UNIQUE constraint failed: api_key.name; nothing "
-                             f"was copied, the target {target} is as it was\n")
-    assert sqlite_schema(target) == before
-    assert all(not rows for rows in table_rows(target).values())
+    target, error = copy_refused(source, tmp_path, cli_at)
+    assert error == (f"error: db copy stopped at api_key: UNIQUE constraint failed: api_key.name; nothing was "
+                     f"copied, the target {target} is as it was\n")
     # the same target takes a good copy afterwards
     with sqlite3.connect(source) as conn:
         conn.execute("DELETE FROM api_key WHERE key_hash LIKE '%x'")

@@ -21,6 +21,7 @@ from tests.test_db_copy import (  # noqa: F401 - the fixtures are shared
     assert_derived_state_is_exact,
     assert_schema_as_new,
     cli_at,
+    copy_refused,
     source,
     sqlite_schema,
     table_rows,
@@ -104,14 +105,6 @@ def test_a_link_token_two_source_rows_share_stops_the_copy_when_the_links_index_
         conn.execute("UPDATE magic_link SET token_hash = (SELECT MIN(token_hash) FROM magic_link) "
                      "WHERE id = (SELECT MAX(id) FROM magic_link)")
     conn.close()
-    target = tmp_path / "copy.db"
-    open_database(target)
-    database.close()
-    before = sqlite_schema(target)
-    result = cli_at(source, "db", "copy", str(source), str(target))
-    assert result.exit_code == 1, result.output
-    assert result.stderr == (f"error: db copy stopped at the counts, ranks and indexes made at the end: UNIQUE "
-                             f"constraint failed: magic_link.token_hash; nothing was copied, the target {target} is "
-                             "as it was\n")
-    assert sqlite_schema(target) == before
-    assert all(not rows for rows in table_rows(target).values())
+    target, error = copy_refused(source, tmp_path, cli_at)
+    assert error == (f"error: db copy stopped at the counts, ranks and indexes made at the end: UNIQUE constraint "
+                     f"failed: magic_link.token_hash; nothing was copied, the target {target} is as it was\n")
