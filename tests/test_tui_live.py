@@ -108,6 +108,34 @@ async def test_another_process_change_arrives_through_the_waiter_with_no_poll_ti
     assert waiter.stopped.wait(5) and not waiter.running  # quitting stopped the thread
 
 
+@BOTH
+async def test_a_change_committed_after_the_launch_read_ahead_shows_on_the_dashboard(portal_app, db_path,
+                                                                                    token_reads, monkeypatch):
+    """The launch reads the first window ahead, before the app exists (`tui.start.make_dashboard`). Another admin
+    who commits in the moment between that read and the screen watching for changes used to be shown only at the
+    next change: the watcher's first token was read after the commit. The token now comes before the read."""
+    import sys
+
+    from tui import reader
+    from tui.start import make_dashboard
+
+    monkeypatch.setattr(sys, "setswitchinterval", lambda seconds: None)  # the launch's, not this test process's
+    demo.seed(5)
+    app = make_dashboard(db_path)  # the first window is being read ahead, as `client-portal` does
+    reader._executor.submit(lambda: None).result(timeout=30)  # and has been read: 5 contacts
+    result = await asyncio.to_thread(client_portal, db_path, "invite", "in.between@example.com")
+    assert result.returncode == 0, result.stderr
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(ContactTable)
+        assert await wait_until(pilot, lambda: table.total == 6, seconds=10)
+        await settle(pilot)
+        assert "in.between@example.com" in [row.email for row in table.shown_rows]
+        waiter = waiter_for(app)
+        assert [t for t in threading.enumerate() if t.name == "client-portal-changes"] == [waiter._thread]
+        assert {thread for _, thread in token_reads} == {"client-portal-changes"}
+
+
 async def test_one_waiter_for_the_app_that_stops_when_its_last_screen_leaves(portal_app, db):
     demo.seed(5)
     app = portal_app()

@@ -12,31 +12,30 @@ seconds, so it never holds the exit up for longer). If the database cannot be wa
 file vanished), the app is told once, in one line, and the thread keeps trying; when it can watch again it says
 so and the screens read again (what changed meanwhile was missed).
 
-It is a thread of its own rather than a Textual thread worker: a worker's thread starts only once the event loop
-runs it, and `subscribe` reads the first change token before the screen's first read (so no change falls between
-the two); and the thread is a daemon, so even a wait the server never answers cannot hold the exit up.
+It is a thread of its own (`tui.watch.WatchThread`) rather than a Textual thread worker: a worker's thread starts
+only once the event loop runs it, and the first change token must be read before the screen's first read (so no
+change falls between the two). At launch the thread starts before the first window is read ahead
+(`tui.watch.start_early`) and the waiter takes it over; otherwise `subscribe` starts one and waits for its first
+token. The thread is a daemon, so even a wait the server never answers cannot hold the exit up.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Hashable
 
 from textual.app import App
 from textual.message import Message
 from textual.message_pump import MessagePump
 
 from models import db
+from tui.watch import RETRY_SECONDS, WAIT_SLICE, Held, WatchThread, take_early
 
-WAIT_SLICE = 0.25
-"""How long one wait lasts before the thread looks whether it should stop (a change wakes it at once)."""
+__all__ = ["READY_TIMEOUT", "RETRY_SECONDS", "WAIT_SLICE", "ChangeWaiter", "unwatch_changes", "waiter_for",
+           "watch_changes"]
 
 READY_TIMEOUT = 5.0
 """How long `subscribe` waits for the thread's first reading of the change token (a new connection)."""
-
-RETRY_SECONDS = 1.0
-"""How long the thread waits before trying again after the database could not be watched."""
 
 
 class ChangeWaiter:
@@ -49,13 +48,9 @@ class ChangeWaiter:
         self._app = weakref.ref(app)
         self._subscribers: list[weakref.ref[MessagePump]] = []
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._watch: WatchThread | None = None
         self.problem = ""
         """Why the database cannot be watched now, in one line; empty while it is watched."""
-        self.stopped = threading.Event()
-        """Set when the waiting thread has returned (and cleared when one starts)."""
-        self.stopped.set()
         self.changes_seen = 0
         """How many changes the thread has passed on (for tests and logs)."""
 
@@ -79,7 +74,20 @@ class ChangeWaiter:
     @property
     def running(self) -> bool:
         """Whether the waiting thread runs."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._watch is not None and self._watch.thread.is_alive()
+
+    @property
+    def stopped(self) -> threading.Event:
+        """Set when the waiting thread has returned (or none was started)."""
+        if self._watch is None:
+            done = threading.Event()
+            done.set()
+            return done
+        return self._watch.stopped
+
+    @property
+    def _thread(self) -> threading.Thread | None:
+        return None if self._watch is None else self._watch.thread
 
     def _listeners(self) -> list[MessagePump]:
         with self._lock:
@@ -88,58 +96,43 @@ class ChangeWaiter:
     # --- the thread -------------------------------------------------------------------------------------------
 
     def _start(self) -> None:
-        if self._thread is not None and self._thread.is_alive() and not self._stop.is_set():
+        if self._watch is not None and self._watch.alive:
             return
-        self._stop = threading.Event()
-        ready = threading.Event()
-        self.stopped.clear()
-        self._thread = threading.Thread(target=self._wait, args=(self._stop, ready), name="client-portal-changes",
-                                        daemon=True)
-        self._thread.start()
+        early = take_early()
+        if early is not None:
+            # Started at launch, before the first window was read ahead: from now on it tells us. What it saw
+            # before is told now (after the swap, so a change it sees meanwhile is told at least once).
+            held = early.listener
+            early.listener = self
+            self._watch = early
+            if isinstance(held, Held) and (held.pending or held.problem):
+                self._tell()
+        else:
+            self._watch = WatchThread(self).start()
         # The first token is read before the screen's first read, so no change can fall between the two (as
         # reading it on the event loop did); it takes a moment (a connection), and never long.
-        ready.wait(READY_TIMEOUT)
+        self._watch.ready.wait(READY_TIMEOUT)
 
     def stop(self, timeout: float = WAIT_SLICE * 4) -> bool:
         """Stop the thread (it looks up within `WAIT_SLICE`); whether it has stopped within `timeout`."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        return self.stopped.is_set()
+        watch = self._watch
+        if watch is None:
+            return True
+        watch.stop.set()
+        if watch.thread is not threading.current_thread():
+            watch.thread.join(timeout)
+        return watch.stopped.is_set()
 
-    def _wait(self, stop: threading.Event, ready: threading.Event) -> None:
-        try:
-            token: Hashable | None = None
-            while not stop.is_set():
-                try:
-                    if token is None:
-                        token = db.changes_token()
-                        ready.set()
-                    current = db.wait_for_change(token, WAIT_SLICE)
-                except Exception as exc:  # noqa: BLE001 - whatever it is, it becomes one line, and we try again
-                    ready.set()
-                    if stop.is_set():
-                        break
-                    self._lost(exc)
-                    token = None
-                    stop.wait(RETRY_SECONDS)
-                    continue
-                missed = bool(self.problem)
-                if missed:  # what changed while the database could not be watched was missed: read again
-                    self._back()
-                if (current != token or missed) and not stop.is_set():
-                    token = current
-                    self._tell()
-        finally:
-            ready.set()
-            from models.db import database
+    # --- what the thread tells (`tui.watch.Listener`), on its thread ----------------------------------------
 
-            try:
-                if not database.is_closed():  # this thread's own connection (SQLite's change counter is read on it)
-                    database.close()
-            finally:
-                self.stopped.set()
+    def changed(self) -> None:
+        self._tell()
+
+    def lost(self, exc: BaseException) -> None:
+        self._lost(exc)
+
+    def back(self) -> None:
+        self._back()
 
     def _tell(self) -> None:
         self.changes_seen += 1

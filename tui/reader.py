@@ -87,16 +87,23 @@ _first_window: list = [None]
 """The future of the first window read ahead by `read_first_window_ahead`, until the table takes it."""
 
 
-def read_first_window_ahead() -> None:
+WATCH_READY_SECONDS = 5.0
+"""How long the first window's read waits for the change watcher's first token (`read_first_window_ahead`)."""
+
+
+def read_first_window_ahead(after: threading.Event | None = None) -> None:
     """Start reading the dashboard's first window now, before Textual is even imported.
 
     The dashboard's start waited for this read after the screen was composed and mounted; started here, the
     query runs while the main thread imports and composes (SQLite lets go of the GIL while it works), and the
     rows are usually there when the table first asks (`first_window`). Call on the main thread, once the
-    database is open."""
+    database is open. `after`: the read starts once it is set (the change watcher's first token,
+    `tui.watch.start_early`: a change committed after it is told, so the window may not be read before it)."""
     from models.contacts import ContactQuery, contact_page
 
     def read():  # which file was read is known only on the reading thread (`_call` follows the database)
+        if after is not None:
+            after.wait(WATCH_READY_SECONDS)
         return database.database, contact_page(ContactQuery(), 0, WINDOW, count=False)
 
     _first_window[0] = _executor.submit(_call, read)

@@ -37,9 +37,11 @@ def in_terminal() -> bool:
 def make_dashboard(path: Path | str):
     """The dashboard on the open database `path`, ready to run: its first window is already being read, on the
     reading thread while Textual is imported and the screen composed."""
-    from tui import reader
+    from tui import reader, watch
 
-    reader.read_first_window_ahead()
+    # The change watcher's first token comes before the first read, so a change another admin commits between
+    # the two is told like any other (the app's change waiter takes this thread over).
+    reader.read_first_window_ahead(after=watch.start_early())
     # A frame is written to the terminal by Textual's writer thread, and the rows by the reading thread: each
     # waited up to Python's default 5 ms for the GIL while the event loop went on with its next task.
     sys.setswitchinterval(THREAD_SWITCH_SECONDS)
