@@ -364,7 +364,7 @@ _CLAIM_OPEN_LINK = (
 """The claim (SQLite >= 3.35 for RETURNING): the checks of `check_link` on the link's own row, in the UPDATE."""
 _CONTACT_COLUMNS = (
     "id", "email", "first_name", "last_name", "company", "phone", "status", "invited_at", "last_login_at",
-    "joined_at", "revoked_at", "invite_count", "invite_delivery",
+    "joined_at", "revoked_at", "invite_count", "invite_delivery", "invite_expires_at",
 )
 _CONTACT_ROW = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in _CONTACT_COLUMNS)} FROM "contact" WHERE "id" = ?'
 _JOINED = (
@@ -376,13 +376,14 @@ _LOGGED_IN = 'UPDATE "contact" SET "last_login_at" = ?, "updated_at" = ? WHERE "
 def _contact_row(row: tuple) -> ContactRow:
     """A `ContactRow` from a `_CONTACT_ROW` tuple (timestamps read as the model's fields read them)."""
     values = dict(zip(_CONTACT_COLUMNS, row))
-    for name in ("invited_at", "last_login_at", "joined_at", "revoked_at"):
+    for name in _TIME_FIELDS:
         if values[name] is not None:
             values[name] = _TIME_FIELDS[name].python_value(values[name])
     return ContactRow(**values)
 
 
-_TIME_FIELDS = {name: getattr(Contact, name) for name in ("invited_at", "last_login_at", "joined_at", "revoked_at")}
+_TIME_FIELDS = {name: getattr(Contact, name)
+                for name in ("invited_at", "last_login_at", "joined_at", "revoked_at", "invite_expires_at")}
 
 
 def _open_links(contact: Contact | None = None):

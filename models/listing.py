@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 import peewee
 
+from models import clock
 from models.base import database
 from models.entities import (
     DELIVERY_LABELS,
@@ -50,6 +51,8 @@ class ContactRow:
     invite_count: int = 0
     invite_delivery: str | None = None
     """The latest invitation email's state (`queued`, `sent`, `failed`; None: no invitation email)."""
+    invite_expires_at: datetime | None = None
+    """When the invitation's link lapses (None: no invitation out, or one still on its way)."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
     """What the operation that returned this row has to say about it: set by `add_contact` when the address looks
     like another contact's or mixes scripts (`models.lookalike`). Empty on rows read from the database."""
@@ -66,9 +69,19 @@ class ContactRow:
         return self.invite_delivery or DELIVERY_NO_MAIL
 
     @property
+    def invite_lapsed(self) -> bool:
+        """Invited, and the invitation's link has lapsed: what the `expired` filter finds and the header counts as
+        "links expired" (`expired_condition`)."""
+        return (self.status == STATUS_INVITED and self.invite_expires_at is not None
+                and self.invite_expires_at <= clock.now())
+
+    @property
     def status_label(self) -> str:
-        """The status in words; an invited contact's says where the invitation is: `invited · queued`."""
+        """The status in words; an invited contact's says where the invitation is (`invited · queued`), or that
+        its link lapsed (`invited · expired`: whatever became of the email, the contact needs a new invitation)."""
         label = STATUS_LABELS.get(self.status, self.status)
+        if self.invite_lapsed:
+            return f"{label} · expired"
         state = self.delivery_state
         return f"{label} · {DELIVERY_LABELS[state]}" if state in DELIVERY_LABELS else label
 
@@ -88,16 +101,17 @@ def to_row(c: Contact) -> ContactRow:
         revoked_at=c.revoked_at,
         invite_count=c.invite_count,
         invite_delivery=c.invite_delivery,
+        invite_expires_at=c.invite_expires_at,
     )
 
 
 ROW_FIELDS = (
     Contact.id, Contact.email, Contact.first_name, Contact.last_name, Contact.company, Contact.phone, Contact.status,
     Contact.invited_at, Contact.last_login_at, Contact.joined_at, Contact.revoked_at, Contact.invite_count,
-    Contact.invite_delivery,
+    Contact.invite_delivery, Contact.invite_expires_at,
 )
 """The columns of a `ContactRow`, in its field order."""
-_TIMES = (7, 8, 9, 10)
+_TIMES = (7, 8, 9, 10, 13)
 
 
 def _time(value, field=Contact.invited_at) -> datetime | None:

@@ -251,6 +251,37 @@ async def test_the_header_and_the_table_say_where_invitations_are(portal_app, sm
         assert table.total == app.screen.query_one(StatsHeader).info.stats.invited == 4
 
 
+async def test_a_lapsed_invitation_says_expired_wherever_the_status_is_shown(portal_app, cli, smtp_server, tmp_path,
+                                                                          frozen_clock):
+    """An invitation that went out but whose link lapsed is what the header counts as "links expired" and the
+    expired filter lists: its row says so (`invited · expired`), not `invited · sent` (the trial's F8)."""
+    from tui.screens.main import MainScreen
+    from tui.widgets.contact_table import ContactTable
+    from tui.widgets.stats_header import StatsHeader
+
+    for name in ("ada", "bob"):
+        contacts.add_contact(f"{name}@example.com", name.title())
+    OutboxSender(smtp_server.config(tmp_path / "Maildir"), rate=0).send(portal.invite(["ada@example.com"]).batch)
+    assert _state("ada@example.com") == ("invited", "sent", "invited · sent")
+    lapses = Contact.get(Contact.email == "ada@example.com").invite_expires_at
+    frozen_clock[0] = lapses + timedelta(seconds=1)
+    portal.invite(["bob@example.com"])  # invited after: still live
+    assert _state("ada@example.com") == ("invited", "sent", "invited · expired")
+    assert _state("bob@example.com") == ("invited", "queued", "invited · queued")
+    assert portal.stats().expired == 1
+    assert "invited · expired" in cli("contacts", "list", "--search", "ada@example.com").stdout
+    listed = json.loads(cli("contacts", "list", "--status", "expired", "--json").stdout)
+    assert [row["email"] for row in listed["contacts"]] == ["ada@example.com"]
+    app = portal_app()
+    async with app.run_test(size=(110, 30)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert app.screen.query_one(StatsHeader).info.stats.expired == 1
+        table = app.screen.query_one(ContactTable)
+        cells = {table.cell_text(row.id, "email"): table.cell_text(row.id, "status") for row in table.shown_rows}
+        assert cells == {"ada@example.com": "invited · expired", "bob@example.com": "invited · queued"}
+
+
 def test_a_deferred_invitation_due_again_is_sent_and_counted_once(db, smtp_server, tmp_path, frozen_clock):
     contacts.add_contact("ada@example.com")
     smtp_server.handler.fail_rcpt("ada@example.com", GREYLISTED)

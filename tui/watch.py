@@ -1,7 +1,7 @@
 """The thread that waits for the database to change, without Textual: `tui.change_waiter` gives each app one and
 tells its screens; `start_early` starts one at launch, before anything is read.
 
-A change token only means something to the connection that read it (SQLite's `PRAGMA data_version` is counted per
+A change token only means something to the connection that read it (SQLite's data version is counted per
 connection), so the first token must be read by the thread that goes on waiting, and before the first read of what
 is shown: a change committed between the two would otherwise show only at the next change. The dashboard reads its
 first window ahead, at launch, before Textual is even imported (`tui.reader.read_first_window_ahead`), so the

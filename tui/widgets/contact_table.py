@@ -450,7 +450,7 @@ class ContactTable(_Navigation, can_focus=True):
         available = self.scrollable_content_region.width or self.app.size.width
         self._wide = available >= 110
         date_width = 16 if self._wide else 10
-        # "invited · no mail", the longest status (an invited contact's says where the invitation is).
+        # "invited · no mail" and "invited · expired", the longest statuses (an invited contact's says where the invitation is).
         fixed = {"mark": 1, "status": 17, "invited_at": date_width, "last_login": date_width}
         if available < NARROW:
             fixed["invited_at"] = 0  # hidden: below this, names and addresses need the room more than a date
@@ -560,8 +560,9 @@ class ContactTable(_Navigation, can_focus=True):
         strip = self._strips.get(key)
         if strip is None:
             mark = palette["selected"] if selected else Style()
-            # A failed invitation needs the admin (retry, or fix the address): it stands out like a revoked contact.
-            status = "invite-failed" if row.delivery_state == DELIVERY_FAILED else row.status
+            # A failed invitation needs the admin (retry, or fix the address), and so does a lapsed one (invite
+            # again): they stand out like a revoked contact.
+            status = "invite-failed" if row.delivery_state == DELIVERY_FAILED or row.invite_lapsed else row.status
             styles = [mark, mark, Style(), palette.get(status, Style()), Style(), Style()]
             if on_cursor:  # the cursor's colours win over the cells' own, so the row stays readable
                 styles = [style + palette["cursor"] for style in styles]
