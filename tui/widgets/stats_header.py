@@ -187,6 +187,66 @@ class StatsHeader(Widget):
     def _style(self, name: str):
         return self.get_component_rich_style(f"stats-header--{name}", partial=True)
 
+    ATTENTION_WORDS = (
+        # (full, shorter): the words after each count, singular and plural; `compact` 1 and 2 use the shorter.
+        (("invite pending", "invites pending"), ("pending", "pending")),
+        (("link expired", "links expired"), ("expired", "expired")),
+        (("mail queued", "mail queued"), ("queued", "queued")),
+        (("failed", "failed"), ("failed", "failed")),
+    )
+
+    def _invited(self, info: HeaderInfo, compact: int) -> Text:
+        """Invited and joined: in full (`compact` 0), "of N" without the word contacts (1), and without where the
+        invitations are too (2)."""
+        s = info.stats
+        label, value = self._style("label"), self._style("value")
+        second = Text(no_wrap=True, overflow="ellipsis", end="")
+        second.append("Invited ", style=label)
+        second.append(f"{s.invited:,}", style=value)
+        delivery = [
+            (s.invites_sent, "sent", value),
+            (s.invites_queued, "queued", self._style("warning")),
+            (s.invites_failed, "failed", self._style("error")),
+            (s.invites_no_mail, "no mail", value),
+        ]
+        shown = [(count, word, style) for count, word, style in delivery if count] if compact < 2 else []
+        if shown:
+            second.append(" (", style=label)
+            for index, (count, word, style) in enumerate(shown):
+                if index:
+                    second.append(" · ", style=label)
+                second.append(f"{count:,}", style=style)
+                second.append(f" {word}", style=label)
+            second.append(")", style=label)
+        second.append("  Joined ", style=label)
+        second.append(f"{s.joined:,}", style=self._style("ok") + value)
+        second.append(f"  of {plural(s.contacts, 'contact')}" if not compact else f" of {s.contacts:,}", style=label)
+        return second
+
+    def _attention(self, info: HeaderInfo, compact: int) -> Text:
+        """The attention line: in full (`compact` 0), in shorter words (1), and without its label too (2)."""
+        s = info.stats
+        label, value = self._style("label"), self._style("value")
+        third = Text(no_wrap=True, overflow="ellipsis", end="")
+        if compact < 2:
+            third.append("Attention ", style=label)
+        counts = [(s.pending, "warning"), (s.expired, "warning"), (s.outbox_queued + s.outbox_sending, "warning"),
+                  (s.outbox_failed, "error")]
+        for index, ((count, level), words) in enumerate(zip(counts, self.ATTENTION_WORDS)):
+            one, many = words[1 if compact else 0]
+            if index:
+                third.append(" · ", style=label)
+            third.append(f"{count:,}", style=self._style(level) if count else value)
+            third.append(" " + (one if count == 1 else many), style=label)
+            if index == 2 and count and getattr(self.app, "sending", False):
+                # Under a dialog that is sending it: the mail is going out now (the panel's end reloads this).
+                third.append(" (sending now)" if not compact else " (sending)", style=label)
+            elif index == 2 and count and not info.sender_running:
+                # Queued mail goes out only while `serve` or `outbox send --watch` runs somewhere.
+                third.append(" (no sender running: client-portal serve)" if not compact else " (no sender)",
+                             style=self._style("warning"))
+        return third
+
     def render(self) -> Text:
         info = self.info
         if info is None:
@@ -205,49 +265,19 @@ class StatsHeader(Widget):
         first.append(visible(info.mail), style=value if info.uses_smtp else label)
         lines.append(first)
 
-        s = info.stats
-        second = Text(no_wrap=True, overflow="ellipsis", end="")
-        second.append("Invited ", style=label)
-        second.append(f"{s.invited:,}", style=value)
-        delivery = [
-            (s.invites_sent, "sent", value),
-            (s.invites_queued, "queued", self._style("warning")),
-            (s.invites_failed, "failed", self._style("error")),
-            (s.invites_no_mail, "no mail", value),
-        ]
-        shown = [(count, word, style) for count, word, style in delivery if count]
-        if shown:
-            second.append(" (", style=label)
-            for index, (count, word, style) in enumerate(shown):
-                if index:
-                    second.append(" · ", style=label)
-                second.append(f"{count:,}", style=style)
-                second.append(f" {word}", style=label)
-            second.append(")", style=label)
-        second.append("  Joined ", style=label)
-        second.append(f"{s.joined:,}", style=self._style("ok") + value)
-        second.append(f"  of {plural(s.contacts, 'contact')}", style=label)
+        # What staff act on comes last on each line and matters most: where a line would be cut, it says the same
+        # in fewer words rather than lose the counts at its end (the contacts in all, the failed mail).
+        width = self.content_region.width or self.size.width
+        for compact in (0, 1, 2):
+            second = self._invited(info, compact)
+            if not width or second.cell_len <= width:
+                break
         lines.append(second)
 
-        third = Text(no_wrap=True, overflow="ellipsis", end="")
-        third.append("Attention ", style=label)
-        items = [
-            (s.pending, "invite pending", "invites pending", "warning"),
-            (s.expired, "link expired", "links expired", "warning"),
-            (s.outbox_queued + s.outbox_sending, "mail queued", "mail queued", "warning"),
-            (s.outbox_failed, "failed", "failed", "error"),
-        ]
-        for index, (count, one, many, level) in enumerate(items):
-            if index:
-                third.append(" · ", style=label)
-            third.append(f"{count:,}", style=self._style(level) if count else value)
-            third.append(" " + (one if count == 1 else many), style=label)
-            if many == "mail queued" and count and getattr(self.app, "sending", False):
-                # Under a dialog that is sending it: the mail is going out now (the panel's end reloads this).
-                third.append(" (sending now)", style=label)
-            elif many == "mail queued" and count and not info.sender_running:
-                # Queued mail goes out only while `serve` or `outbox send --watch` runs somewhere.
-                third.append(" (no sender running: client-portal serve)", style=self._style("warning"))
+        for compact in (0, 1, 2):
+            third = self._attention(info, compact)
+            if not width or third.cell_len <= width:
+                break
         lines.append(third)
         text = Text("\n", end="", no_wrap=True, overflow="ellipsis").join(lines)
         text.no_wrap = True
