@@ -236,3 +236,28 @@ async def test_the_preview_is_for_the_highlighted_contact_as_text_and_html_and_s
         await pilot.press("down", "down")
         await settle(pilot)
         assert scroll.scroll_y > 0
+
+
+async def test_saving_a_template_as_it_is_changes_nothing(portal_app):
+    """ctrl+s with nothing edited used to store a copy of the built-in default ("edited (saved)"), which then no
+    longer followed a new version's default. Now it says there is nothing to save, and stores nothing; the same for
+    a saved edit saved again."""
+    app = portal_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_editor(pilot, "key")
+        assert screen.current == "invite"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "Nothing to save: the invite template is the built-in default." in outcome(screen)
+        assert stored_templates.get_stored("invite") is None
+        assert screen.defaults["invite"] and not screen.changed
+
+        await replace_subject(pilot, screen, NEW_SUBJECT)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "Saved the invite template" in outcome(screen)
+        saved = stored_templates.get_stored("invite")
+        await pilot.press("ctrl+s")  # again, with nothing typed since
+        await settle(pilot)
+        assert "Nothing to save: the invite template is as saved." in outcome(screen)
+        assert stored_templates.get_stored("invite") == saved

@@ -460,6 +460,13 @@ class TemplateEditorScreen(Dialog[bool]):
         """Save the template shown (the command line's check; refused: the text stays as typed)."""
         if self.busy or self.current not in self.baselines:
             return
+        name = self.current
+        if self._typed().same_as(self.baselines[name]):
+            # Saving the text as it is would change nothing, except to turn the built-in default into a saved
+            # copy of it that no longer follows a new version's default.
+            kept = "the built-in default" if self.defaults.get(name) else "as saved"
+            self.say("outcome", f"Nothing to save: the {name} template is {kept}.", "hint")
+            return
         self.busy = True
         self.say("outcome", "Saving…", "hint")
         self.refresh_bindings()
