@@ -32,6 +32,7 @@ from models.errors import PortalError
 from tui import reader
 from tui.change_waiter import ChangeWaiter, unwatch_changes, watch_changes
 from tui.key_actions import DeclaredAction, KeyAction, check, context_label, declared_actions, declared_bindings
+from tui.start import release_collection
 from tui.text import plural, visible
 from tui.widgets.contact_table import COLUMNS, ContactTable
 from tui.widgets.key_hints import Hint, KeyHints
@@ -273,7 +274,9 @@ class MainScreen(Screen):
         self.table.reload()
 
     def _read_header(self) -> None:
-        """The header's first read (once)."""
+        """The header's first read (once), after the frame with the first rows (or `HEADER_FALLBACK_SECONDS`).
+        The garbage collector the launch held off (`tui.start.hold_collection`) runs again from then on."""
+        release_collection()
         if not self._header_read:
             self._header_read = True
             self.query_one(StatsHeader).reload()
