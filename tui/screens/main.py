@@ -172,6 +172,8 @@ class MainScreen(Screen):
         """Non-zero while a search key's frame waits for its results (which hold: a newer key's is another)."""
         self._paint_held_until = 0.0
         """Until when (`time.monotonic`) the screen waits for a search's results before painting its key."""
+        self._resumed = False
+        """Whether the screen was shown once (`_on_screen_resume`)."""
 
     def compose(self) -> ComposeResult:
         yield StatsHeader(self.data_dir, id="stats", read_on_mount=False)  # after the first contacts: `_view_changed`
@@ -214,6 +216,15 @@ class MainScreen(Screen):
             self._compositor_refresh = traced_paint
 
     # --- painting -------------------------------------------------------------------------------------------------
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        """The first time the screen is shown, its widgets were all styled a moment ago, each as it was mounted
+        with every stylesheet it matches already read: Textual's own handler (it runs after this one) styles them
+        all again before the first frame, a tenth of the time from `App.run` to that frame. Later (a dialog
+        closed, a theme chosen meanwhile), it restyles as usual."""
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
 
     async def _on_idle(self, event: events.Idle) -> None:
         """Paint the widgets one change touched in one frame.
