@@ -272,7 +272,9 @@ class ContactTable(_Navigation, can_focus=True):
     # --- loading --------------------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        reader.warm_counter()
+        # The counting thread's connection after the first frame: its thread and connection took a share of the
+        # one core the frame needed. The first count is asked for after that frame too, and queues behind it.
+        self.call_after_refresh(reader.warm_counter)
         self._build_columns()
         # The first window is read while Textual is still laying out and painting the screen.
         self._request(_Request(self.query_spec, 0, WINDOW, self._generation))
