@@ -37,7 +37,8 @@ def release_collection() -> None:
 
     What the start made is moved out of the collector's sight first (`gc.freeze`): it lives until the dashboard
     quits, and walking its 70,000 objects (the first collection, due at once, would) takes 15-50 ms that the frames
-    right after the first would wait for. The price: the start's garbage that is in cycles (about 2,000 objects, a few hundred kB) is kept."""
+    right after the first would wait for. The price: the start's garbage that is in cycles (about 2,000 objects,
+    a few hundred kB) is kept."""
     if _collection_held[0]:
         _collection_held[0] = False
         gc.freeze()
