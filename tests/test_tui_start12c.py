@@ -102,3 +102,17 @@ async def test_the_first_frame_is_styled_once_and_as_a_full_restyle_styles_it(po
         app.update_styles(app.screen, animate=False)
         assert _styles(app.screen) == shown
     assert restyled_before_rows == []
+
+
+def test_the_command_lines_way_in_holds_and_releases_the_collector_too(tmp_path):
+    """`--demo` and a start `tui.launch` leaves to the click group (here `--db` given twice, which click takes as
+    the last one) open the dashboard through `tui.cli`, with the same hold and release."""
+    db = tmp_path / "c.db"
+    added = subprocess.run([sys.executable, "-c", "from tui.cli import main; main()", "--db", str(db), "contacts",
+                            "add", "ada@example.com"], capture_output=True, text=True, timeout=120)
+    assert added.returncode == 0, added.stderr
+    noted = tmp_path / "noted.txt"
+    status, written = _in_a_terminal(["--db", str(db), "--db", str(db)], until=b"Joined", before=_noting(noted))
+    assert status == 0, written[-2000:]
+    assert b"ada@example.com" in written
+    assert noted.read_text() == "([False], True, True)"
