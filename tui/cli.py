@@ -134,7 +134,13 @@ def _run_dashboard(path: Path) -> None:
 
     if not start.in_terminal():
         raise PortalError("the dashboard needs a terminal; use a subcommand (client-portal --help) in scripts")
-    start.make_dashboard(path).run()
+    start.hold_collection()  # until the first frame with rows, as `tui.launch` does
+    try:
+        app = start.make_dashboard(path)
+    except BaseException:
+        start.release_collection()
+        raise
+    app.run()
 
 
 # --- contacts -------------------------------------------------------------------------------------------------

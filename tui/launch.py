@@ -15,7 +15,7 @@ import os
 import stat
 import sys
 
-from tui.start import DATABASE_VARIABLE, in_terminal, make_dashboard, open_given
+from tui.start import DATABASE_VARIABLE, hold_collection, in_terminal, make_dashboard, open_given, release_collection
 
 
 def dashboard_database(args: list[str]) -> tuple[bool, str | None]:
@@ -54,11 +54,13 @@ def main() -> None:
     dashboard, given = dashboard_database(sys.argv[1:])
     app = None
     if dashboard and in_terminal():
+        hold_collection()  # until the first frame with rows (the main screen releases it)
         try:
             app = make_dashboard(open_given(given))
         except Exception:  # noqa: BLE001 - the click group does it again and says what went wrong, in one line
             app = None
     if app is None:
+        release_collection()
         from tui.cli import main as command_line
 
         command_line()

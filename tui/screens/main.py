@@ -32,6 +32,7 @@ from models.errors import PortalError
 from tui import reader
 from tui.change_waiter import ChangeWaiter, unwatch_changes, watch_changes
 from tui.key_actions import DeclaredAction, KeyAction, check, context_label, declared_actions, declared_bindings
+from tui.start import release_collection
 from tui.text import plural, visible
 from tui.widgets.contact_table import COLUMNS, ContactTable
 from tui.widgets.key_hints import Hint, KeyHints
@@ -171,6 +172,8 @@ class MainScreen(Screen):
         """Non-zero while a search key's frame waits for its results (which hold: a newer key's is another)."""
         self._paint_held_until = 0.0
         """Until when (`time.monotonic`) the screen waits for a search's results before painting its key."""
+        self._resumed = False
+        """Whether the screen was shown once (`_on_screen_resume`)."""
 
     def compose(self) -> ComposeResult:
         yield StatsHeader(self.data_dir, id="stats", read_on_mount=False)  # after the first contacts: `_view_changed`
@@ -213,6 +216,15 @@ class MainScreen(Screen):
             self._compositor_refresh = traced_paint
 
     # --- painting -------------------------------------------------------------------------------------------------
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        """The first time the screen is shown, its widgets were all styled a moment ago, each as it was mounted
+        with every stylesheet it matches already read: Textual's own handler (it runs after this one) styles them
+        all again before the first frame, a tenth of the time from `App.run` to that frame. Later (a dialog
+        closed, a theme chosen meanwhile), it restyles as usual."""
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
 
     async def _on_idle(self, event: events.Idle) -> None:
         """Paint the widgets one change touched in one frame.
@@ -273,7 +285,9 @@ class MainScreen(Screen):
         self.table.reload()
 
     def _read_header(self) -> None:
-        """The header's first read (once)."""
+        """The header's first read (once), after the frame with the first rows (or `HEADER_FALLBACK_SECONDS`).
+        The garbage collector the launch held off (`tui.start.hold_collection`) runs again from then on."""
+        release_collection()
         if not self._header_read:
             self._header_read = True
             self.query_one(StatsHeader).reload()

@@ -11,9 +11,8 @@ The numbers come from `models.portal.stats()` (a handful of indexed queries), th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from rich.text import Text
 from textual import on, work
@@ -35,9 +34,9 @@ STALE_MARGIN_SECONDS = 0.5
 """How long after a sender's heartbeat grows stale the header reads again (so that it is stale by then)."""
 
 
-@dataclass(frozen=True)
-class HeaderInfo:
-    """Everything the header shows, read in one go."""
+class HeaderInfo(NamedTuple):
+    """Everything the header shows, read in one go. (A named tuple, immutable as a frozen dataclass is, without
+    the generated methods a dataclass compiles at every start.)"""
 
     stats: Stats
     url: str | None
