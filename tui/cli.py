@@ -203,11 +203,14 @@ def contacts_import(ctx, file, update, as_json) -> None:
     _open(ctx)
     from models import csv_io  # here: the dashboard's start need not import the CSV reader
 
-    report = csv_io.import_file(file, update_existing=update)
+    report = csv_io.import_file(file, update_existing=update, fill_later=True)
+    # A big import returns before its contacts are in the search index: a detached process fills it.
+    background = report.search_pending and csv_io.start_search_fill()
     if as_json:
         emit_json(
             {
                 "added": report.added,
+                "search_indexing": bool(background),
                 "skipped": [{"line": line, "reason": reason} for line, reason in report.skipped],
                 "skipped_count": report.skipped_count,
                 "warnings": report.warnings,
@@ -228,6 +231,8 @@ def contacts_import(ctx, file, update, as_json) -> None:
         click.echo(f"… and {report.skipped_count - len(report.skipped):,} more rows skipped (the first "
                    f"{len(report.skipped):,} are listed)", err=True)
     click.echo(f"imported {plural(report.added, 'contact')}, skipped {report.skipped_count:,}")
+    if background:
+        click.echo("search is being indexed in the background (searches work meanwhile, more slowly)")
 
 
 @contacts_group.command("export")

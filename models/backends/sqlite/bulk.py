@@ -54,6 +54,10 @@ class InsertUpkeep:
         self.triggers = self._drop("trigger", f"AND name IN ({', '.join(repr(n) for n in INSERT_TRIGGERS)})")
         self.indexes: list[tuple[str, str]] = []
         self.other_indexes: list[tuple[str, str]] = []
+        self.background_fill = False
+        """Set by an import that starts the background fill once it returns (`models.backends.sqlite.fill`): then
+        `restore` leaves the new contacts unranked (and out of the search index) when ranking them would renumber
+        a table of more than `schema.INLINE_FILL_LIMIT` contacts."""
 
     def suspend_indexes(self, *, unique: bool = False) -> None:
         # Not the UNIQUE index on email (unless `unique`: a `db copy`, whose source holds no duplicate, and which
@@ -121,11 +125,14 @@ class InsertUpkeep:
         if inserted and not ranked:
             # The new contacts' ranks in name order, and their index entries. A big import (its indexes set
             # aside) numbers everyone again and fills the index in rank order, an append for FTS5, before the
-            # indexes are built; a smaller one places each new contact between its neighbours.
-            if self.indexes:
+            # indexes are built; a smaller one places each new contact between its neighbours. With
+            # `background_fill`, a renumbering of a big table is left to the background fill.
+            if self.background_fill:
+                place_unranked(database)
+            elif self.indexes:
                 renumber_names(database)
             else:
-                place_unranked(database)
+                place_unranked(database, inline_limit=None)
         for _, sql in self.indexes + self.other_indexes:
             database.execute_sql(sql)
 
