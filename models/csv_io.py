@@ -757,6 +757,15 @@ def fill_search_index() -> bool:
     return fill.fill(database, database.database)
 
 
+def fill_search_index_in_thread() -> None:
+    """Fill the search index on a daemon thread of this process (the dashboard's import), if it is not complete."""
+    if backend().name != "sqlite":
+        return
+    from models.backends.sqlite import fill
+
+    fill.fill_in_thread(database.database)
+
+
 def start_search_fill() -> bool:
     """Start the search index's fill in a detached process that outlives this one (the CLI's `contacts import`
     returns at once); an in-memory database is filled here instead. Whether a fill goes on in the background."""

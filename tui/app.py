@@ -182,6 +182,10 @@ class ClientPortalApp(KeysInOrderApp):
         self._restore_theme()
         self.theme_changed_signal.subscribe(self, self._save_theme)
         self._check_size()
+        if not is_server_url(self.db_path):  # a big import's search index left unfilled: fill it (issue 12)
+            from models.backends.sqlite.fill import fill_in_thread
+
+            fill_in_thread(self.db_path)
 
     def get_css_variables(self) -> dict[str, str]:
         """Textual's theme variables, plus `$text-muted-solid` (see `solid_muted_text`)."""

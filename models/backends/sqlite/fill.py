@@ -18,6 +18,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -199,6 +200,29 @@ def _fill_chunk(db, cursor, inclusive: bool, base: int, chunk: int):
                         [(rank, text) for rank, _, text in new])
     create_search_index_triggers(db)
     return n, cursor_out
+
+
+def fill_in_thread(db_path: str | Path) -> threading.Thread:
+    """Fill the search index of the open database (at `db_path`) on a daemon thread of its own, if it is not
+    complete and nobody else is filling it (the dashboard, at open and after an import). The thread reads and
+    writes through its own connection, closed when done; a process that exits midway leaves the rest to the next
+    opener (an unfinished chunk is rolled back)."""
+
+    def run() -> None:
+        from models.base import database
+
+        try:
+            if pending(database):
+                fill(database, db_path)
+        except (peewee.DatabaseError, OSError):
+            pass  # busy past the timeout, the file gone: the next opener fills
+        finally:
+            if database.obj is not None and not database.is_closed():
+                database.close()  # this thread's connection only
+
+    thread = threading.Thread(target=run, name="search-fill", daemon=True)
+    thread.start()
+    return thread
 
 
 def start_detached(db_path: str | Path) -> bool:
