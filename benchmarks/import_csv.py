@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models import csv_io
+from models import csv_io, search_fill
 from models.backends.sqlite.database import PRAGMAS
 from models.db import database, open_database
 from models.backends.sqlite.bulk import INSERT_TRIGGERS
@@ -227,9 +227,9 @@ def ours(data: bytes, path: Path) -> tuple[float, float, float]:
     report = csv_io.import_contacts(data, fill_later=True)
     elapsed = timer.stop()
     assert report.added == data.count(b"\n") - 1, report.skipped[:3]
-    if report.search_pending and not csv_io.start_search_fill():
-        csv_io.fill_search_index()  # could not start the process: fill here, still timed
-    while csv_io.search_index_pending():
+    if report.search_pending and not search_fill.start_detached():
+        search_fill.fill_now()  # could not start the process: fill here, still timed
+    while search_fill.pending():
         time.sleep(0.01)
     indexed = time.perf_counter() - timer.wall
     database.close()

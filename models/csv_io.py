@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from models import audit, clock
+from models import audit, clock, search_fill
 from models.backends import InsertUpkeep
 from models.contacts import MAX_FIELD, normalize_email
-from models.base import database
 from models.db import backend, write_transaction
 from models.entities import Contact, search_text
 from models.errors import InvalidInput
@@ -95,7 +94,7 @@ class ImportReport:
     """Our field -> the header it was read from."""
     search_pending: bool = False
     """The new contacts are not in the search index yet (an import with `fill_later`): start the fill
-    (`start_search_fill` or `fill_search_index`); searches find them meanwhile, through LIKE."""
+    (`models.search_fill`); searches find them meanwhile, through LIKE."""
 
 
 class _Kept:
@@ -504,7 +503,7 @@ def import_contacts(data: bytes | str, update_existing: bool = False, *, fill_la
         data: The file's bytes (or text).
         update_existing: Fill in names, company and phone of contacts that already exist (instead of skipping).
         fill_later: Commit a big import's contacts without their search index entries (the report's
-            `search_pending`); the caller then starts the fill (`start_search_fill`, `fill_search_index`).
+            `search_pending`); the caller then starts the fill (`models.search_fill`).
     """
     return _import(_as_stream(data), update_existing, fill_later)
 
@@ -541,7 +540,7 @@ def _import(stream: BinaryIO, update_existing: bool, fill_later: bool = False) -
         importer.finish()
     problems.fill(report)
     report.added = importer.inserted
-    report.search_pending = fill_later and search_index_pending()
+    report.search_pending = fill_later and search_fill.pending()
     audit.record("contact.import", subject="csv",
                  detail=f"{report.added} added, {report.skipped_count} skipped")
     return report
@@ -735,48 +734,6 @@ def import_file(path: Path | str, update_existing: bool = False, *, fill_later: 
         raise InvalidInput(f"cannot read {path}: permission denied") from None
     with stream:
         return _import(stream, update_existing, fill_later)
-
-
-def search_index_pending() -> bool:
-    """Whether some contacts wait for the search index's background fill (SQLite, after a big import with
-    `fill_later`, or one whose filler was stopped): searches answer through LIKE until it is done."""
-    if backend().name != "sqlite":
-        return False
-    from models.backends.sqlite import fill
-
-    return fill.pending(database)
-
-
-def fill_search_index() -> bool:
-    """Fill the search index now, in this thread (the dashboard's worker), unless another process is filling it;
-    whether this call filled anything. Runs its own short transactions: call it outside any."""
-    if not search_index_pending():
-        return False
-    from models.backends.sqlite import fill
-
-    return fill.fill(database, database.database)
-
-
-def fill_search_index_in_thread() -> None:
-    """Fill the search index on a daemon thread of this process (the dashboard's import), if it is not complete."""
-    if backend().name != "sqlite":
-        return
-    from models.backends.sqlite import fill
-
-    fill.fill_in_thread(database.database)
-
-
-def start_search_fill() -> bool:
-    """Start the search index's fill in a detached process that outlives this one (the CLI's `contacts import`
-    returns at once); an in-memory database is filled here instead. Whether a fill goes on in the background."""
-    if not search_index_pending():
-        return False
-    from models.backends.sqlite import fill
-
-    if database.database == ":memory:":
-        fill.fill(database, ":memory:")
-        return False
-    return fill.start_detached(database.database)
 
 
 EXPORT_COLUMNS = ("email", "first_name", "last_name", "company", "phone", "status", "invited_at", "joined_at",

@@ -1,4 +1,5 @@
-"""The search index filled in the background after a big import (issue 12, `models.backends.sqlite.fill`).
+"""The search index filled in the background after a big import (issue 12, `models.search_fill`,
+`models.backends.sqlite.fill`).
 
 A big import with `fill_later` commits its contacts unranked (out of the search index) and returns; searches answer
 through LIKE meanwhile; the fill then ranks and indexes them a chunk per short transaction. Checked on real files
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from models import clock, contacts, csv_io, portal
+from models import clock, contacts, csv_io, portal, search_fill
 from models.backends.sqlite import fill, schema, search
 from models.contacts import ContactQuery
 from models.db import database, open_database
@@ -79,10 +80,10 @@ def pending(db_path):
 
 
 def test_searches_equal_a_full_scan_while_the_fill_is_pending_and_after(pending):
-    assert csv_io.search_index_pending() and not search.ranked()
+    assert search_fill.pending() and not search.ranked()
     _searches_agree()
     assert fill.fill(database, pending, chunk=170)  # ten chunks, each its own transaction
-    assert not csv_io.search_index_pending() and search.ranked()
+    assert not search_fill.pending() and search.ranked()
     assert index_matches_contacts(database)
     _searches_agree()
 
@@ -93,8 +94,8 @@ def test_a_big_import_with_fill_later_returns_unindexed_and_the_fill_completes_i
     report = csv_io.import_contacts(_csv(BIG), fill_later=True)
     assert report.added == BIG and report.search_pending
     assert _unranked() == BIG
-    assert csv_io.fill_search_index()
-    assert not csv_io.search_index_pending() and index_matches_contacts(database)
+    assert search_fill.fill_now()
+    assert not search_fill.pending() and index_matches_contacts(database)
 
 
 def test_a_small_import_with_fill_later_is_indexed_before_it_returns(db_path):
@@ -145,7 +146,7 @@ def test_a_filler_killed_inside_a_chunk_loses_nothing_and_the_next_open_finishes
     left = _unranked()
     assert 0 < left < 1_500  # two chunks committed, the third rolled back
     _searches_agree()  # still right, through LIKE
-    assert csv_io.fill_search_index()  # the next opener (the dashboard's worker does this at open)
+    assert search_fill.fill_now()  # the next opener (the dashboard's worker does this at open)
     assert _unranked() == 0 and index_matches_contacts(database)
     _searches_agree()
 
@@ -162,7 +163,7 @@ def test_a_second_filler_leaves_the_file_to_the_one_filling(pending):
         """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        second = subprocess.run([sys.executable, "-m", "models.backends.sqlite.fill", str(pending)], cwd=ROOT,
+        second = subprocess.run([sys.executable, "-m", "models.search_fill", str(pending)], cwd=ROOT,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 0, second.stderr
         assert not fill.fill(database, pending)  # nor this process
@@ -237,7 +238,7 @@ def test_the_cli_import_leaves_a_detached_fill_that_completes(tmp_path):
     assert '"search_indexing": true' in out.stdout
     open_database(db_path)  # the command has exited: only its detached child can fill
     try:
-        assert _wait_for(lambda: not csv_io.search_index_pending())
+        assert _wait_for(lambda: not search_fill.pending())
         assert index_matches_contacts(database)
         assert _wait_for(lambda: not fill.lock_path(db_path).exists(), 10)
     finally:

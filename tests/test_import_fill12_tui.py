@@ -4,7 +4,7 @@ which then runs on a thread of its own. Real SQLite files, the real app under Te
 
 from __future__ import annotations
 
-from models import contacts, csv_io
+from models import contacts, search_fill
 from models.db import database
 from tests.fixtures_search import index_matches_contacts
 from tests.fixtures_tui import settle
@@ -15,10 +15,10 @@ from tui.screens.main import MainScreen
 
 async def _until_indexed(pilot, rounds: int = 3000) -> bool:
     for _ in range(rounds):
-        if not csv_io.search_index_pending():
+        if not search_fill.pending():
             return True
         await pilot.pause(0.02)
-    return not csv_io.search_index_pending()
+    return not search_fill.pending()
 
 
 async def test_the_dashboard_fills_an_unfilled_index_at_open(portal_app):

@@ -201,11 +201,11 @@ def contacts_list(ctx, search, status, sort, desc, limit, offset, as_json) -> No
 def contacts_import(ctx, file, update, as_json) -> None:
     """Import contacts from a CSV file (Google, Outlook, spreadsheet exports)."""
     _open(ctx)
-    from models import csv_io  # here: the dashboard's start need not import the CSV reader
+    from models import csv_io, search_fill  # here: the dashboard's start need not import the CSV reader
 
     report = csv_io.import_file(file, update_existing=update, fill_later=True)
     # A big import returns before its contacts are in the search index: a detached process fills it.
-    background = report.search_pending and csv_io.start_search_fill()
+    background = report.search_pending and search_fill.start_detached()
     if as_json:
         emit_json(
             {

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input, LoadingIndicator, Static
 
-from models import csv_io
+from models import csv_io, search_fill
 from models.csv_io import ImportReport
 from models.db import database
 from models.errors import PortalError
@@ -155,7 +155,7 @@ class ImportCsvScreen(FormDialog[int]):
             return
         self.post_message(self.Imported(report))
         if report.search_pending:  # the report is shown now; the search index is filled on a thread of its own
-            csv_io.fill_search_index_in_thread()
+            search_fill.fill_in_thread()
 
     @on(Imported)
     def _imported(self, message: Imported) -> None:

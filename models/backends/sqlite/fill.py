@@ -10,20 +10,15 @@ again), in rank order (FTS5 appends). A filler killed between chunks loses nothi
 the first contact without a rank.
 
 One filler at a time per file: an advisory lock (`flock`) on `<file>-searchfill`, which a killed process lets go.
-`python -m models.backends.sqlite.fill FILE` is the detached child `contacts import` starts."""
+Who fills, and when: `models.search_fill`."""
 
 from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-
-import peewee
 
 from models.backends.sqlite.schema import (
     _INDEX_TEXT,
@@ -200,63 +195,3 @@ def _fill_chunk(db, cursor, inclusive: bool, base: int, chunk: int):
                         [(rank, text) for rank, _, text in new])
     create_search_index_triggers(db)
     return n, cursor_out
-
-
-def fill_in_thread(db_path: str | Path) -> threading.Thread:
-    """Fill the search index of the open database (at `db_path`) on a daemon thread of its own, if it is not
-    complete and nobody else is filling it (the dashboard, at open and after an import). The thread reads and
-    writes through its own connection, closed when done; a process that exits midway leaves the rest to the next
-    opener (an unfinished chunk is rolled back)."""
-
-    def run() -> None:
-        from models.base import database
-
-        try:
-            if pending(database):
-                fill(database, db_path)
-        except (peewee.DatabaseError, OSError):
-            pass  # busy past the timeout, the file gone: the next opener fills
-        finally:
-            if database.obj is not None and not database.is_closed():
-                database.close()  # this thread's connection only
-
-    thread = threading.Thread(target=run, name="search-fill", daemon=True)
-    thread.start()
-    return thread
-
-
-def start_detached(db_path: str | Path) -> bool:
-    """Start `fill` for `db_path` in a process of its own session that outlives the caller (the CLI's import
-    returns at once); False when it could not be started (the next opener fills then)."""
-    root = Path(__file__).resolve().parents[3]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    try:
-        subprocess.Popen([sys.executable, "-m", "models.backends.sqlite.fill", str(db_path)],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, close_fds=True, env=env, cwd=str(root))
-    except OSError:
-        return False
-    return True
-
-
-def main(argv: list[str]) -> int:
-    from models.db import database, open_database
-
-    if len(argv) != 1:
-        print("usage: python -m models.backends.sqlite.fill DATABASE_FILE", file=sys.stderr)
-        return 2
-    try:
-        open_database(argv[0])
-        fill(database, argv[0])
-    except (peewee.DatabaseError, OSError) as exc:
-        print(f"search index not filled: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if database.obj is not None:
-            database.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
