@@ -9,6 +9,7 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
+from models.backends.sqlite import fill
 from models.backends.sqlite.schema import (
     _INDEX_TEXT,
     NAME_GAP,
@@ -113,6 +114,7 @@ class InsertUpkeep:
         """Counts, triggers, ranks and index entries, indexes: as they were, with the new rows in them. `ranked`:
         the rows came with their ranks and index entries (`index_in_name_order`)."""
         dropped = {name for name, _ in self.triggers}
+        deferred: list[tuple[str, str]] = []
         if "contact_count_insert" in dropped and inserted:
             for each, n in (status.items() if isinstance(status, Mapping) else [(status, inserted)]):
                 database.execute_sql(
@@ -129,12 +131,17 @@ class InsertUpkeep:
             # `background_fill`, a renumbering of a big table is left to the background fill.
             if self.background_fill:
                 place_unranked(database)
+                if self.indexes and fill.unranked(database):
+                    # Left for the fill too: the indexes it does not read, built once it has ranked everyone.
+                    deferred = [index for index in self.indexes if index[0] not in fill.FILL_READS]
+                    fill.defer_indexes(database, deferred)
             elif self.indexes:
                 renumber_names(database)
             else:
                 place_unranked(database, inline_limit=None)
-        for _, sql in self.indexes + self.other_indexes:
-            database.execute_sql(sql)
+        for name, sql in self.indexes + self.other_indexes:
+            if (name, sql) not in deferred:
+                database.execute_sql(sql)
 
 
 class NameRanks:

@@ -24,6 +24,7 @@ from models.backends.sqlite.schema import (
     _INDEX_TEXT,
     NAME_GAP,
     NAME_ORDER,
+    RANK_INDEX,
     RENUMBER_SHARE,
     SEARCH_INDEX,
     _fill_buffer,
@@ -39,6 +40,14 @@ wait up to the busy timeout, `database.BUSY_TIMEOUT_MS`), and each flushes one F
 
 LOCK_SUFFIX = "-searchfill"
 
+DEFERRED_INDEXES = "contact_index_pending"
+"""The contact table's secondary indexes a big import left for the fill to build (name, SQL as it was in
+`sqlite_master`): made by the import when it defers some (`defer_indexes`), dropped by the fill once it built
+them. Until then the lists they serve (a status, a date order) scan the table: slower, never wrong."""
+
+FILL_READS = ("contact_names", RANK_INDEX)
+"""The indexes the fill itself reads (the name order, the ranks): an import builds them before it returns."""
+
 _INDEX_TRIGGERS = ("contact_fts_insert", "contact_fts_update", "contact_fts_delete")
 _INDEXED = _INDEX_TEXT.format(p="").replace("search_text", "?")
 
@@ -48,8 +57,43 @@ def _rows(db, sql: str, params=()) -> list[tuple]:
 
 
 def pending(db) -> bool:
-    """Whether some contact has no name rank yet (and so is not in the search index)."""
+    """Whether some contact has no name rank yet (and so is not in the search index), or indexes wait to be built
+    again (`DEFERRED_INDEXES`)."""
+    return db.execute_sql("SELECT EXISTS (SELECT 1 FROM contact WHERE name_rank IS NULL) OR EXISTS (SELECT 1 FROM "
+                          f"sqlite_master WHERE type = 'table' AND name = '{DEFERRED_INDEXES}')").fetchone()[0] == 1
+
+
+def unranked(db) -> bool:
     return db.execute_sql("SELECT 1 FROM contact WHERE name_rank IS NULL LIMIT 1").fetchone() is not None
+
+
+def defer_indexes(db, indexes: list[tuple[str, str]]) -> None:
+    """Record indexes (name, SQL) the caller dropped for the fill to build, in the caller's transaction."""
+    db.execute_sql(f"CREATE TABLE IF NOT EXISTS {DEFERRED_INDEXES} (name TEXT PRIMARY KEY, sql TEXT NOT NULL) "
+                   "WITHOUT ROWID")
+    for name, sql in indexes:
+        db.execute_sql(f"INSERT OR IGNORE INTO {DEFERRED_INDEXES} (name, sql) VALUES (?, ?)", (name, sql))
+
+
+def build_deferred_indexes(db) -> int:
+    """Build the indexes a big import left (`DEFERRED_INDEXES`), one per transaction (each holds the write lock
+    about as long as a chunk of the fill at a million contacts), then drop the list; how many were built."""
+    built = 0
+    while True:
+        with db.atomic("IMMEDIATE"):
+            if not db.execute_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                  (DEFERRED_INDEXES,)).fetchone():
+                return built
+            row = db.execute_sql(f"SELECT name, sql FROM {DEFERRED_INDEXES} ORDER BY name LIMIT 1").fetchone()
+            if row is None:
+                db.execute_sql(f"DROP TABLE {DEFERRED_INDEXES}")
+                return built
+            name, sql = row
+            if not db.execute_sql("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                                  (name,)).fetchone():
+                db.execute_sql(sql)
+                built += 1
+            db.execute_sql(f"DELETE FROM {DEFERRED_INDEXES} WHERE name = ?", (name,))
 
 
 def lock_path(db_path: str | Path) -> Path:
@@ -103,10 +147,12 @@ def fill(db, db_path: str | Path, *, chunk: int = FILL_CHUNK) -> bool:
             if not held:
                 return did
             for _ in range(8):  # more passes only while imports keep landing
-                if not pending(db):
+                if not unranked(db):
                     break
                 fill_pass(db, chunk=chunk)
                 did = True
+            if not unranked(db):  # the ranks first: the lists those indexes serve work meanwhile
+                did = build_deferred_indexes(db) > 0 or did
     return did
 
 
