@@ -132,8 +132,9 @@ class InsertUpkeep:
             if self.background_fill:
                 place_unranked(database)
                 if self.indexes and fill.unranked(database):
-                    # Left for the fill too: the indexes it does not read, built once it has ranked everyone.
-                    deferred = [index for index in self.indexes if index[0] not in fill.FILL_READS]
+                    # Left for the fill too: it builds the indexes it reads first, the others once it has ranked
+                    # everyone (the lists they serve scan the table meanwhile).
+                    deferred = list(self.indexes)
                     fill.defer_indexes(database, deferred)
             elif self.indexes:
                 renumber_names(database)

@@ -46,7 +46,8 @@ DEFERRED_INDEXES = "contact_index_pending"
 them. Until then the lists they serve (a status, a date order) scan the table: slower, never wrong."""
 
 FILL_READS = ("contact_names", RANK_INDEX)
-"""The indexes the fill itself reads (the name order, the ranks): an import builds them before it returns."""
+"""The indexes the fill itself reads (the name order, the ranks): it builds them first, the others once every
+contact is ranked."""
 
 _INDEX_TRIGGERS = ("contact_fts_insert", "contact_fts_update", "contact_fts_delete")
 _INDEXED = _INDEX_TEXT.format(p="").replace("search_text", "?")
@@ -75,18 +76,22 @@ def defer_indexes(db, indexes: list[tuple[str, str]]) -> None:
         db.execute_sql(f"INSERT OR IGNORE INTO {DEFERRED_INDEXES} (name, sql) VALUES (?, ?)", (name, sql))
 
 
-def build_deferred_indexes(db) -> int:
-    """Build the indexes a big import left (`DEFERRED_INDEXES`), one per transaction (each holds the write lock
-    about as long as a chunk of the fill at a million contacts), then drop the list; how many were built."""
+def build_deferred_indexes(db, only: tuple[str, ...] | None = None) -> int:
+    """Build the indexes a big import left (`DEFERRED_INDEXES`; `only`: those of these names), one per transaction
+    (each holds the write lock about as long as a chunk of the fill at a million contacts), then drop the list
+    once it is empty; how many were built."""
     built = 0
+    names = f"AND name IN ({', '.join('?' * len(only))})" if only else ""
     while True:
         with db.atomic("IMMEDIATE"):
             if not db.execute_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                   (DEFERRED_INDEXES,)).fetchone():
                 return built
-            row = db.execute_sql(f"SELECT name, sql FROM {DEFERRED_INDEXES} ORDER BY name LIMIT 1").fetchone()
+            row = db.execute_sql(f"SELECT name, sql FROM {DEFERRED_INDEXES} WHERE true {names} ORDER BY name "
+                                 "LIMIT 1", only or ()).fetchone()
             if row is None:
-                db.execute_sql(f"DROP TABLE {DEFERRED_INDEXES}")
+                if not only:
+                    db.execute_sql(f"DROP TABLE {DEFERRED_INDEXES}")
                 return built
             name, sql = row
             if not db.execute_sql("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
@@ -146,6 +151,7 @@ def fill(db, db_path: str | Path, *, chunk: int = FILL_CHUNK) -> bool:
         with (nullcontext(True) if str(db_path) == ":memory:" else fill_lock(db_path)) as held:
             if not held:
                 return did
+            did = build_deferred_indexes(db, only=FILL_READS) > 0 or did
             for _ in range(8):  # more passes only while imports keep landing
                 if not unranked(db):
                     break
