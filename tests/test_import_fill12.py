@@ -91,7 +91,7 @@ def pending(db_path):
 def test_searches_equal_a_full_scan_while_the_fill_is_pending_and_after(pending):
     assert search_fill.pending() and not search.ranked()
     _searches_agree()
-    assert fill.fill(database, pending, chunk=170)  # ten chunks, each its own transaction
+    assert fill.fill(database, pending, chunk=170, whole=0)  # ten chunks, each its own transaction
     assert not search_fill.pending() and search.ranked()
     assert index_matches_contacts(database)
     _searches_agree()
@@ -156,7 +156,7 @@ def test_a_filler_killed_inside_a_chunk_loses_nothing_and_the_next_open_finishes
                 os.kill(os.getpid(), signal.SIGKILL)
             return out
         fill._fill_chunk = chunk
-        fill.fill(database, {str(pending)!r}, chunk=300)
+        fill.fill(database, {str(pending)!r}, chunk=300, whole=0)
     """)
     database.close()
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
@@ -189,7 +189,7 @@ def test_a_filler_killed_before_it_built_the_indexes_leaves_them_to_the_next(db_
                 db.execute_sql(f"DELETE FROM {{fill.DEFERRED_INDEXES}} WHERE name = ?", (name,))
             os.kill(os.getpid(), signal.SIGKILL)
         fill.build_deferred_indexes = build
-        fill.fill(database, {str(db_path)!r})
+        fill.fill(database, {str(db_path)!r}, whole=0)
     """)
     database.close()
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
@@ -242,7 +242,7 @@ def test_an_import_landing_during_the_fill_is_filled_too(pending):
 
     fill._fill_chunk = chunk
     try:
-        assert fill.fill(database, pending, chunk=250)
+        assert fill.fill(database, pending, chunk=250, whole=0)
     finally:
         fill._fill_chunk = real
     assert _unranked() == 0 and index_matches_contacts(database)
