@@ -81,7 +81,10 @@ def start_detached() -> bool:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     try:
-        subprocess.Popen([sys.executable, "-m", "models.search_fill", str(database.database)],
+        # The file's absolute path: the child runs from the project's folder, and a relative path would name
+        # another file there.
+        target = os.path.abspath(database.database)
+        subprocess.Popen([sys.executable, "-m", "models.search_fill", target],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True, close_fds=True, env=env, cwd=str(root))
     except OSError:
@@ -96,6 +99,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m models.search_fill DATABASE_FILE", file=sys.stderr)
         return 2
+    if not os.path.isfile(argv[0]):  # never a new, empty database: the file must be the one imported into
+        print(f"search index not filled: no such file: {argv[0]}", file=sys.stderr)
+        return 1
     try:
         open_database(argv[0])
         fill_now()

@@ -257,10 +257,10 @@ def _wait_for(condition, timeout: float = 60.0) -> bool:
     return condition()
 
 
-def _run_cli(db_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _run_cli(db_path: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "CLIENT_PORTAL_DB": str(db_path)}
     exe = Path(sys.executable).with_name("client-portal")
-    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 def test_the_cli_import_returns_before_the_fill(tmp_path):
@@ -282,7 +282,8 @@ def test_the_cli_import_returns_before_the_fill(tmp_path):
 def test_the_cli_import_leaves_a_detached_fill_that_completes(tmp_path):
     db_path, csv_path = tmp_path / "cli.db", tmp_path / "big.csv"
     csv_path.write_text(_csv(BIG))
-    out = _run_cli(db_path, "contacts", "import", str(csv_path), "--json")
+    # The database named relative to the command's folder: the detached child, started elsewhere, fills this one.
+    out = _run_cli(Path("cli.db"), "contacts", "import", "big.csv", "--json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert '"search_indexing": true' in out.stdout
     open_database(db_path)  # the command has exited: only its detached child can fill
@@ -292,3 +293,11 @@ def test_the_cli_import_leaves_a_detached_fill_that_completes(tmp_path):
         assert _wait_for(lambda: not fill.lock_path(db_path).exists(), 10)
     finally:
         database.close()
+    assert not (ROOT / "cli.db").exists()
+
+
+def test_the_detached_filler_never_makes_a_new_database(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "models.search_fill", str(tmp_path / "none.db")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr.strip() == f"search index not filled: no such file: {tmp_path}/none.db"
+    assert not (tmp_path / "none.db").exists()
