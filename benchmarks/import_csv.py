@@ -2,12 +2,15 @@
 
 - "bare": `executemany` of the CSV rows into a table with only a UNIQUE email, as the issue states its goal
   (ours within 3x of it).
+- "ours": `contacts import` as the CLI runs it: timed until the import returns (as a user feels it), and again
+  until the search index is complete ("indexed": the search index and the contact table's other indexes are
+  filled after it returns, by a detached process, `models.search_fill`).
 - "same end state": bare sqlite3 again, but into our schema (migrated beforehand, untimed, as for ours) and
-  ending in the same state as our import: the search text, the counts per status, the trigram search index and
-  every secondary index. It does what our import does in SQL (drop the indexes and insert triggers, insert,
+  ending in the same state as our import once its index is complete: the search text, the counts per status,
+  the trigram search index and every secondary index. It does what our import does in SQL (drop the indexes and insert triggers, insert,
   count once, fill the search index in one statement, build the indexes again) and none of our Python: no
-  header mapping, no address checks, no duplicate detection. Ours minus it is the cost of our Python; it minus
-  "bare" is the cost of the end state itself.
+  header mapping, no address checks, no duplicate detection. Ours until indexed minus it is the cost of our
+  Python and of filling in the background; it minus "bare" is the cost of the end state itself.
 
 Run by hand: `.venv/bin/python benchmarks/import_csv.py [rows] [--repeat N]`. Each side runs N times (default 3)
 in a fresh process of its own (so its peak RSS is its own); it prints medians, the ratios and peak RSS, and checks
@@ -355,12 +358,13 @@ def main() -> None:
     runs_text = ", ".join(f"{r['indexed_seconds']:.2f}" for r in runs["ours"])
     print(f"  {'client-portal, search indexed':32s} : {indexed:6.2f} s  (the import, then the background fill "
           f"until the search index is complete)  [{runs_text}]")
-    for a, b, note in (("ours", "bare", "the issue's goal: <= 3x"), ("ours", "same", "what our Python adds"),
+    for a, b, note in (("ours", "bare", "until it returns; the issue's goal: <= 3x"),
                        ("same", "bare", "what the end state itself costs")):
         label = f"ratio {a}/{b}"
         print(f"  {label:32s} : {t[a] / t[b]:6.2f}x  (CPU {cpu[a] / cpu[b]:.2f}x; {note})")
-    print(f"  {'ratio indexed/bare':32s} : {indexed / t['bare']:6.2f}x  (until search is indexed; "
-          f"indexed/same {indexed / t['same']:.2f}x)")
+    print(f"  {'ratio indexed/bare':32s} : {indexed / t['bare']:6.2f}x  (until search is indexed)")
+    print(f"  {'ratio indexed/same':32s} : {indexed / t['same']:6.2f}x  (the same end state: what our Python and "
+          "the background fill add)")
     print(f"  same end state as ours           : {'yes' if same_state else 'NO: the reference is not comparable'}")
 
 

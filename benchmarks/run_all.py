@@ -232,8 +232,9 @@ def main() -> None:
         # The same end state written with bare sqlite3 (our schema: search text, counts, trigram index, indexes):
         # how much of the gap is the work itself rather than our Python.
         same = run_child("import-same", imports)
-        table.add("CSV import vs bare sqlite3 to the same end state", imports, f"{ours['seconds']:.2f} s",
-                  f"{same['seconds']:.2f} s", ours["seconds"] / same["seconds"], "-",
+        table.add("CSV import -> index complete vs bare sqlite3 to the same end state", imports,
+                  f"{ours['indexed_seconds']:.2f} s", f"{same['seconds']:.2f} s",
+                  ours["indexed_seconds"] / same["seconds"], "-",
                   f"{ours['rss_mb']:.0f}/{same['rss_mb']:.0f}")
         # Memory of `contacts import FILE` itself: the file written to disk first, the import run in a process of
         # its own, its peak RSS from getrusage(RUSAGE_CHILDREN); the reference column is the file's size.
