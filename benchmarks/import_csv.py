@@ -2,12 +2,15 @@
 
 - "bare": `executemany` of the CSV rows into a table with only a UNIQUE email, as the issue states its goal
   (ours within 3x of it).
+- "ours": `contacts import` as the CLI runs it: timed until the import returns (as a user feels it), and again
+  until the search index is complete ("indexed": the search index and the contact table's other indexes are
+  filled after it returns, by a detached process, `models.search_fill`).
 - "same end state": bare sqlite3 again, but into our schema (migrated beforehand, untimed, as for ours) and
-  ending in the same state as our import: the search text, the counts per status, the trigram search index and
-  every secondary index. It does what our import does in SQL (drop the indexes and insert triggers, insert,
+  ending in the same state as our import once its index is complete: the search text, the counts per status,
+  the trigram search index and every secondary index. It does what our import does in SQL (drop the indexes and insert triggers, insert,
   count once, fill the search index in one statement, build the indexes again) and none of our Python: no
-  header mapping, no address checks, no duplicate detection. Ours minus it is the cost of our Python; it minus
-  "bare" is the cost of the end state itself.
+  header mapping, no address checks, no duplicate detection. Ours until indexed minus it is the cost of our
+  Python and of filling in the background; it minus "bare" is the cost of the end state itself.
 
 Run by hand: `.venv/bin/python benchmarks/import_csv.py [rows] [--repeat N]`. Each side runs N times (default 3)
 in a fresh process of its own (so its peak RSS is its own); it prints medians, the ratios and peak RSS, and checks
@@ -44,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models import csv_io
+from models import csv_io, search_fill
 from models.backends.sqlite.database import PRAGMAS
 from models.db import database, open_database
 from models.backends.sqlite.bulk import INSERT_TRIGGERS
@@ -219,14 +222,21 @@ def same_end_state(data: bytes, path: Path) -> tuple[float, float]:
     return timer.stop()
 
 
-def ours(data: bytes, path: Path) -> tuple[float, float]:
+def ours(data: bytes, path: Path) -> tuple[float, float, float]:
+    """As `contacts import` does it: the import (timed until it returns, as a user feels it), then the search index
+    filled by a detached process; also timed until the index is complete (wall seconds from the start)."""
     open_database(path)
     timer = Timer()
-    report = csv_io.import_contacts(data)
+    report = csv_io.import_contacts(data, fill_later=True)
     elapsed = timer.stop()
     assert report.added == data.count(b"\n") - 1, report.skipped[:3]
+    if report.search_pending and not search_fill.start_detached():
+        search_fill.fill_now()  # could not start the process: fill here, still timed
+    while search_fill.pending():
+        time.sleep(0.01)
+    indexed = time.perf_counter() - timer.wall
     database.close()
-    return elapsed
+    return (*elapsed, indexed)
 
 
 def _index_summary(conn: sqlite3.Connection) -> list:
@@ -259,11 +269,12 @@ def measure(rows: int, which: str, keep: Path | None = None) -> dict:
     data = make_csv(rows)
     run = {"bare": bare, "same": same_end_state, "ours": ours}[which]
     if keep is not None:
-        seconds, cpu = run(data, keep)
+        seconds, cpu, *indexed = run(data, keep)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            seconds, cpu = run(data, Path(tmp) / f"{which}.db")
-    return {"seconds": seconds, "cpu_seconds": cpu}
+            seconds, cpu, *indexed = run(data, Path(tmp) / f"{which}.db")
+    # `indexed`: ours only, the wall seconds until the search index was complete (the fill runs after the import)
+    return {"seconds": seconds, "cpu_seconds": cpu, "indexed_seconds": indexed[0] if indexed else seconds}
 
 
 def _run_side(which: str, rows: int, keep: Path) -> dict:
@@ -334,6 +345,7 @@ def main() -> None:
                 runs[side].append(_run_side(side, args.rows, path))
         same_state = _state(Path(tmp) / "same0.db") == _state(Path(tmp) / "ours0.db")
     t = {side: statistics.median(r["seconds"] for r in runs[side]) for side in SIDES}
+    indexed = statistics.median(r["indexed_seconds"] for r in runs["ours"])
     cpu = {side: statistics.median(r["cpu_seconds"] for r in runs[side]) for side in SIDES}
     rss = {side: max(r["rss_mb"] for r in runs[side]) for side in SIDES}
     rows = args.rows
@@ -343,10 +355,16 @@ def main() -> None:
         runs_text = ", ".join(f"{r['seconds']:.2f}" for r in runs[side])
         print(f"  {label:32s} : {t[side]:6.2f} s  ({rows / t[side]:,.0f} rows/s)  CPU {cpu[side]:5.2f} s  "
               f"peak RSS {rss[side]:.0f} MB  [{runs_text}]")
-    for a, b, note in (("ours", "bare", "the issue's goal: <= 3x"), ("ours", "same", "what our Python adds"),
+    runs_text = ", ".join(f"{r['indexed_seconds']:.2f}" for r in runs["ours"])
+    print(f"  {'client-portal, search indexed':32s} : {indexed:6.2f} s  (the import, then the background fill "
+          f"until the search index is complete)  [{runs_text}]")
+    for a, b, note in (("ours", "bare", "until it returns; the issue's goal: <= 3x"),
                        ("same", "bare", "what the end state itself costs")):
         label = f"ratio {a}/{b}"
         print(f"  {label:32s} : {t[a] / t[b]:6.2f}x  (CPU {cpu[a] / cpu[b]:.2f}x; {note})")
+    print(f"  {'ratio indexed/bare':32s} : {indexed / t['bare']:6.2f}x  (until search is indexed)")
+    print(f"  {'ratio indexed/same':32s} : {indexed / t['same']:6.2f}x  (the same end state: what our Python and "
+          "the background fill add)")
     print(f"  same end state as ours           : {'yes' if same_state else 'NO: the reference is not comparable'}")
 
 

@@ -222,13 +222,19 @@ def main() -> None:
     if "import" in args.only:
         bare = run_child("import-bare", imports)
         ours = run_child("import-ours", imports)
-        table.add("CSV import", imports, f"{ours['seconds']:.2f} s", f"{bare['seconds']:.2f} s",
+        table.add("CSV import (until it returns)", imports, f"{ours['seconds']:.2f} s", f"{bare['seconds']:.2f} s",
                   ours["seconds"] / bare["seconds"], "<= 3x", f"{ours['rss_mb']:.0f}/{bare['rss_mb']:.0f}")
+        # The search index is filled after the import returns (a detached process): nothing hidden, the time
+        # until it is complete.
+        table.add("CSV import -> search index complete", imports, f"{ours['indexed_seconds']:.2f} s",
+                  f"{bare['seconds']:.2f} s", ours["indexed_seconds"] / bare["seconds"], "-",
+                  f"{ours['rss_mb']:.0f}/{bare['rss_mb']:.0f}")
         # The same end state written with bare sqlite3 (our schema: search text, counts, trigram index, indexes):
         # how much of the gap is the work itself rather than our Python.
         same = run_child("import-same", imports)
-        table.add("CSV import vs bare sqlite3 to the same end state", imports, f"{ours['seconds']:.2f} s",
-                  f"{same['seconds']:.2f} s", ours["seconds"] / same["seconds"], "-",
+        table.add("CSV import -> index complete vs bare sqlite3 to the same end state", imports,
+                  f"{ours['indexed_seconds']:.2f} s", f"{same['seconds']:.2f} s",
+                  ours["indexed_seconds"] / same["seconds"], "-",
                   f"{ours['rss_mb']:.0f}/{same['rss_mb']:.0f}")
         # Memory of `contacts import FILE` itself: the file written to disk first, the import run in a process of
         # its own, its peak RSS from getrusage(RUSAGE_CHILDREN); the reference column is the file's size.

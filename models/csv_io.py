@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from models import audit, clock
+from models import audit, clock, search_fill
 from models.backends import InsertUpkeep
 from models.contacts import MAX_FIELD, normalize_email
 from models.db import backend, write_transaction
@@ -92,6 +92,9 @@ class ImportReport:
     recoded_count: int = 0
     columns: dict[str, str] = field(default_factory=dict)
     """Our field -> the header it was read from."""
+    search_pending: bool = False
+    """The new contacts are not in the search index yet (an import with `fill_later`): start the fill
+    (`models.search_fill`); searches find them meanwhile, through LIKE."""
 
 
 class _Kept:
@@ -493,18 +496,20 @@ def _field_problem(first_name: str, last_name: str, company: str, phone: str) ->
     return None
 
 
-def import_contacts(data: bytes | str, update_existing: bool = False) -> ImportReport:
+def import_contacts(data: bytes | str, update_existing: bool = False, *, fill_later: bool = False) -> ImportReport:
     """Import contacts from CSV content in one transaction: good rows are added, bad rows reported and skipped.
 
     Args:
         data: The file's bytes (or text).
         update_existing: Fill in names, company and phone of contacts that already exist (instead of skipping).
+        fill_later: Commit a big import's contacts without their search index entries (the report's
+            `search_pending`); the caller then starts the fill (`models.search_fill`).
     """
-    return _import(_as_stream(data), update_existing)
+    return _import(_as_stream(data), update_existing, fill_later)
 
 
 @write_transaction
-def _import(stream: BinaryIO, update_existing: bool) -> ImportReport:
+def _import(stream: BinaryIO, update_existing: bool, fill_later: bool = False) -> ImportReport:
     """Read the stream row by row, check each row as add_contact would, and insert the new contacts a chunk at a
     time (`_Importer`). Rows not added are reported; existing contacts are updated if asked."""
     stream.seek(0)  # from the start, should the transaction be tried again
@@ -513,6 +518,7 @@ def _import(stream: BinaryIO, update_existing: bool) -> ImportReport:
     with _cell_limit():
         rows, reader, columns = _open(stream, report, problems)
         importer = _Importer(clock.now(), update_existing, problems, _rows_in(stream, rows))
+        importer.fill_later = fill_later
         add, skip = importer.add, problems.skip
         for line, written, first, last, company, phone in _records(rows, reader, columns, problems):
             if not written:
@@ -534,6 +540,7 @@ def _import(stream: BinaryIO, update_existing: bool) -> ImportReport:
         importer.finish()
     problems.fill(report)
     report.added = importer.inserted
+    report.search_pending = fill_later and search_fill.pending()
     audit.record("contact.import", subject="csv",
                  detail=f"{report.added} added, {report.skipped_count} skipped")
     return report
@@ -583,6 +590,8 @@ class _Importer:
         self.lookalikes = Lookalikes()
         self.any_non_ascii = False
         """Whether a non-ASCII address was added yet: only then are ASCII ones compared with them."""
+        self.fill_later = False
+        """Leave a big import's search index entries to the background fill (`import_contacts`)."""
 
     def add(self, row: tuple[str, str, str, str, str], line: int) -> None:
         self.rows.append(row)
@@ -597,6 +606,8 @@ class _Importer:
         self.rows, self.lines = [], []
         if self.upkeep is None:
             self.upkeep = backend().suspend_insert_upkeep()
+            if self.fill_later and hasattr(self.upkeep, "background_fill"):  # an engine that fills no index: none
+                self.upkeep.background_fill = True
             # Decided once, before the first insert: indexes dropped after rows went in leave their pages free,
             # and reusing them made every later insert half as slow again.
             if self._expected_new(rows, lines) >= self.rebuild_at:
@@ -707,7 +718,7 @@ def _insert_rows(rows: list[tuple[str, str, str, str, str]], now) -> int:
     )
 
 
-def import_file(path: Path | str, update_existing: bool = False) -> ImportReport:
+def import_file(path: Path | str, update_existing: bool = False, *, fill_later: bool = False) -> ImportReport:
     """Import a CSV file from disk, reading it a block at a time (see `import_contacts`)."""
     path = Path(path).expanduser()
     try:
@@ -722,7 +733,7 @@ def import_file(path: Path | str, update_existing: bool = False) -> ImportReport
     except PermissionError:
         raise InvalidInput(f"cannot read {path}: permission denied") from None
     with stream:
-        return _import(stream, update_existing)
+        return _import(stream, update_existing, fill_later)
 
 
 EXPORT_COLUMNS = ("email", "first_name", "last_name", "company", "phone", "status", "invited_at", "joined_at",

@@ -27,6 +27,7 @@ from textual.color import Color, ColorParseError  # noqa: E402
 from textual.screen import Screen  # noqa: E402
 from textual.widgets import Static  # noqa: E402
 
+from models import search_fill  # noqa: E402
 from models.db import data_dir_for, database, is_server_url, open_database  # noqa: E402
 from tui.key_actions import KeyAction  # noqa: E402
 from tui.key_order import KeysInOrderApp  # noqa: E402
@@ -182,6 +183,7 @@ class ClientPortalApp(KeysInOrderApp):
         self._restore_theme()
         self.theme_changed_signal.subscribe(self, self._save_theme)
         self._check_size()
+        search_fill.fill_in_thread()  # a big import's search index left unfilled: filled on a thread (issue 12)
 
     def get_css_variables(self) -> dict[str, str]:
         """Textual's theme variables, plus `$text-muted-solid` (see `solid_muted_text`)."""

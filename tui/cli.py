@@ -207,13 +207,16 @@ def contacts_list(ctx, search, status, sort, desc, limit, offset, as_json) -> No
 def contacts_import(ctx, file, update, as_json) -> None:
     """Import contacts from a CSV file (Google, Outlook, spreadsheet exports)."""
     _open(ctx)
-    from models import csv_io  # here: the dashboard's start need not import the CSV reader
+    from models import csv_io, search_fill  # here: the dashboard's start need not import the CSV reader
 
-    report = csv_io.import_file(file, update_existing=update)
+    report = csv_io.import_file(file, update_existing=update, fill_later=True)
+    # A big import returns before its contacts are in the search index: a detached process fills it.
+    background = report.search_pending and search_fill.start_detached()
     if as_json:
         emit_json(
             {
                 "added": report.added,
+                "search_indexing": bool(background),
                 "skipped": [{"line": line, "reason": reason} for line, reason in report.skipped],
                 "skipped_count": report.skipped_count,
                 "warnings": report.warnings,
@@ -234,6 +237,8 @@ def contacts_import(ctx, file, update, as_json) -> None:
         click.echo(f"… and {report.skipped_count - len(report.skipped):,} more rows skipped (the first "
                    f"{len(report.skipped):,} are listed)", err=True)
     click.echo(f"imported {plural(report.added, 'contact')}, skipped {report.skipped_count:,}")
+    if background:
+        click.echo("search is being indexed in the background (searches work meanwhile, more slowly)")
 
 
 @contacts_group.command("export")

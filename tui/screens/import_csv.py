@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input, LoadingIndicator, Static
 
-from models import csv_io
+from models import csv_io, search_fill
 from models.csv_io import ImportReport
 from models.db import database
 from models.errors import PortalError
@@ -57,6 +57,8 @@ def report_text(report: ImportReport) -> Text:
         text.append(visible(reason))
     if report.skipped_count > MAX_LINES_SHOWN:
         text.append(f"\n  … and {report.skipped_count - MAX_LINES_SHOWN:,} more")
+    if report.search_pending:
+        text.append("\nSearch is being indexed in the background; searches work meanwhile, more slowly.")
     return text
 
 
@@ -147,11 +149,13 @@ class ImportCsvScreen(FormDialog[int]):
     def _import(self, path: Path) -> None:
         try:
             with database.connection_context():
-                report = csv_io.import_file(path)
+                report = csv_io.import_file(path, fill_later=True)
         except PortalError as exc:
             self.post_message(self.Imported(None, str(exc)))
             return
         self.post_message(self.Imported(report))
+        if report.search_pending:  # the report is shown now; the search index is filled on a thread of its own
+            search_fill.fill_in_thread()
 
     @on(Imported)
     def _imported(self, message: Imported) -> None:

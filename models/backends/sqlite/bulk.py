@@ -9,6 +9,7 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
+from models.backends.sqlite import fill
 from models.backends.sqlite.schema import (
     _INDEX_TEXT,
     NAME_GAP,
@@ -54,6 +55,10 @@ class InsertUpkeep:
         self.triggers = self._drop("trigger", f"AND name IN ({', '.join(repr(n) for n in INSERT_TRIGGERS)})")
         self.indexes: list[tuple[str, str]] = []
         self.other_indexes: list[tuple[str, str]] = []
+        self.background_fill = False
+        """Set by an import that starts the background fill once it returns (`models.backends.sqlite.fill`): then
+        `restore` leaves the new contacts unranked (and out of the search index) when ranking them would renumber
+        a table of more than `schema.INLINE_FILL_LIMIT` contacts."""
 
     def suspend_indexes(self, *, unique: bool = False) -> None:
         # Not the UNIQUE index on email (unless `unique`: a `db copy`, whose source holds no duplicate, and which
@@ -109,6 +114,7 @@ class InsertUpkeep:
         """Counts, triggers, ranks and index entries, indexes: as they were, with the new rows in them. `ranked`:
         the rows came with their ranks and index entries (`index_in_name_order`)."""
         dropped = {name for name, _ in self.triggers}
+        deferred: list[tuple[str, str]] = []
         if "contact_count_insert" in dropped and inserted:
             for each, n in (status.items() if isinstance(status, Mapping) else [(status, inserted)]):
                 database.execute_sql(
@@ -121,13 +127,22 @@ class InsertUpkeep:
         if inserted and not ranked:
             # The new contacts' ranks in name order, and their index entries. A big import (its indexes set
             # aside) numbers everyone again and fills the index in rank order, an append for FTS5, before the
-            # indexes are built; a smaller one places each new contact between its neighbours.
-            if self.indexes:
+            # indexes are built; a smaller one places each new contact between its neighbours. With
+            # `background_fill`, a renumbering of a big table is left to the background fill.
+            if self.background_fill:
+                place_unranked(database)
+                if self.indexes and fill.unranked(database):
+                    # Left for the fill too: it builds the indexes it reads first, the others once it has ranked
+                    # everyone (the lists they serve scan the table meanwhile).
+                    deferred = list(self.indexes)
+                    fill.defer_indexes(database, deferred)
+            elif self.indexes:
                 renumber_names(database)
             else:
-                place_unranked(database)
-        for _, sql in self.indexes + self.other_indexes:
-            database.execute_sql(sql)
+                place_unranked(database, inline_limit=None)
+        for name, sql in self.indexes + self.other_indexes:
+            if (name, sql) not in deferred:
+                database.execute_sql(sql)
 
 
 class NameRanks:

@@ -429,17 +429,28 @@ RENUMBER_SHARE = 20
 """`place_unranked` renumbers everyone instead when more than one contact in this many has no rank (a big import):
 one pass over the table beats spreading neighbourhoods again and again."""
 
+INLINE_FILL_LIMIT = 20_000
+"""Above this many contacts, `place_unranked` leaves a renumbering of everyone to the background fill
+(`models.backends.sqlite.fill`) instead of doing it in the caller's transaction: after a big import, an invite or
+an edit must not rank and index a million contacts (seconds) while it holds the write lock. At or below it the
+renumbering is a tenth of a second or less."""
 
-def place_unranked(db) -> int:
+
+def place_unranked(db, *, inline_limit: int | None = INLINE_FILL_LIMIT) -> int:
     """Give every contact without a rank its place in the name order: halfway between its neighbours, or, where
     their ranks are adjacent, after spreading the ranks around them (`_make_room`). Runs in the caller's
     transaction; returns how many contacts it placed. Every write of ours that adds or renames contacts ends
-    with it; the triggers leave a contact unranked only where the ranks had no room."""
+    with it; the triggers leave a contact unranked only where the ranks had no room, and a big import leaves its
+    contacts unranked for the background fill. When more than one contact in RENUMBER_SHARE has no rank and the
+    table holds more than `inline_limit` contacts (None: no limit), nothing is done here: that is the background
+    fill's work (searches answer through LIKE meanwhile, `search.ranked`)."""
     missing, everyone = _rows(db, "SELECT (SELECT COUNT(*) FROM contact WHERE name_rank IS NULL), "
                                   "(SELECT COALESCE(SUM(n), 0) FROM contact_status_count)")[0]
     if not missing:
         return 0
     if missing * RENUMBER_SHARE > everyone:
+        if inline_limit is not None and everyone > inline_limit:
+            return 0
         renumber_names(db)
         return missing
     placed = 0
