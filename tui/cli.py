@@ -18,6 +18,7 @@ from models.errors import PortalError
 from models.words import plural
 from models.states import CHANNEL_SHOWN
 from tui.cli_common import PortalGroup, _open, _visible, emit_json, pass_ctx  # noqa: F401 - also this module's API
+from tui.cli_common import one_or_other
 
 
 LAZY_COMMANDS = {
@@ -312,7 +313,7 @@ def magic_link(ctx, email, purpose, as_json) -> None:
 def invite(ctx, emails, first_name, last_name, expired, as_json) -> None:
     """Invite contacts (a new address becomes a contact) and queue their invitation email."""
     if bool(emails) == expired:
-        raise click.UsageError("give email addresses or --expired (not both)")
+        raise click.UsageError(one_or_other("email addresses", "--expired", given=expired))
     if expired and (first_name or last_name):
         raise click.UsageError("--first-name and --last-name are for one new address, not --expired")
     _open(ctx)
@@ -430,7 +431,7 @@ def revoke(ctx, emails, all_links, as_json) -> None:
     """End contacts' portal access at once, or (--all-links) kill every outstanding magic link."""
     _open(ctx)
     if all_links == bool(emails):
-        raise click.UsageError("give email addresses or --all-links (not both)")
+        raise click.UsageError(one_or_other("email addresses", "--all-links", given=all_links))
     if all_links:
         count = links.revoke_all_links()
         if as_json:

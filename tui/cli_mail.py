@@ -83,7 +83,7 @@ def login_email(ctx: click.Context, emails: tuple[str, ...], status: str | None,
     """Queue a login email (a fresh magic link) to contacts; `outbox send` sends it."""
     base._open(ctx)
     if bool(emails) == bool(status):
-        raise click.UsageError("give email addresses or --status STATUS (not both)")
+        raise click.UsageError(base.one_or_other("email addresses", "--status STATUS", given=bool(status)))
     skipped: list[tuple[str, str]] = []
     if status:
         ids = contacts.contact_ids(ContactQuery(status=status))
