@@ -194,7 +194,7 @@ def test_revoke_json(cli, db):
         assert cli("contacts", "add", email).exit_code == 0
     assert cli("magic-link", "bob@example.com").exit_code == 0
     result = cli("revoke", "ada@example.com", "--json")
-    assert json.loads(result.stdout) == {"revoked": ["ada@example.com"]}
+    assert json.loads(result.stdout) == {"revoked": ["ada@example.com"], "skipped": []}
     assert Contact.get(Contact.email == "ada@example.com").status == "revoked"
     assert json.loads(cli("revoke", "--all-links", "--json").stdout) == {"links_revoked": 1}
     assert links.revoke_all_links() == 0

@@ -21,6 +21,30 @@ def _statuses(cli) -> dict[str, str]:
     return {row["email"]: row["status"] for row in listed["contacts"]}
 
 
+def test_revoke_goes_on_past_an_unknown_address(invited_pair):
+    cli = invited_pair
+    result = cli("revoke", "r1@example.com", "typo@example.com", "r2@example.com")
+    # The typo is named and the command fails, but every leaver on the list lost their access.
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["skipped typo@example.com: typo@example.com is not a contact"]
+    assert result.stdout.splitlines() == ["revoked r1@example.com", "revoked r2@example.com"]
+    assert _statuses(cli) == {"r1@example.com": "revoked", "r2@example.com": "revoked"}
+    # Their queued invitations are not sent.
+    queued = json.loads(cli("outbox", "list", "--status", "queued", "--json").stdout)
+    assert queued["messages"] == []
+
+
+def test_revoke_json_names_what_it_skipped(invited_pair):
+    cli = invited_pair
+    result = cli("revoke", "not-an-address", "r2@example.com", "--json")
+    assert result.exit_code == 1
+    body = json.loads(result.stdout)
+    assert body["revoked"] == ["r2@example.com"]
+    assert [s["email"] for s in body["skipped"]] == ["not-an-address"]
+    assert "not a valid email address" in body["skipped"][0]["reason"]
+    assert _statuses(cli)["r1@example.com"] == "invited"
+
+
 @pytest.mark.parametrize(("args", "error"), [
     (["invite"], "error: give email addresses or --expired"),
     (["invite", "a@example.com", "--expired"], "error: give email addresses or --expired, not both"),

@@ -439,14 +439,24 @@ def revoke(ctx, emails, all_links, as_json) -> None:
         else:
             click.echo(f"revoked {plural(count, 'outstanding link')}")
         return
-    revoked = []
+    # Every address is looked up before any is revoked, and an unknown one is skipped with its reason: a list of
+    # leavers with one typo in it must still end the access of all the others.
+    found, skipped = [], []
     for email in emails:
-        row = links.revoke_access(email)
-        revoked.append(row.email)
-        if not as_json:
-            click.echo(f"revoked {row.email}")
+        try:
+            found.append(contacts.find_contact(email).id)
+        except PortalError as exc:
+            skipped.append((email, str(exc)))
+    revoked = [links.revoke_access(contact_id).email for contact_id in found]
     if as_json:
-        emit_json({"revoked": revoked})
+        emit_json({"revoked": revoked, "skipped": [{"email": e, "reason": r} for e, r in skipped]})
+    else:
+        for address, reason in skipped:
+            click.echo(f"skipped {_visible(address)}: {_visible(reason)}", err=True)
+        for address in revoked:
+            click.echo(f"revoked {address}")
+    if skipped:
+        ctx.exit(1)
 
 
 # --- domains --------------------------------------------------------------------------------------------------
