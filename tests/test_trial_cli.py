@@ -59,3 +59,24 @@ def test_neither_and_both_are_told_apart(cli, args, error):
     result = cli(*args)
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == error
+
+
+def test_an_invite_that_invites_nobody_says_so(invited_pair):
+    cli = invited_pair
+    # r1's invitation still waits to be sent: inviting again skips it. "invited 0 contacts; invitations queued
+    # (batch ...)" named a batch that holds nothing.
+    result = cli("invite", "r1@example.com")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["skipped r1@example.com: an invite email is already waiting to be sent"]
+    assert result.stdout.splitlines() == ["nobody invited: every address was skipped (above); nothing queued"]
+
+
+def test_a_login_email_to_nobody_says_so(invited_pair):
+    cli = invited_pair
+    result = cli("login-email", "typo@example.com")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == ["no login email queued: every address was skipped (above)"]
+    none_joined = cli("login-email", "--status", "joined")
+    assert none_joined.exit_code == 0
+    assert none_joined.stdout.splitlines() == ["no login email queued: no contact is joined"]
+    assert "batch" not in result.stdout + none_joined.stdout

@@ -335,6 +335,8 @@ def invite(ctx, emails, first_name, last_name, expired, as_json) -> None:
             click.echo(f"skipped {_visible(address)}: {_visible(reason)}", err=True)
         if expired and not result.invited and not result.skipped:
             click.echo("no invitation link has lapsed: nobody to invite again")
+        elif not result.invited:
+            click.echo("nobody invited: every address was skipped (above); nothing queued")
         else:
             count = len(result.invited)
             click.echo(f"invited {plural(count, 'contact')}; {'invitation' if count == 1 else 'invitations'} queued "

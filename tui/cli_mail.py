@@ -102,8 +102,12 @@ def login_email(ctx: click.Context, emails: tuple[str, ...], status: str | None,
     else:
         for address, reason in skipped:
             click.echo(f"skipped {_visible(address)}: {_visible(reason)}", err=True)
-        click.echo(f"queued {plural(len(result.queued), 'login email')} (batch {result.batch}); "
-                   "send with: client-portal outbox send")
+        if result.queued:
+            click.echo(f"queued {plural(len(result.queued), 'login email')} (batch {result.batch}); "
+                       "send with: client-portal outbox send")
+        else:
+            click.echo("no login email queued: " + ("every address was skipped (above)" if skipped
+                                                    else f"no contact is {status.replace('_', ' ')}"))
     if not result.queued and skipped:
         ctx.exit(1)
 
