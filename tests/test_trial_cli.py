@@ -80,3 +80,24 @@ def test_a_login_email_to_nobody_says_so(invited_pair):
     assert none_joined.exit_code == 0
     assert none_joined.stdout.splitlines() == ["no login email queued: no contact is joined"]
     assert "batch" not in result.stdout + none_joined.stdout
+
+
+def test_settings_list_says_what_each_takes_without_contradiction(cli):
+    lines = cli("settings").stdout.splitlines()
+    callback = next(line for line in lines if line.startswith("portal_callback_url"))
+    # It used to say "(https URL; "" for none) (text of 1 to 2000 characters)": "" is allowed, so not "1 to".
+    assert "1 to 2000" not in callback and '"" for none' in callback and "(none)" in callback
+    # One column for the values, whatever the key's length.
+    starts = {line.index(line.split()[1]) for line in lines}
+    assert len(starts) == 1, lines
+    too_long = cli("settings", "set", "portal_callback_url", "https://a.example/" + "x" * 2000)
+    assert too_long.exit_code == 1 and "1 to 2000" not in too_long.stderr
+
+
+def test_settings_set_help_names_every_key_and_its_range(cli):
+    from models import settings
+
+    shown = cli("settings", "set", "--help").stdout
+    for key, spec in settings.SPECS.items():
+        assert f"{key}: {spec.help}; {spec.describe_range()}" in shown
+    assert "from 1 to 8760" in shown

@@ -544,24 +544,31 @@ def domains_remove(ctx, name) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as one JSON object.")
 @pass_ctx
 def settings_group(ctx, as_json) -> None:
-    """Shared settings: link expiry, sender name, send rate."""
+    """Shared settings: link expiry, sender name, send rate, tries per email, portal callback URL."""
     if ctx.invoked_subcommand is None:
         _open(ctx)
         if as_json:
             emit_json({key: settings.get(key) for key in settings.SPECS})
             return
+        width = max(map(len, settings.SPECS))
         for key, value in settings.all_settings().items():
             spec = settings.SPECS[key]
-            click.echo(f"{key:<18} {value:<14} {spec.help} ({spec.describe_range()})")
+            shown = _visible(str(value)) if value != "" else "(none)"
+            click.echo(f"{key:<{width}}  {shown:<14} {spec.help} ({spec.describe_range()})")
 
 
-@settings_group.command("set", cls=_DashedValueCommand)
+def _settings_set_help() -> str:
+    """`settings set --help`: the keys and what each takes, from the settings themselves."""
+    keys = "\n".join(f"  {key}: {spec.help}; {spec.describe_range()}" for key, spec in settings.SPECS.items())
+    return f"Change a setting (shared by every admin of this database). KEY is one of:\n\n\b\n{keys}"
+
+
+@settings_group.command("set", cls=_DashedValueCommand, help=_settings_set_help())
 @click.argument("key")
 @click.argument("value")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def settings_set(ctx, key, value, as_json) -> None:
-    """Change a setting."""
     _open(ctx)
     settings.set_value(key, value)
     if as_json:
