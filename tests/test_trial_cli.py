@@ -101,3 +101,16 @@ def test_settings_set_help_names_every_key_and_its_range(cli):
     for key, spec in settings.SPECS.items():
         assert f"{key}: {spec.help}; {spec.describe_range()}" in shown
     assert "from 1 to 8760" in shown
+
+
+def test_audit_lines_keep_their_columns_whatever_the_action(cli, db):
+    from models import audit
+    from models.db import database
+
+    audit.record("portal.exchange_refused", subject="(no such code)", detail="malformed code, API key cb")
+    audit.record("setting", subject="agency_name", detail="Acme")
+    database.close()
+    lines = cli("audit").stdout.splitlines()
+    # The subject starts in one column: a fixed 16-character action column let the long name push it along.
+    assert [line.index(subject) for line, subject in zip(lines, ("agency_name", "(no such code)"))] == [
+        lines[0].index("agency_name")] * 2, lines

@@ -588,7 +588,12 @@ def audit_cmd(ctx, limit, as_json) -> None:
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
-        who = row.actor + (f" from {row.host}" if row.host else "")
-        click.echo(f"{row.at:%Y-%m-%d %H:%M:%S}  {who:<20} {row.action:<16} {_visible(row.subject)}  {_visible(row.detail)}")
+    # Columns as wide as the longest entry shown ("portal.exchange_refused" overran a fixed 16 and shifted its line).
+    shown = [(_visible(row.actor + (f" from {row.host}" if row.host else "")), _visible(row.action), row)
+             for row in rows]
+    who_width = max((len(who) for who, _, _ in shown), default=0)
+    action_width = max((len(action) for _, action, _ in shown), default=0)
+    for who, action, row in shown:
+        click.echo(f"{row.at:%Y-%m-%d %H:%M:%S}  {who:<{who_width}}  {action:<{action_width}}  "
+                   f"{_visible(row.subject)}  {_visible(row.detail)}")
 
