@@ -30,3 +30,18 @@ def test_one_route_per_path_still_answers_each_method(portal):
     asked = portal.client.post("/login", data={"email": "ada@example.com"}, headers=SAME_ORIGIN)
     assert asked.status_code == 200 and "Check your email" in asked.text
     assert press_button(portal.client, link.token).status_code == 200
+
+
+def test_a_link_request_audit_says_where_it_was_asked_from_apart_from_why(portal):
+    from models import audit, contacts, links
+
+    contacts.add_contact("never@example.com")
+    invited("revoked@example.com")
+    links.revoke_access("revoked@example.com")
+    for address in ("never@example.com", "revoked@example.com", "nobody@example.com"):
+        assert portal.client.post("/login", data={"email": address}, headers=SAME_ORIGIN).status_code == 200
+    details = {row.subject: row.detail for row in audit.recent(20) if row.action == "portal.link_request"}
+    # "nothing sent: contact is revoked from testclient" read as if the client had revoked the contact.
+    assert details == {"never@example.com": "nothing sent: contact is not invited; asked from testclient",
+                       "revoked@example.com": "nothing sent: contact is revoked; asked from testclient",
+                       "nobody@example.com": "nothing sent: not a contact; asked from testclient"}
