@@ -173,6 +173,7 @@ def outbox_send(ctx: click.Context, batch: str | None, once: bool, rate: float |
       4    mail is still queued: the server was unreachable or stopped answering, or
            messages wait for a retry (--once); nothing is lost, send again later
       130  stopped with Ctrl+C; the rest stays queued
+    With --watch, SIGTERM or Ctrl+C is its normal end: 0 (1 for bad configuration).
     """
     config = _mail_config(ctx)
     if watch:
