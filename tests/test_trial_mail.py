@@ -22,3 +22,28 @@ def test_the_ends_of_that_range_are_taken(tmp_path):
     config = MailConfig.from_env(tmp_path, {"CLIENT_PORTAL_SMTP_HOST": "smtp.example.com",
                                             "CLIENT_PORTAL_SMTP_TIMEOUT": "0.5", "CLIENT_PORTAL_SMTP_DEADLINE": "600"})
     assert (config.timeout, config.deadline) == (0.5, 600)
+
+
+def test_saving_the_built_in_text_keeps_following_the_built_in_template(db):
+    from mail.templates import default_template, get_template, save_template
+    from models.entities import Template
+
+    default = default_template("invite")
+    # ctrl+s in the templates dialog with nothing edited made the built-in template an "edited (saved)" copy.
+    save_template("invite", subject=default.subject)
+    assert get_template("invite").is_default and Template.select().count() == 0
+    # An edit undone by hand, then saved, goes back to the built-in template too.
+    save_template("invite", subject="Welcome, {{ contact.first_name }}")
+    assert not get_template("invite").is_default
+    save_template("invite", subject=default.subject)
+    assert get_template("invite").is_default and Template.select().count() == 0
+
+
+def test_templates_set_with_the_built_in_text_lists_it_as_the_default(cli, tmp_path):
+    from mail.templates import default_template
+
+    body = tmp_path / "login.txt"
+    body.write_text(default_template("login").text_body, encoding="utf-8")
+    assert cli("templates", "set", "login", "--body-file", str(body)).exit_code == 0
+    listed = cli("templates", "list").stdout.splitlines()
+    assert listed[1].split()[:2] == ["login", "default"], listed
