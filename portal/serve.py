@@ -75,15 +75,13 @@ def listen(host: str, port: int) -> socket.socket:
     Raises:
         PortalError: the address cannot be listened on, with why and what to change.
     """
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
-    except OSError as exc:  # socket.gaierror too: a name that does not resolve
-        raise PortalError(f"cannot listen on {host} port {port}: {_reason(exc)}; check --host") from None
+    # The family as uvicorn picks it (IPv6 only for an address with a colon), so `--host localhost` still means
+    # 127.0.0.1, where the proxy examples connect, even on a host that resolves localhost to ::1 first.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restart over TIME_WAIT
         sock.bind((host, port))
-    except OSError as exc:
+    except OSError as exc:  # socket.gaierror too: a name that does not resolve
         sock.close()
         hint = "choose another with --port" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "check --host"
         raise PortalError(f"cannot listen on {host} port {port}: {_reason(exc)}; {hint}") from None

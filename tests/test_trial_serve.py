@@ -47,3 +47,14 @@ def test_an_address_that_is_not_ours_is_one_line(db_path, host):
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: cannot listen on {host} port 0: "), lines
     assert lines[0].endswith("; check --host")
+
+
+@pytest.mark.parametrize(("host", "family"), [("127.0.0.1", socket.AF_INET), ("localhost", socket.AF_INET),
+                                              ("::1", socket.AF_INET6)])
+def test_the_socket_family_is_the_one_uvicorn_would_pick(host, family):
+    # `--host localhost` must stay on 127.0.0.1 (where the proxy examples connect), whatever order the resolver
+    # gives ::1 and 127.0.0.1 in: only an address with a colon is IPv6.
+    from portal.serve import listen
+
+    with listen(host, 0) as sock:
+        assert sock.family == family and sock.getsockname()[1] > 0
