@@ -114,3 +114,15 @@ def test_audit_lines_keep_their_columns_whatever_the_action(cli, db):
     # The subject starts in one column: a fixed 16-character action column let the long name push it along.
     assert [line.index(subject) for line, subject in zip(lines, ("agency_name", "(no such code)"))] == [
         lines[0].index("agency_name")] * 2, lines
+
+
+def test_a_loopback_host_without_its_port_says_the_port_is_what_is_missing(cli):
+    for host in ("127.0.0.1", "localhost", "LOCALHOST"):
+        result = cli("domains", "add", host)
+        assert result.exit_code == 1
+        assert result.stderr.splitlines() == [f"error: {host!r} needs its port to try the portal on this machine: "
+                                              f"{host.lower()}:8080 (where client-portal serve listens)"]
+    assert cli("domains", "add", "127.0.0.1:8080").exit_code == 1  # taken, but never as the default
+    assert cli("domains", "add", "portal.example.com").exit_code == 0
+    assert cli("domains", "add", "localhost:8080", "--select").exit_code == 0
+    assert cli("url").stdout.strip() == "http://localhost:8080/"
