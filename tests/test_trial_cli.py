@@ -126,3 +126,26 @@ def test_a_loopback_host_without_its_port_says_the_port_is_what_is_missing(cli):
     assert cli("domains", "add", "portal.example.com").exit_code == 0
     assert cli("domains", "add", "localhost:8080", "--select").exit_code == 0
     assert cli("url").stdout.strip() == "http://localhost:8080/"
+
+
+def test_a_name_for_several_new_addresses_is_refused_not_dropped(cli):
+    assert cli("domains", "add", "portal.example.com").exit_code == 0
+    result = cli("invite", "n1@example.com", "n2@example.com", "--first-name", "Nora")
+    # Both were invited nameless, without a word about the name.
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == ("error: --first-name and --last-name are for one new address; add the "
+                                             "others' names with contacts add (or contacts import) first")
+    assert _statuses(cli) == {}
+
+
+def test_a_name_for_an_existing_contact_is_said_to_be_left_alone(cli):
+    assert cli("domains", "add", "portal.example.com").exit_code == 0
+    assert cli("contacts", "add", "ada@example.com", "--first-name", "Ada").exit_code == 0
+    result = cli("invite", "ada@example.com", "--first-name", "Augusta")
+    assert result.exit_code == 0
+    assert ("note: ada@example.com was already a contact: its name is left as it was (change it in the dashboard)"
+            in result.stderr.splitlines())
+    listed = json.loads(cli("contacts", "list", "--json").stdout)["contacts"]
+    assert [row["first_name"] for row in listed] == ["Ada"]
+    new = cli("invite", "bo@example.com", "--first-name", "Bo")
+    assert "note:" not in new.stderr

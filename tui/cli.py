@@ -316,6 +316,10 @@ def invite(ctx, emails, first_name, last_name, expired, as_json) -> None:
         raise click.UsageError(one_or_other("email addresses", "--expired", given=expired))
     if expired and (first_name or last_name):
         raise click.UsageError("--first-name and --last-name are for one new address, not --expired")
+    if (first_name or last_name) and len(emails) > 1:
+        # They were dropped without a word: which of the addresses would the name be for?
+        raise click.UsageError("--first-name and --last-name are for one new address; add the others' names with "
+                               "contacts add (or contacts import) first")
     _open(ctx)
     result = portal.resend_expired() if expired else portal.invite(list(emails), first_name, last_name)
     if as_json:
@@ -331,6 +335,9 @@ def invite(ctx, emails, first_name, last_name, expired, as_json) -> None:
     else:
         for warning in result.warnings:
             click.echo(f"warning: {_visible(warning)}", err=True)
+        if (first_name or last_name) and result.invited and not result.created:
+            click.echo(f"note: {_visible(result.invited[0].email)} was already a contact: its name is left as it "
+                       "was (change it in the dashboard)", err=True)
         for address, reason in result.skipped:
             click.echo(f"skipped {_visible(address)}: {_visible(reason)}", err=True)
         if expired and not result.invited and not result.skipped:
