@@ -149,3 +149,16 @@ def test_a_name_for_an_existing_contact_is_said_to_be_left_alone(cli):
     assert [row["first_name"] for row in listed] == ["Ada"]
     new = cli("invite", "bo@example.com", "--first-name", "Bo")
     assert "note:" not in new.stderr
+
+
+def test_a_magic_link_for_a_contact_not_invited_says_it_invites_them(cli):
+    assert cli("domains", "add", "portal.example.com").exit_code == 0
+    assert cli("contacts", "add", "ada@example.com").exit_code == 0
+    first = cli("magic-link", "ada@example.com")
+    assert first.exit_code == 0
+    # The dashboard says so; the command changed the status without a word.
+    assert first.stderr.splitlines()[-1] == ("ada@example.com had not been invited: this link is their invitation "
+                                             "(now: invited)")
+    assert _statuses(cli) == {"ada@example.com": "invited"}
+    again = cli("magic-link", "ada@example.com")
+    assert "had not been invited" not in again.stderr

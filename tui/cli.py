@@ -16,7 +16,7 @@ import click
 from models import audit, contacts, domains, links, portal, settings
 from models.errors import PortalError
 from models.words import plural
-from models.states import CHANNEL_SHOWN
+from models.states import CHANNEL_SHOWN, STATUS_NOT_INVITED
 from tui.cli_common import PortalGroup, _open, _visible, emit_json, pass_ctx  # noqa: F401 - also this module's API
 from tui.cli_common import one_or_other
 
@@ -290,9 +290,10 @@ def magic_link(ctx, email, purpose, as_json) -> None:
     """Print a fresh magic link for a contact.
 
     It replaces the link of the same purpose last printed or copied for them; a link they were emailed keeps
-    working (`revoke` ends them all).
+    working (`revoke` ends them all). For a contact not invited yet, the link is their invitation.
     """
     _open(ctx)
+    was_invited = contacts.find_contact(email).status != STATUS_NOT_INVITED
     link = links.issue_link(email, purpose, CHANNEL_SHOWN)
     if as_json:
         emit_json({"url": link.url, "email": link.contact.email, "purpose": purpose, "expires_at": link.expires_at,
@@ -300,6 +301,10 @@ def magic_link(ctx, email, purpose, as_json) -> None:
         return
     click.echo(link.url)
     click.echo(f"expires {link.expires_at:%Y-%m-%d %H:%M} UTC; emailed links keep working", err=True)
+    if not was_invited:
+        # As the dashboard's magic-link dialog says it: printing the link changed their status.
+        click.echo(f"{_visible(link.contact.email)} had not been invited: this link is their invitation "
+                   "(now: invited)", err=True)
 
 
 @main.command()
