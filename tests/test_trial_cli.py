@@ -162,3 +162,18 @@ def test_a_magic_link_for_a_contact_not_invited_says_it_invites_them(cli):
     assert _statuses(cli) == {"ada@example.com": "invited"}
     again = cli("magic-link", "ada@example.com")
     assert "had not been invited" not in again.stderr
+
+
+def test_a_login_email_to_contacts_not_invited_says_it_invites_them(cli):
+    assert cli("domains", "add", "portal.example.com").exit_code == 0
+    for address in ("ada@example.com", "bo@example.com", "cy@example.com"):
+        assert cli("contacts", "add", address).exit_code == 0
+    assert cli("invite", "cy@example.com").exit_code == 0
+    one = cli("login-email", "ada@example.com")
+    assert one.stderr.splitlines() == ["note: ada@example.com not invited yet: the login email, once sent, is their "
+                                       "invitation"]
+    many = cli("login-email", "bo@example.com", "cy@example.com")
+    assert many.stderr.splitlines() == ["note: 1 of them was not invited yet: the login email, once sent, is their "
+                                        "invitation"]
+    again = cli("login-email", "cy@example.com")  # invited: its invitation waits, so this one is skipped
+    assert "note:" not in again.stderr

@@ -27,7 +27,7 @@ from mail.templates import (
 from models import clock, contacts, outbox
 from models.contacts import ContactQuery, ContactRow
 from models.db import data_dir_for
-from models.states import OUTBOX_STATUSES, STATUSES
+from models.states import OUTBOX_STATUSES, STATUS_NOT_INVITED, STATUSES
 from models.errors import PortalError
 from models.words import plural
 from tui import cli_common as base  # the shared options and output helpers
@@ -105,6 +105,12 @@ def login_email(ctx: click.Context, emails: tuple[str, ...], status: str | None,
         if result.queued:
             click.echo(f"queued {plural(len(result.queued), 'login email')} (batch {result.batch}); "
                        "send with: client-portal outbox send")
+            # Sending it invites them (the dashboard's magic link says so for its link): say it before it is sent.
+            uninvited = [row.email for row in result.queued if row.status == STATUS_NOT_INVITED]
+            if uninvited:
+                who = (_visible(uninvited[0]) if len(result.queued) == 1
+                       else plural(len(uninvited), "of them was", "of them were"))
+                click.echo(f"note: {who} not invited yet: the login email, once sent, is their invitation", err=True)
         else:
             click.echo("no login email queued: " + ("every address was skipped (above)" if skipped
                                                     else f"no contact is {status.replace('_', ' ')}"))
