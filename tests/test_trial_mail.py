@@ -47,3 +47,19 @@ def test_templates_set_with_the_built_in_text_lists_it_as_the_default(cli, tmp_p
     assert cli("templates", "set", "login", "--body-file", str(body)).exit_code == 0
     listed = cli("templates", "list").stdout.splitlines()
     assert listed[1].split()[:2] == ["login", "default"], listed
+
+
+def test_a_mistyped_batch_is_refused_not_sent_as_nothing(cli):
+    assert cli("domains", "add", "portal.example.com").exit_code == 0
+    queued = cli("invite", "ada@example.com", "--json")
+    batch = __import__("json").loads(queued.stdout)["batch"]
+    # "sent 0, failed 0, skipped 0" and exit 0 told a script that batch "nope" had all gone out.
+    for command in (("outbox", "send", "--batch", batch[:-1]), ("outbox", "list", "--batch", batch[:-1])):
+        result = cli(*command)
+        assert result.exit_code == 1, command
+        assert result.stderr.splitlines() == [f"error: no mail was queued in batch {batch[:-1]!r}; each message's "
+                                              "batch is in: client-portal outbox list --json"]
+    listed = cli("outbox", "list", "--batch", batch)
+    assert listed.exit_code == 0 and "ada@example.com" in listed.stdout
+    sent = cli("outbox", "send", "--batch", batch)
+    assert sent.exit_code == 0 and "sent 1" in sent.stdout + sent.stderr

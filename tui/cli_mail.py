@@ -138,6 +138,7 @@ def outbox_group(ctx: click.Context) -> None:
 def outbox_list(ctx: click.Context, status=None, batch=None, limit=50, as_json=False) -> None:
     """Queued, sent and failed mail, newest first."""
     base._open(ctx)
+    outbox.check_batch(batch)
     rows = outbox.list_outbox(status=status, batch=batch, limit=limit)
     if as_json:
         base.emit_json({"counts": outbox.outbox_counts(), "messages": rows})
@@ -189,6 +190,7 @@ def outbox_send(ctx: click.Context, batch: str | None, once: bool, rate: float |
 
         watch_outbox(config)
         return
+    outbox.check_batch(batch)  # a mistyped batch sent nothing and exited 0, as if all was sent
     if not as_json:
         click.echo(f"sending through {config.describe()}", err=True)
     sender = OutboxSender(config, rate=rate)
