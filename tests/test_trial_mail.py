@@ -54,7 +54,8 @@ def test_a_mistyped_batch_is_refused_not_sent_as_nothing(cli):
     queued = cli("invite", "ada@example.com", "--json")
     batch = __import__("json").loads(queued.stdout)["batch"]
     # "sent 0, failed 0, skipped 0" and exit 0 told a script that batch "nope" had all gone out.
-    for command in (("outbox", "send", "--batch", batch[:-1]), ("outbox", "list", "--batch", batch[:-1])):
+    for command in (("outbox", "send", "--batch", batch[:-1]), ("outbox", "list", "--batch", batch[:-1]),
+                    ("outbox", "retry", "--batch", batch[:-1])):
         result = cli(*command)
         assert result.exit_code == 1, command
         assert result.stderr.splitlines() == [f"error: no mail was queued in batch {batch[:-1]!r}; each message's "

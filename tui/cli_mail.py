@@ -302,6 +302,7 @@ def _print_summary(summary: SendSummary, as_json: bool) -> None:
 def outbox_retry(ctx: click.Context, batch: str | None) -> None:
     """Put failed mail back in the queue (each keeps its Message-ID); `outbox send` sends it."""
     base._open(ctx)
+    outbox.check_batch(batch)
     count = retry_failed(batch)
     click.echo(f"{plural(count, 'failed email')} queued again")
 
