@@ -4,8 +4,11 @@ command against a real SQLite file."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -177,3 +180,20 @@ def test_a_login_email_to_contacts_not_invited_says_it_invites_them(cli):
                                         "invitation"]
     again = cli("login-email", "cy@example.com")  # invited: its invitation waits, so this one is skipped
     assert "note:" not in again.stderr
+
+
+def test_the_command_list_uses_a_wide_terminal():
+    # A process of its own: click's test runner forces its own width, the real command reads the terminal's.
+    import os
+    import subprocess
+    import sys
+
+    def help_at(columns: str) -> str:
+        env = {**os.environ, "COLUMNS": columns}
+        return subprocess.run([sys.executable, "-c", "from tui.cli import main; main()", "--help"], env=env,
+                              capture_output=True, text=True, timeout=60, cwd=ROOT).stdout
+
+    commands = help_at("120").split("Commands:", 1)[1].splitlines()
+    # At click's default 80 columns most summaries ended in "..." whatever the terminal's width.
+    assert [line.split()[0] for line in commands if line.rstrip().endswith("...")] == ["serve"], commands
+    assert all(len(line) <= 80 for line in help_at("80").splitlines())
