@@ -157,7 +157,7 @@ def _seconds(name: str, text: str | None) -> float | None:
         value = -1.0
     if not (0 < value <= MAX_SECONDS) or math.isnan(value):
         raise InvalidInput(
-            f"{ENV_PREFIX}{name} must be a number of seconds between 0 and {MAX_SECONDS}, got {text!r}"
+            f"{ENV_PREFIX}{name} must be a number of seconds more than 0 and at most {MAX_SECONDS}, got {text!r}"
         )
     return value
 

@@ -224,7 +224,8 @@ def get_template(name: str) -> TemplateSource:
 def save_template(
     name: str, subject: str | None = None, text_body: str | None = None, html_body: str | None = None
 ) -> None:
-    """Store an edit of template `name`; the parts not given keep their current text.
+    """Store an edit of template `name`; the parts not given keep their current text. Text equal to the built-in
+    template goes back to it (nothing is stored).
 
     Raises:
         NotFound: `name` is not a template.
@@ -240,6 +241,12 @@ def save_template(
         "html_body": current.html_body if html_body is None else _normalise_newlines(html_body),
     }
     validate(name, **merged)
+    default = default_template(name)
+    if merged == {"subject": default.subject, "text_body": default.text_body, "html_body": default.html_body}:
+        # The built-in text itself (a save with no edit, or an edit undone by hand): keep following the built-in
+        # template, rather than store a copy marked "edited" that a newer version's default would not replace.
+        stored_templates.delete_stored(name)
+        return
     stored_templates.store(name, merged["subject"], merged["text_body"], merged["html_body"])
 
 

@@ -16,14 +16,17 @@ from pathlib import Path
 from models import clock
 from models.db import APP_NAME, backend, database, write_lock
 from models.entities import (
+    OUTBOX_SENT,
     PURPOSE_INVITE,
     STATUS_INVITED,
     STATUS_JOINED,
     STATUS_NOT_INVITED,
     STATUS_REVOKED,
+    AuditEntry,
     Contact,
     Domain,
     MagicLink,
+    OutboxMessage,
     search_text,
 )
 from models.links import hash_token
@@ -164,6 +167,44 @@ def ensure_demo(count: int = 300) -> None:
     _serve_demo_links_locally()
     if not Contact.select().exists():
         seed(count)
+        seed_history()
+
+
+def seed_history() -> None:
+    """What the sample contacts went through, as the real commands would have recorded it: each invited contact's
+    invitation email (sent), the invitation link a joined contact used, and the audit entries (invited, link
+    emailed, joined, revoked). Without them a contact's own view said "Invite email sent" above "No email was
+    sent to this contact yet", and a login email to an invited sample contact counted as their invitation."""
+    rows = Contact.select(Contact.id, Contact.email, Contact.status, Contact.invited_at, Contact.joined_at,
+                          Contact.revoked_at).where(Contact.invited_at.is_null(False)).tuples()
+    messages, used_links, entries = [], [], []
+    with write_lock():
+        for contact_id, email, status, invited_at, joined_at, revoked_at in rows:
+            sent_at = invited_at + timedelta(minutes=1)
+            expires = invited_at + timedelta(days=7)
+            messages.append({"contact": contact_id, "kind": PURPOSE_INVITE, "batch": "demo", "status": OUTBOX_SENT,
+                             "attempts": 1, "last_error": "", "next_attempt_at": invited_at,
+                             "message_id": f"<demo-{contact_id}@{DEMO_DOMAIN}>", "created_at": invited_at,
+                             "created_by": "demo", "sent_at": sent_at})
+            entries += [_entry(invited_at, "invite", contact_id, email),
+                        _entry(invited_at, "link.invite", contact_id, email,
+                               f"emailed link, expires {expires:%Y-%m-%d %H:%M} UTC")]
+            if status == STATUS_JOINED:
+                used_links.append({"contact": contact_id, "purpose": PURPOSE_INVITE, "created_at": invited_at,
+                                   "token_hash": hash_token(f"demo-used-{contact_id}"), "created_by": "demo",
+                                   "expires_at": expires, "used_at": joined_at})
+                entries.append(_entry(joined_at, "redeem", contact_id, email, "invite link (emailed), joined"))
+            elif status == STATUS_REVOKED:
+                entries.append(_entry(revoked_at, "revoke", contact_id, email, "0 open links revoked"))
+        for model, batch in ((OutboxMessage, messages), (MagicLink, used_links), (AuditEntry, entries)):
+            for start in range(0, len(batch), 5_000):
+                _bulk_insert(model, batch[start:start + 5_000])
+
+
+def _entry(at, action: str, contact_id: int, email: str, detail: str = "") -> dict:
+    """An audit entry by the demo's own actor, `demo`."""
+    return {"at": at, "actor": "demo", "host": None, "action": action, "contact": contact_id, "subject": email,
+            "detail": detail}
 
 
 DEMO_DATABASE = "demo.db"

@@ -45,6 +45,10 @@ def normalize_domain(value: str) -> str:
         if not 1 <= int(loopback.group(2)) <= 65535:
             raise InvalidInput(f"{raw!r} has no valid port (1-65535)")
         return f"{loopback.group(1)}:{int(loopback.group(2))}"
+    if text.lower() in ("localhost", "127.0.0.1"):
+        # Said as "not a valid domain name" / "an IP address", which hid that the same host with a port is taken.
+        raise InvalidInput(f"{raw!r} needs its port to try the portal on this machine: "
+                           f"{text.lower()}:8080 (where client-portal serve listens)")
     if any(ch in text for ch in "/@:?#\\ ") or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
         raise InvalidInput(f"{raw!r} is not a domain name (give a host such as portal.example.com, "
                            "or 127.0.0.1:8080 to try the portal on this machine)")

@@ -228,7 +228,7 @@ def request_login_link(address: str, *, client: str = "") -> bool:
         Whether a login email was queued (a second request while one waits queues nothing).
     """
     contact = Contact.get_or_none(Contact.email == address)
-    origin = f" from {client}" if client else ""
+    origin = f"; asked from {client}" if client else ""  # not "contact is revoked from 10.0.0.7"
     if contact is None or contact.status not in (STATUS_INVITED, STATUS_JOINED):
         why = "not a contact" if contact is None else f"contact is {contact.status.replace('_', ' ')}"
         audit.record("portal.link_request", contact, subject=address, detail=f"nothing sent: {why}{origin}")

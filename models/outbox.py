@@ -40,7 +40,7 @@ from models.entities import (
     Contact,
     OutboxMessage,
 )
-from models.errors import InvalidInput
+from models.errors import InvalidInput, NotFound
 from models.words import article, plural
 
 
@@ -457,6 +457,17 @@ def skipped_rows(batch: str) -> list[tuple[int, str, str]]:
         .order_by(OutboxMessage.id)
     )
     return [(m.id, m.contact.email, m.last_error) for m in query]
+
+
+def check_batch(batch: str | None) -> None:
+    """Refuse a batch id no mail was ever queued under (a typo sent nothing and said "sent 0" as if all was done).
+
+    Raises:
+        NotFound: no outbox row has this batch id.
+    """
+    if batch is not None and not OutboxMessage.select().where(OutboxMessage.batch == batch).exists():
+        raise NotFound(f"no mail was queued in batch {batch!r}; each message's batch is in: "
+                       "client-portal outbox list --json")
 
 
 def queued_count(batch: str | None = None) -> int:

@@ -33,9 +33,13 @@ class SettingSpec:
     """The longest text allowed (str settings)."""
     check: Callable[[str], str] | None = None
     """Validates (and may normalise) a text value; a setting with a check may be set to "" (unset)."""
+    wanted: str | None = None
+    """The allowed values in words, where a range does not say them (a URL, or "" for none)."""
 
     def describe_range(self) -> str:
         """The allowed values in words, for messages and `client-portal settings`."""
+        if self.wanted is not None:
+            return self.wanted
         if self.kind is int:
             return f"a whole number from {self.minimum:g} to {self.maximum:g}"
         if self.kind is float:
@@ -89,8 +93,9 @@ SPECS = {
         SettingSpec("agency_name", "Your agency", "the sender name shown in emails", max_length=100),
         SettingSpec("send_rate", "10", "emails sent per second at most", float, 0.01, 1000),
         SettingSpec("max_attempts", "5", "times a temporary mail failure is retried", int, 1, 100),
-        SettingSpec("portal_callback_url", "", "where a confirmed link sends the contact (https URL; \"\" for none)",
-                    max_length=2000, check=check_callback_url),
+        SettingSpec("portal_callback_url", "", "where a confirmed link sends the contact", max_length=2000,
+                    check=check_callback_url,
+                    wanted='an https:// URL of up to 2000 characters, or "" for none'),
     )
 }
 

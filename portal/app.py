@@ -604,10 +604,8 @@ def create_app(
 
     routes = [
         Route("/", portal.request_form, methods=["GET"]),
-        Route("/login", portal.request_form, methods=["GET"]),
-        Route("/login", portal.ask_for_link, methods=["POST"]),
-        Route("/login/{token:path}", portal.show_link, methods=["GET"]),
-        Route("/login/{token:path}", portal.confirm_link, methods=["POST"]),
+        Route("/login", _by_method(portal.request_form, portal.ask_for_link), methods=["GET", "POST"]),
+        Route("/login/{token:path}", _by_method(portal.show_link, portal.confirm_link), methods=["GET", "POST"]),
         Route("/api/v1/exchange", functools.partial(api.exchange, portal), methods=["POST"]),
         Route("/healthz", portal.healthz, methods=["GET"]),
         Route("/portal.css", portal.stylesheet, methods=["GET"]),
@@ -625,6 +623,17 @@ def create_app(
     )
     app.state.portal = portal
     return app
+
+
+def _by_method(get, post):
+    """One endpoint for a path that answers GET (and HEAD) with `get` and POST with `post`: one route per path, so
+    a method it does not take gets a 405 whose `Allow` names all three (two routes for one path answered with the
+    first route's methods only, leaving POST out)."""
+
+    async def endpoint(request: Request) -> Response:
+        return await (post if request.method == "POST" else get)(request)
+
+    return endpoint
 
 
 __all__ = ["BAD_LINK_STATUS", "Portal", "create_app", "same_origin"]

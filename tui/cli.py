@@ -16,8 +16,9 @@ import click
 from models import audit, contacts, domains, links, portal, settings
 from models.errors import PortalError
 from models.words import plural
-from models.states import CHANNEL_SHOWN
+from models.states import CHANNEL_SHOWN, STATUS_NOT_INVITED
 from tui.cli_common import PortalGroup, _open, _visible, emit_json, pass_ctx  # noqa: F401 - also this module's API
+from tui.cli_common import one_or_other
 
 
 LAZY_COMMANDS = {
@@ -96,8 +97,10 @@ class MainGroup(PortalGroup):
         return super().list_commands(ctx)
 
 
+# Help as wide as the terminal, up to 120 columns: at click's default 80 half the command summaries in
+# `client-portal --help` were cut ("Keys the agency's portal uses to exchange handoff codes...").
 @click.group(cls=MainGroup, name="client-portal", invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"]})
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
 @click.option("--db", type=click.Path(dir_okay=False), envvar="CLIENT_PORTAL_DB",
               help="The database: an SQLite file, or a team's server as postgresql://user@host:port/db.")
 @click.option("--demo", is_flag=True, help="Open a sample database with a few hundred contacts to explore.")
@@ -300,9 +303,10 @@ def magic_link(ctx, email, purpose, as_json) -> None:
     """Print a fresh magic link for a contact.
 
     It replaces the link of the same purpose last printed or copied for them; a link they were emailed keeps
-    working (`revoke` ends them all).
+    working (`revoke` ends them all). For a contact not invited yet, the link is their invitation.
     """
     _open(ctx)
+    was_invited = contacts.find_contact(email).status != STATUS_NOT_INVITED
     link = links.issue_link(email, purpose, CHANNEL_SHOWN)
     if as_json:
         emit_json({"url": link.url, "email": link.contact.email, "purpose": purpose, "expires_at": link.expires_at,
@@ -310,6 +314,10 @@ def magic_link(ctx, email, purpose, as_json) -> None:
         return
     click.echo(link.url)
     click.echo(f"expires {link.expires_at:%Y-%m-%d %H:%M} UTC; emailed links keep working", err=True)
+    if not was_invited:
+        # As the dashboard's magic-link dialog says it: printing the link changed their status.
+        click.echo(f"{_visible(link.contact.email)} had not been invited: this link is their invitation "
+                   "(now: invited)", err=True)
 
 
 @main.command()
@@ -323,9 +331,13 @@ def magic_link(ctx, email, purpose, as_json) -> None:
 def invite(ctx, emails, first_name, last_name, expired, as_json) -> None:
     """Invite contacts (a new address becomes a contact) and queue their invitation email."""
     if bool(emails) == expired:
-        raise click.UsageError("give email addresses or --expired (not both)")
+        raise click.UsageError(one_or_other("email addresses", "--expired", given=expired))
     if expired and (first_name or last_name):
         raise click.UsageError("--first-name and --last-name are for one new address, not --expired")
+    if (first_name or last_name) and len(emails) > 1:
+        # They were dropped without a word: which of the addresses would the name be for?
+        raise click.UsageError("--first-name and --last-name are for one new address; add the others' names with "
+                               "contacts add (or contacts import) first")
     _open(ctx)
     result = portal.resend_expired() if expired else portal.invite(list(emails), first_name, last_name)
     if as_json:
@@ -341,10 +353,15 @@ def invite(ctx, emails, first_name, last_name, expired, as_json) -> None:
     else:
         for warning in result.warnings:
             click.echo(f"warning: {_visible(warning)}", err=True)
+        if (first_name or last_name) and result.invited and not result.created:
+            click.echo(f"note: {_visible(result.invited[0].email)} was already a contact: its name is left as it "
+                       "was (change it in the dashboard)", err=True)
         for address, reason in result.skipped:
             click.echo(f"skipped {_visible(address)}: {_visible(reason)}", err=True)
         if expired and not result.invited and not result.skipped:
             click.echo("no invitation link has lapsed: nobody to invite again")
+        elif not result.invited:
+            click.echo("nobody invited: every address was skipped (above); nothing queued")
         else:
             count = len(result.invited)
             click.echo(f"invited {plural(count, 'contact')}; {'invitation' if count == 1 else 'invitations'} queued "
@@ -441,7 +458,7 @@ def revoke(ctx, emails, all_links, as_json) -> None:
     """End contacts' portal access at once, or (--all-links) kill every outstanding magic link."""
     _open(ctx)
     if all_links == bool(emails):
-        raise click.UsageError("give email addresses or --all-links (not both)")
+        raise click.UsageError(one_or_other("email addresses", "--all-links", given=all_links))
     if all_links:
         count = links.revoke_all_links()
         if as_json:
@@ -449,14 +466,24 @@ def revoke(ctx, emails, all_links, as_json) -> None:
         else:
             click.echo(f"revoked {plural(count, 'outstanding link')}")
         return
-    revoked = []
+    # Every address is looked up before any is revoked, and an unknown one is skipped with its reason: a list of
+    # leavers with one typo in it must still end the access of all the others.
+    found, skipped = [], []
     for email in emails:
-        row = links.revoke_access(email)
-        revoked.append(row.email)
-        if not as_json:
-            click.echo(f"revoked {row.email}")
+        try:
+            found.append(contacts.find_contact(email).id)
+        except PortalError as exc:
+            skipped.append((email, str(exc)))
+    revoked = [links.revoke_access(contact_id).email for contact_id in found]
     if as_json:
-        emit_json({"revoked": revoked})
+        emit_json({"revoked": revoked, "skipped": [{"email": e, "reason": r} for e, r in skipped]})
+    else:
+        for address, reason in skipped:
+            click.echo(f"skipped {_visible(address)}: {_visible(reason)}", err=True)
+        for address in revoked:
+            click.echo(f"revoked {address}")
+    if skipped:
+        ctx.exit(1)
 
 
 # --- domains --------------------------------------------------------------------------------------------------
@@ -542,24 +569,31 @@ def domains_remove(ctx, name) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as one JSON object.")
 @pass_ctx
 def settings_group(ctx, as_json) -> None:
-    """Shared settings: link expiry, sender name, send rate."""
+    """Shared settings: link expiry, sender name, send rate, tries per email, portal callback URL."""
     if ctx.invoked_subcommand is None:
         _open(ctx)
         if as_json:
             emit_json({key: settings.get(key) for key in settings.SPECS})
             return
+        width = max(map(len, settings.SPECS))
         for key, value in settings.all_settings().items():
             spec = settings.SPECS[key]
-            click.echo(f"{key:<18} {value:<14} {spec.help} ({spec.describe_range()})")
+            shown = _visible(str(value)) if value != "" else "(none)"
+            click.echo(f"{key:<{width}}  {shown:<14} {spec.help} ({spec.describe_range()})")
 
 
-@settings_group.command("set", cls=_DashedValueCommand)
+def _settings_set_help() -> str:
+    """`settings set --help`: the keys and what each takes, from the settings themselves."""
+    keys = "\n".join(f"  {key}: {spec.help}; {spec.describe_range()}" for key, spec in settings.SPECS.items())
+    return f"Change a setting (shared by every admin of this database). KEY is one of:\n\n\b\n{keys}"
+
+
+@settings_group.command("set", cls=_DashedValueCommand, help=_settings_set_help())
 @click.argument("key")
 @click.argument("value")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def settings_set(ctx, key, value, as_json) -> None:
-    """Change a setting."""
     _open(ctx)
     settings.set_value(key, value)
     if as_json:
@@ -579,7 +613,12 @@ def audit_cmd(ctx, limit, as_json) -> None:
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
-        who = row.actor + (f" from {row.host}" if row.host else "")
-        click.echo(f"{row.at:%Y-%m-%d %H:%M:%S}  {who:<20} {row.action:<16} {_visible(row.subject)}  {_visible(row.detail)}")
+    # Columns as wide as the longest entry shown ("portal.exchange_refused" overran a fixed 16 and shifted its line).
+    shown = [(_visible(row.actor + (f" from {row.host}" if row.host else "")), _visible(row.action), row)
+             for row in rows]
+    who_width = max((len(who) for who, _, _ in shown), default=0)
+    action_width = max((len(action) for _, action, _ in shown), default=0)
+    for who, action, row in shown:
+        click.echo(f"{row.at:%Y-%m-%d %H:%M:%S}  {who:<{who_width}}  {action:<{action_width}}  "
+                   f"{_visible(row.subject)}  {_visible(row.detail)}")
 

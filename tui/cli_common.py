@@ -30,6 +30,12 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, default=_json_default, indent=2, ensure_ascii=False))
 
 
+def one_or_other(first: str, second: str, *, given: bool) -> str:
+    """The usage error of a command that takes `first` or `second` but not both: `given` says the second came with
+    the first, else neither came (and "not both" would only confuse)."""
+    return f"give {first} or {second}, not both" if given else f"give {first} or {second}"
+
+
 def _visible(text: str) -> str:
     """A value safe to print on a terminal: control characters shown as escapes, never sent raw."""
     return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in text)

@@ -27,7 +27,7 @@ from mail.templates import (
 from models import clock, contacts, outbox
 from models.contacts import ContactQuery, ContactRow
 from models.db import data_dir_for
-from models.states import OUTBOX_STATUSES, STATUSES
+from models.states import OUTBOX_STATUSES, STATUS_NOT_INVITED, STATUSES
 from models.errors import PortalError
 from models.words import plural
 from tui import cli_common as base  # the shared options and output helpers
@@ -83,7 +83,7 @@ def login_email(ctx: click.Context, emails: tuple[str, ...], status: str | None,
     """Queue a login email (a fresh magic link) to contacts; `outbox send` sends it."""
     base._open(ctx)
     if bool(emails) == bool(status):
-        raise click.UsageError("give email addresses or --status STATUS (not both)")
+        raise click.UsageError(base.one_or_other("email addresses", "--status STATUS", given=bool(status)))
     skipped: list[tuple[str, str]] = []
     if status:
         ids = contacts.contact_ids(ContactQuery(status=status))
@@ -102,8 +102,18 @@ def login_email(ctx: click.Context, emails: tuple[str, ...], status: str | None,
     else:
         for address, reason in skipped:
             click.echo(f"skipped {_visible(address)}: {_visible(reason)}", err=True)
-        click.echo(f"queued {plural(len(result.queued), 'login email')} (batch {result.batch}); "
-                   "send with: client-portal outbox send")
+        if result.queued:
+            click.echo(f"queued {plural(len(result.queued), 'login email')} (batch {result.batch}); "
+                       "send with: client-portal outbox send")
+            # Sending it invites them (the dashboard's magic link says so for its link): say it before it is sent.
+            uninvited = [row.email for row in result.queued if row.status == STATUS_NOT_INVITED]
+            if uninvited:
+                who = (_visible(uninvited[0]) if len(result.queued) == 1
+                       else plural(len(uninvited), "of them was", "of them were"))
+                click.echo(f"note: {who} not invited yet: the login email, once sent, is their invitation", err=True)
+        else:
+            click.echo("no login email queued: " + ("every address was skipped (above)" if skipped
+                                                    else f"no contact is {status.replace('_', ' ')}"))
     if not result.queued and skipped:
         ctx.exit(1)
 
@@ -128,6 +138,7 @@ def outbox_group(ctx: click.Context) -> None:
 def outbox_list(ctx: click.Context, status=None, batch=None, limit=50, as_json=False) -> None:
     """Queued, sent and failed mail, newest first."""
     base._open(ctx)
+    outbox.check_batch(batch)
     rows = outbox.list_outbox(status=status, batch=batch, limit=limit)
     if as_json:
         base.emit_json({"counts": outbox.outbox_counts(), "messages": rows})
@@ -169,6 +180,7 @@ def outbox_send(ctx: click.Context, batch: str | None, once: bool, rate: float |
       4    mail is still queued: the server was unreachable or stopped answering, or
            messages wait for a retry (--once); nothing is lost, send again later
       130  stopped with Ctrl+C; the rest stays queued
+    With --watch, SIGTERM or Ctrl+C is its normal end: 0 (1 for bad configuration).
     """
     config = _mail_config(ctx)
     if watch:
@@ -178,6 +190,7 @@ def outbox_send(ctx: click.Context, batch: str | None, once: bool, rate: float |
 
         watch_outbox(config)
         return
+    outbox.check_batch(batch)  # a mistyped batch sent nothing and exited 0, as if all was sent
     if not as_json:
         click.echo(f"sending through {config.describe()}", err=True)
     sender = OutboxSender(config, rate=rate)
@@ -289,6 +302,7 @@ def _print_summary(summary: SendSummary, as_json: bool) -> None:
 def outbox_retry(ctx: click.Context, batch: str | None) -> None:
     """Put failed mail back in the queue (each keeps its Message-ID); `outbox send` sends it."""
     base._open(ctx)
+    outbox.check_batch(batch)
     count = retry_failed(batch)
     click.echo(f"{plural(count, 'failed email')} queued again")
 

@@ -57,16 +57,19 @@ def serve(ctx: click.Context, host: str, port: int, trusted_proxies: tuple[str, 
     --no-sender is given (then run `client-portal outbox send --watch` somewhere).
     """
     path = base._open(ctx)
-    from portal.serve import configure_logging, serve as run_server  # the web stack only for this command
+    from portal.serve import configure_logging, listen, serve as run_server  # the web stack only for this command
 
-    configure_logging()
     config = MailConfig.from_env(data_dir_for(path))
+    sock = listen(host, port)  # a port in use is one line, and nothing (not the sender) has started
+    port = sock.getsockname()[1]  # the one the system chose for --port 0
+    configure_logging()
     log = logging.getLogger("portal")
-    log.info("portal service for %s on http://%s:%d; mail %s", path, host, port,
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+    log.info("portal service for %s on http://%s:%d; mail %s", path, shown, port,
              "not sent from here (--no-sender)" if no_sender else f"sent through {config.describe()}")
     log.info("proxy headers believed from: %s", ", ".join(trusted_proxies) or "no one")
-    run_server(path, host=host, port=port, trusted_proxies=trusted_proxies, run_sender=not no_sender,
-               mail_config=config)
+    run_server(path, sockets=[sock], host=host, port=port, trusted_proxies=trusted_proxies,
+               run_sender=not no_sender, mail_config=config)
 
 
 # --- api-keys -------------------------------------------------------------------------------------------------
