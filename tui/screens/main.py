@@ -32,7 +32,7 @@ from models.errors import PortalError
 from tui import reader
 from tui.change_waiter import ChangeWaiter, unwatch_changes, watch_changes
 from tui.key_actions import DeclaredAction, KeyAction, check, context_label, declared_actions, declared_bindings
-from tui.start import release_collection
+from tui.collection import release_collection
 from tui.text import plural, visible
 from tui.widgets.contact_table import COLUMNS, ContactTable
 from tui.widgets.key_hints import Hint, KeyHints
